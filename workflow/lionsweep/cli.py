@@ -1,0 +1,60 @@
+"""The `lionsweep` command: one sub-command per workflow stage.
+
+Each stage module defines ``add_arguments(parser)`` and ``run(args)``; modules
+are imported lazily so that `lionsweep fetch` never pays for importing torch.
+Errors that a user can fix (bad checksum, malformed file, invalid config) are
+raised as ``LionSweepError`` and printed as one line, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from lionsweep import __version__
+from lionsweep.errors import LionSweepError
+
+# sub-command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "fetch": ("lionsweep.fetch", "fetch one raw dataset file (mirror or HTTP) and verify its sha256"),
+    "prepare": ("lionsweep.prepare", "validate, encode, split and scale one dataset"),
+    "grid": ("lionsweep.grid", "expand one (dataset, optimizer) grid into a table"),
+    "train": ("lionsweep.sweep", "train one shard of a grid and write its Parquet"),
+    "aggregate": ("lionsweep.aggregate", "merge shard Parquet files into the sweep table"),
+    "tables": ("lionsweep.tables", "write the result tables (CSV, Markdown, LaTeX)"),
+    "figures": ("lionsweep.figures", "draw the result figures (PNG, PDF)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lionsweep", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"lionsweep {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        # Only the chosen command's module is imported (see main).
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    known, _ = parser.parse_known_args(argv)
+    module = importlib.import_module(known._module)
+    # Re-parse with the chosen module's own arguments attached.
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    module.add_arguments(sub.choices[known.command])
+    args = parser.parse_args(argv)
+    try:
+        module.run(args)
+    except LionSweepError as err:
+        print(f"lionsweep {known.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

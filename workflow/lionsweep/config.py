@@ -1,0 +1,39 @@
+"""Checks of the configuration that a JSON schema cannot express, and the paths built from it.
+
+The schema (workflow/schemas/config.schema.yaml) checks types and ranges; this
+module checks cross-references (every studied dataset is defined, grids exist)
+so that every mistake is reported before any job runs, naming the offending key.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from lionsweep.errors import LionSweepError
+from lionsweep.grid import axis_values, grid_spec
+
+
+def check(config: dict[str, Any]) -> None:
+    """Raise LionSweepError naming the first inconsistent key."""
+    datasets = config["datasets"]
+    for name in config["study"]["datasets"]:
+        if name not in datasets:
+            raise LionSweepError(
+                f"study.datasets names {name!r}, which has no entry under `datasets` "
+                f"(defined: {sorted(datasets)})"
+            )
+        spec = datasets[name]
+        if not spec["read"]["header"] and not spec["read"].get("columns"):
+            raise LionSweepError(f"datasets.{name}.read.columns is required when header is false")
+    for opt in config["study"]["optimizers"]:
+        if opt not in config["optimizers"]:
+            raise LionSweepError(f"study.optimizers names {opt!r}, which has no entry under `optimizers`")
+        for name in config["study"]["datasets"]:
+            for axis, values in grid_spec(config, name, opt)["grid"].items():
+                axis_values(values, f"optimizers.{opt} grid for {name}: {axis}")
+
+
+def data_mirror(config: dict[str, Any]) -> str:
+    """The mirror folder, or '' for none (config first, then the environment)."""
+    return config.get("data_mirror") or os.environ.get("LIONSWEEP_DATA_MIRROR", "")

@@ -1,0 +1,50 @@
+"""Atomic file writes: a killed job must never leave a readable partial output."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it into place only on success.
+
+    The temporary file lives in the same directory so the final ``os.replace`` is
+    atomic on POSIX file systems (including the shared ones of SLURM clusters).
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, final)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_atomic(path: str | os.PathLike[str], writer: Callable[[Path], Any]) -> None:
+    """Call ``writer(tmp_path)`` and move the result to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        writer(tmp)
+
+
+def write_parquet(table: pa.Table, path: str | os.PathLike[str]) -> None:
+    """Write a Parquet file atomically, with settings that make equal tables equal bytes."""
+    write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+
+
+def write_json(obj: Any, path: str | os.PathLike[str]) -> None:
+    """Write sorted, indented JSON atomically (stable bytes for stable content)."""
+    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
+    write_atomic(path, lambda tmp: tmp.write_text(text))

@@ -1,0 +1,141 @@
+"""Turn a validated raw dataset into model-ready train/val/test Parquet files.
+
+Order of operations matters for honesty: one-hot levels come from the whole file
+(they carry no label information), the split is stratified and seeded, and the
+scaler is fitted on the training split only, so nothing of val/test leaks in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sklearn.model_selection import train_test_split
+
+from lionsweep.datasets import RawData, load_raw
+from lionsweep.errors import LionSweepError
+from lionsweep.fetch import sha256_of
+from lionsweep.io import write_json, write_parquet
+
+SPLITS = ("train", "val", "test")
+TARGET = "target"
+
+
+def encode(raw: RawData) -> pd.DataFrame:
+    """Numeric columns as float, categoricals one-hot (sorted levels); drop constant columns."""
+    parts = [raw.features[raw.numeric].astype("float64")]
+    for column in raw.categorical:
+        values = raw.features[column].astype(str)
+        for level in sorted(values.unique()):
+            parts.append((values == level).astype("float64").rename(f"{column}={level}"))
+    encoded = pd.concat(parts, axis=1)
+    constant = [c for c in encoded.columns if encoded[c].nunique(dropna=False) <= 1]
+    return encoded.drop(columns=constant)
+
+
+def split_sizes(n: int, test_fraction: float, val_fraction: float) -> tuple[int, int, int]:
+    """(train, val, test) row counts; test and val are rounded up, as the paper's test set."""
+    n_test = math.ceil(test_fraction * n)
+    n_val = math.ceil(val_fraction * (n - n_test))
+    return n - n_test - n_val, n_val, n_test
+
+
+def split_indices(y: np.ndarray, split: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Stratified, seeded split; indices sorted so outputs keep the file's row order."""
+    n_train, n_val, n_test = split_sizes(len(y), split["test_fraction"], split["val_fraction"])
+    if min(n_train, n_val, n_test) < 2:
+        raise LionSweepError(f"{len(y)} rows are too few for a train/val/test split")
+    index = np.arange(len(y))
+    try:
+        rest, test = train_test_split(
+            index, test_size=n_test, stratify=y, random_state=split["seed"]
+        )
+        train, val = train_test_split(
+            rest, test_size=n_val, stratify=y[rest], random_state=split["seed"]
+        )
+    except ValueError as err:  # e.g. a class with a single member
+        raise LionSweepError(f"cannot split stratified: {err}") from None
+    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+
+
+def standardize(
+    x: pd.DataFrame, columns: list[str], train: np.ndarray
+) -> tuple[pd.DataFrame, dict[str, list[float]]]:
+    """Scale ``columns`` with mean/std of the training rows only (std 0 -> 1)."""
+    x = x.copy()
+    stats = x.iloc[train][columns]
+    mean = stats.mean()
+    std = stats.std(ddof=0).replace(0.0, 1.0)
+    x[columns] = (x[columns] - mean) / std
+    return x, {"mean": mean.tolist(), "std": std.tolist()}
+
+
+def prepare(raw_path: Path, spec: dict[str, Any], split: dict[str, Any], outdir: Path,
+            name: str) -> dict[str, Any]:
+    """Write ``{train,val,test}.parquet`` and ``meta.json`` for one dataset; return the meta."""
+    raw = load_raw(raw_path, spec, name)
+    x = encode(raw)
+    y = raw.target
+    parts = split_indices(y, split)
+    scaler: dict[str, Any] = {}
+    if spec.get("scale", "standard") == "standard":
+        numeric = [c for c in raw.numeric if c in x.columns]
+        x, scaler = standardize(x, numeric, parts["train"])
+    features = list(x.columns)
+    values = x.to_numpy(dtype=np.float32)
+    for split_name, rows in parts.items():
+        columns = {f: pa.array(values[rows, j]) for j, f in enumerate(features)}
+        columns[TARGET] = pa.array(y[rows], type=pa.int8())
+        write_parquet(pa.table(columns), outdir / f"{split_name}.parquet")
+    meta = {
+        "dataset": name,
+        "raw_file": raw_path.name,
+        "raw_sha256": sha256_of(raw_path),
+        "rows_raw": int(len(raw.features) + raw.dropped_rows),
+        "rows_dropped": raw.dropped_rows,
+        "rows": {s: int(len(parts[s])) for s in SPLITS},
+        "positives": {s: int(y[parts[s]].sum()) for s in SPLITS},
+        "features": features,
+        "numeric_features": [c for c in raw.numeric if c in features],
+        "scaler": scaler,
+        "split": split,
+    }
+    write_json(meta, outdir / "meta.json")
+    return meta
+
+
+def load_splits(directory: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Read prepared splits as ``{split: (X float32 [N, D], y int64 [N])}``."""
+    directory = Path(directory)
+    out = {}
+    for split_name in SPLITS:
+        table = pq.read_table(directory / f"{split_name}.parquet")
+        y = table.column(TARGET).to_numpy().astype(np.int64)
+        features = [c for c in table.column_names if c != TARGET]
+        x = np.column_stack([table.column(c).to_numpy() for c in features]).astype(np.float32)
+        out[split_name] = (x, y)
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True, help="dataset name (config key)")
+    parser.add_argument("--spec", required=True, help="the dataset's config entry, as JSON")
+    parser.add_argument("--split", required=True, help="the `split` config section, as JSON")
+    parser.add_argument("--raw", required=True, type=Path)
+    parser.add_argument("--outdir", required=True, type=Path)
+
+
+def run(args: argparse.Namespace) -> None:
+    meta = prepare(args.raw, json.loads(args.spec), json.loads(args.split), args.outdir,
+                   args.dataset)
+    print(
+        f"{args.dataset}: {meta['rows']} rows, {len(meta['features'])} features, "
+        f"positives {meta['positives']}"
+    )

@@ -1,0 +1,147 @@
+"""Train one shard of a (dataset, optimizer, seed) grid and write it as one Parquet file.
+
+A shard is a fixed slice of the grid table, so its identity (and its file) does
+not change when seeds, datasets or optimizers are added. Thanks to common random
+numbers in the engine, its numbers do not depend on how the grid was sharded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from lionsweep import __version__
+from lionsweep.errors import LionSweepError
+from lionsweep.grid import HPARAMS
+from lionsweep.io import write_parquet
+from lionsweep.prepare import load_splits
+
+CURVES = ("curve_val_loss", "curve_val_acc")
+
+
+def shard_slice(grid: pd.DataFrame, shard: int, shard_size: int) -> pd.DataFrame:
+    rows = grid.iloc[shard * shard_size : (shard + 1) * shard_size]
+    if rows.empty:
+        raise LionSweepError(f"shard {shard} is past the end of a {len(grid)}-row grid")
+    return rows.reset_index(drop=True)
+
+
+def settings_from(config: dict[str, Any], threads: int | None):
+    """Build TrainSettings from the model+training config sections."""
+    from lionsweep.engine import TrainSettings
+
+    known = TrainSettings.__dataclass_fields__
+    return TrainSettings(**{k: v for k, v in config.items() if k in known}, threads=threads)
+
+
+def results_table(
+    rows: pd.DataFrame,
+    out: dict[str, Any],
+    meta: dict[str, Any],
+) -> pa.Table:
+    """Assemble the sweep table's columns (docs/schema.md) for one shard."""
+    k = len(rows)
+    frame = pd.DataFrame(
+        {
+            "dataset": meta["dataset"],
+            "optimizer": meta["optimizer"],
+            "seed": np.full(k, meta["seed"], dtype=np.int64),
+            "config_id": rows["config_id"].to_numpy(np.int64),
+            "is_default": rows["is_default"].to_numpy(bool),
+        }
+    )
+    for h in HPARAMS:
+        frame[h] = rows[h].to_numpy(np.float64)
+    for key in ("hidden", "epochs", "batch_size"):
+        frame[key] = np.full(k, meta["settings"][key], dtype=np.int64)
+    frame["dropout"] = float(meta["settings"]["dropout"])
+    for key, value in out.items():
+        if key in CURVES or key == "device":
+            continue
+        if key == "diverged_epoch":
+            epochs = np.asarray(value, dtype=np.int64)
+            frame[key] = pd.array(np.where(epochs < 0, 0, epochs), dtype="Int64")
+            frame.loc[epochs < 0, key] = pd.NA
+        elif key in ("diverged",):
+            frame[key] = np.asarray(value, dtype=bool)
+        elif key == "best_epoch":
+            frame[key] = np.asarray(value, dtype=np.int64)
+        else:
+            frame[key] = np.asarray(value, dtype=np.float64)
+    frame["device"] = str(out.get("device", "cpu"))
+    frame["lionsweep_version"] = __version__
+    frame["shard"] = np.full(k, meta["shard"], dtype=np.int64)
+    frame["wall_time_s"] = meta["wall_time_s"] / k
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for name in CURVES:
+        curves = np.asarray(out[name], dtype=np.float32)
+        table = table.append_column(
+            name, pa.array(list(curves), type=pa.list_(pa.float32()))
+        )
+    return table
+
+
+def train_shard(
+    grid_path: Path,
+    data_dir: Path,
+    dataset: str,
+    optimizer: str,
+    seed: int,
+    shard: int,
+    shard_size: int,
+    config: dict[str, Any],
+    threads: int | None,
+    output: Path,
+    progress: bool = True,
+) -> pa.Table:
+    from lionsweep.engine import train_grid
+
+    rows = shard_slice(pq.read_table(grid_path).to_pandas(), shard, shard_size)
+    settings = settings_from(config, threads)
+    hparams = {h: rows[h].to_numpy(np.float64) for h in HPARAMS}
+    start = time.perf_counter()
+    out = train_grid(load_splits(data_dir), optimizer, hparams, seed, settings, progress=progress)
+    meta = {
+        "dataset": dataset,
+        "optimizer": optimizer,
+        "seed": seed,
+        "shard": shard,
+        "settings": config,
+        "wall_time_s": time.perf_counter() - start,
+    }
+    table = results_table(rows, out, meta)
+    write_parquet(table, output)
+    return table
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--optimizer", required=True, choices=["lion", "adamw"])
+    parser.add_argument("--seed", required=True, type=int)
+    parser.add_argument("--shard", required=True, type=int)
+    parser.add_argument("--shard-size", required=True, type=int)
+    parser.add_argument("--settings", required=True, help="model+training config as JSON")
+    parser.add_argument("--grid", required=True, type=Path)
+    parser.add_argument("--data", required=True, type=Path, help="prepared data folder")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--output", required=True, type=Path)
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> None:
+    table = train_shard(
+        args.grid, args.data, args.dataset, args.optimizer, args.seed, args.shard,
+        args.shard_size, json.loads(args.settings), args.threads, args.output,
+        progress=not args.no_progress,
+    )
+    diverged = int(pc.sum(table.column("diverged")).as_py() or 0)
+    print(f"{args.output}: {table.num_rows} configurations, {diverged} diverged")

@@ -1,0 +1,87 @@
+"""Helpers for the rules: config validation, targets, and per-job parameters."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+# The package lives beside the rules; make it importable here and in every job
+# (local, conda or SLURM), whether or not it was pip-installed.
+PACKAGE_ROOT = str(Path(workflow.basedir) / "workflow")
+sys.path.insert(0, PACKAGE_ROOT)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p
+)
+# Jobs run `python` from the environment Snakemake itself runs in (e.g. .venv),
+# even when it was not activated; `--sdm conda` puts its own env first.
+os.environ["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), os.environ["PATH"]))
+
+from lionsweep.config import check, data_mirror  # noqa: E402
+from lionsweep.errors import LionSweepError  # noqa: E402
+from lionsweep.grid import grid_spec, n_shards  # noqa: E402
+
+validate(config, "../schemas/config.schema.yaml")
+try:
+    check(config)
+except LionSweepError as err:
+    raise WorkflowError(f"invalid configuration: {err}") from None
+
+# Jobs read the mirror from the environment, so switching between mirror and
+# download never reruns anything (the sha256 guarantees the same bytes).
+if data_mirror(config):
+    os.environ["LIONSWEEP_DATA_MIRROR"] = str(Path(data_mirror(config)).resolve())
+
+DATASETS = config["study"]["datasets"]
+OPTIMIZERS = config["study"]["optimizers"]
+SEEDS = config["sweep"]["seeds"]
+LIONSWEEP = "python -m lionsweep"
+
+
+wildcard_constraints:
+    dataset="[a-z0-9_]+",
+    optimizer="|".join(config["optimizers"]),
+    seed=r"\d+",
+    shard=r"\d{4}",
+
+
+def as_json(obj):
+    return json.dumps(obj, sort_keys=True)
+
+
+def raw_file(wildcards):
+    return f"results/raw/{wildcards.dataset}/{config['datasets'][wildcards.dataset]['file']}"
+
+
+def prepared(dataset):
+    return expand("results/data/{dataset}/{split}.parquet", dataset=dataset,
+                  split=["train", "val", "test"])
+
+
+def shard_files(dataset, optimizer, seed):
+    spec = grid_spec(config, dataset, optimizer)
+    count = n_shards(spec, config["sweep"]["shard_size"])
+    return [
+        f"results/shards/{dataset}/{optimizer}/seed{seed}/shard{i:04d}.parquet"
+        for i in range(count)
+    ]
+
+
+def all_shards(wildcards=None):
+    return [
+        path
+        for d in DATASETS
+        for o in OPTIMIZERS
+        for s in SEEDS
+        for path in shard_files(d, o, s)
+    ]
+
+
+def dataset_spec(dataset):
+    """What preparing a dataset depends on: its entry, less provenance-only keys
+    (a changed URL or description must not rerun the sweep)."""
+    spec = config["datasets"][dataset]
+    return {k: v for k, v in spec.items() if k not in ("url", "description")}

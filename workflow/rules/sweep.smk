@@ -1,0 +1,52 @@
+# Stage 2: grids per (dataset, optimizer), sharded training, one sweep table.
+
+
+rule grid:
+    output:
+        "results/grids/{dataset}/{optimizer}.parquet",
+    params:
+        spec=lambda w: as_json(grid_spec(config, w.dataset, w.optimizer)),
+    log:
+        "logs/grid/{dataset}/{optimizer}.log",
+    conda:
+        "../../envs/lionsweep.yaml"
+    shell:
+        "{LIONSWEEP} grid --spec {params.spec:q} --output {output} > {log} 2>&1"
+
+
+rule train_shard:
+    input:
+        grid="results/grids/{dataset}/{optimizer}.parquet",
+        data=lambda w: prepared(w.dataset),
+    output:
+        "results/shards/{dataset}/{optimizer}/seed{seed}/shard{shard}.parquet",
+    params:
+        settings=as_json({**config["model"], **config["training"]}),
+        shard_size=config["sweep"]["shard_size"],
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=config["training"]["memory_budget_mb"] + 1024,
+        runtime=config["training"]["runtime_min"],
+    log:
+        "logs/train/{dataset}/{optimizer}/seed{seed}/shard{shard}.log",
+    conda:
+        "../../envs/lionsweep.yaml"
+    shell:
+        "{LIONSWEEP} train --dataset {wildcards.dataset} --optimizer {wildcards.optimizer}"
+        " --seed {wildcards.seed} --shard {wildcards.shard} --shard-size {params.shard_size}"
+        " --settings {params.settings:q} --grid {input.grid}"
+        " --data results/data/{wildcards.dataset} --threads {threads} --output {output}"
+        " 2> {log}"
+
+
+rule aggregate:
+    input:
+        all_shards,
+    output:
+        "results/sweep.parquet",
+    log:
+        "logs/aggregate.log",
+    conda:
+        "../../envs/lionsweep.yaml"
+    shell:
+        "{LIONSWEEP} aggregate --output {output} {input} > {log} 2>&1"
