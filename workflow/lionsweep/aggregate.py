@@ -11,8 +11,12 @@ import pyarrow.parquet as pq
 from lionsweep.errors import LionSweepError
 from lionsweep.io import write_parquet
 
-SORT_KEYS = [("dataset", "ascending"), ("optimizer", "ascending"), ("seed", "ascending"),
-             ("config_id", "ascending")]
+SORT_KEYS = [
+    ("dataset", "ascending"),
+    ("optimizer", "ascending"),
+    ("seed", "ascending"),
+    ("config_id", "ascending"),
+]
 
 
 def aggregate(shards: list[Path]) -> pa.Table:

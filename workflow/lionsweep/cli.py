@@ -17,7 +17,10 @@ from lionsweep.errors import LionSweepError
 
 # sub-command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "fetch": ("lionsweep.fetch", "fetch one raw dataset file (mirror or HTTP) and verify its sha256"),
+    "fetch": (
+        "lionsweep.fetch",
+        "fetch one raw dataset file (mirror or HTTP) and verify its sha256",
+    ),
     "prepare": ("lionsweep.prepare", "validate, encode, split and scale one dataset"),
     "grid": ("lionsweep.grid", "expand one (dataset, optimizer) grid into a table"),
     "train": ("lionsweep.sweep", "train one shard of a grid and write its Parquet"),

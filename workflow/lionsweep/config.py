@@ -8,6 +8,7 @@ so that every mistake is reported before any job runs, naming the offending key.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from lionsweep.errors import LionSweepError
@@ -28,7 +29,9 @@ def check(config: dict[str, Any]) -> None:
             raise LionSweepError(f"datasets.{name}.read.columns is required when header is false")
     for opt in config["study"]["optimizers"]:
         if opt not in config["optimizers"]:
-            raise LionSweepError(f"study.optimizers names {opt!r}, which has no entry under `optimizers`")
+            raise LionSweepError(
+                f"study.optimizers names {opt!r}, which has no entry under `optimizers`"
+            )
         for name in config["study"]["datasets"]:
             for axis, values in grid_spec(config, name, opt)["grid"].items():
                 axis_values(values, f"optimizers.{opt} grid for {name}: {axis}")
@@ -37,3 +40,20 @@ def check(config: dict[str, Any]) -> None:
 def data_mirror(config: dict[str, Any]) -> str:
     """The mirror folder, or '' for none (config first, then the environment)."""
     return config.get("data_mirror") or os.environ.get("LIONSWEEP_DATA_MIRROR", "")
+
+
+def export_job_environment(package_root: str, python: str, mirror: str) -> None:
+    """Set what every job (local, conda or SLURM) inherits from Snakemake's environment.
+
+    - PYTHONPATH: the package beside the rules is importable without installing it;
+    - PATH: jobs run `python` from the environment Snakemake itself runs in (e.g.
+      .venv) even when it was not activated; `--sdm conda` puts its own env first;
+    - LIONSWEEP_DATA_MIRROR: jobs read the mirror from the environment, so that
+      switching between mirror and download reruns nothing (the sha256 guarantees
+      the same bytes).
+    """
+    env = os.environ
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    env["PATH"] = os.pathsep.join((str(Path(python).parent), env.get("PATH", "")))
+    if mirror:
+        env["LIONSWEEP_DATA_MIRROR"] = str(Path(mirror).resolve())

@@ -102,7 +102,9 @@ def load_raw(path: Path, spec: dict[str, Any], name: str | None = None) -> RawDa
         )
     target = spec["target"]
     if target not in frame.columns:
-        raise LionSweepError(f"{name}: target column {target!r} not found; has {list(frame.columns)}")
+        raise LionSweepError(
+            f"{name}: target column {target!r} not found; has {list(frame.columns)}"
+        )
     features = spec.get("features") or [c for c in frame.columns if c != target]
     missing = [c for c in features if c not in frame.columns]
     if missing:

@@ -67,7 +67,7 @@ def fetch(
     timeout_s: float = 60,
     retries: int = 3,
 ) -> str:
-    """Copy ``file`` from ``mirror`` (or download ``url``) to ``dest``; return where it came from."""
+    """Copy ``file`` from ``mirror`` (or download ``url``) to ``dest``; return its origin."""
     with atomic_path(dest) as tmp:
         if mirror is not None:
             source = mirror / file
@@ -75,8 +75,7 @@ def fetch(
                 raise LionSweepError(
                     f"{file} is not in the data mirror {mirror} "
                     f"(set by `data_mirror:` or {MIRROR_ENV}); copy it there, or unset the "
-                    "mirror to download it"
-                    + (f" from {url}" if url else "")
+                    "mirror to download it" + (f" from {url}" if url else "")
                 )
             shutil.copyfile(source, tmp)
             origin = str(source)

@@ -61,8 +61,9 @@ def expand(spec: dict[str, Any]) -> pd.DataFrame:
     unknown = sorted(set(grid) - set(HPARAMS))
     if unknown:
         raise LionSweepError(f"unknown hyperparameters in grid: {unknown}")
-    axes = {h: axis_values(grid[h], h) if h in grid else [defaults.get(h, math.nan)]
-            for h in HPARAMS}
+    axes = {
+        h: axis_values(grid[h], h) if h in grid else [defaults.get(h, math.nan)] for h in HPARAMS
+    }
     rows = [dict(zip(HPARAMS, point, strict=True)) for point in itertools.product(*axes.values())]
     default_row = {h: float(defaults.get(h, math.nan)) for h in HPARAMS}
     frame = pd.DataFrame([*rows, default_row], columns=list(HPARAMS), dtype="float64")

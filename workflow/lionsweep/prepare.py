@@ -77,8 +77,9 @@ def standardize(
     return x, {"mean": mean.tolist(), "std": std.tolist()}
 
 
-def prepare(raw_path: Path, spec: dict[str, Any], split: dict[str, Any], outdir: Path,
-            name: str) -> dict[str, Any]:
+def prepare(
+    raw_path: Path, spec: dict[str, Any], split: dict[str, Any], outdir: Path, name: str
+) -> dict[str, Any]:
     """Write ``{train,val,test}.parquet`` and ``meta.json`` for one dataset; return the meta."""
     raw = load_raw(raw_path, spec, name)
     x = encode(raw)
@@ -100,7 +101,7 @@ def prepare(raw_path: Path, spec: dict[str, Any], split: dict[str, Any], outdir:
         "raw_sha256": sha256_of(raw_path),
         "rows_raw": int(len(raw.features) + raw.dropped_rows),
         "rows_dropped": raw.dropped_rows,
-        "rows": {s: int(len(parts[s])) for s in SPLITS},
+        "rows": {s: len(parts[s]) for s in SPLITS},
         "positives": {s: int(y[parts[s]].sum()) for s in SPLITS},
         "features": features,
         "numeric_features": [c for c in raw.numeric if c in features],
@@ -133,8 +134,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    meta = prepare(args.raw, json.loads(args.spec), json.loads(args.split), args.outdir,
-                   args.dataset)
+    meta = prepare(
+        args.raw, json.loads(args.spec), json.loads(args.split), args.outdir, args.dataset
+    )
     print(
         f"{args.dataset}: {meta['rows']} rows, {len(meta['features'])} features, "
         f"positives {meta['positives']}"

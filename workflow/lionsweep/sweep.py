@@ -84,9 +84,7 @@ def results_table(
     table = pa.Table.from_pandas(frame, preserve_index=False)
     for name in CURVES:
         curves = np.asarray(out[name], dtype=np.float32)
-        table = table.append_column(
-            name, pa.array(list(curves), type=pa.list_(pa.float32()))
-        )
+        table = table.append_column(name, pa.array(list(curves), type=pa.list_(pa.float32())))
     return table
 
 
@@ -139,8 +137,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     table = train_shard(
-        args.grid, args.data, args.dataset, args.optimizer, args.seed, args.shard,
-        args.shard_size, json.loads(args.settings), args.threads, args.output,
+        args.grid,
+        args.data,
+        args.dataset,
+        args.optimizer,
+        args.seed,
+        args.shard,
+        args.shard_size,
+        json.loads(args.settings),
+        args.threads,
+        args.output,
         progress=not args.no_progress,
     )
     diverged = int(pc.sum(table.column("diverged")).as_py() or 0)

@@ -1,7 +1,6 @@
 """Helpers for the rules: config validation, targets, and per-job parameters."""
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -9,18 +8,12 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-# The package lives beside the rules; make it importable here and in every job
-# (local, conda or SLURM), whether or not it was pip-installed.
+# The package lives beside the rules: importable here, and in every job through
+# PYTHONPATH (see lionsweep.config.export_job_environment).
 PACKAGE_ROOT = str(Path(workflow.basedir) / "workflow")
 sys.path.insert(0, PACKAGE_ROOT)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p
-)
-# Jobs run `python` from the environment Snakemake itself runs in (e.g. .venv),
-# even when it was not activated; `--sdm conda` puts its own env first.
-os.environ["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), os.environ["PATH"]))
 
-from lionsweep.config import check, data_mirror  # noqa: E402
+from lionsweep.config import check, data_mirror, export_job_environment  # noqa: E402
 from lionsweep.errors import LionSweepError  # noqa: E402
 from lionsweep.grid import grid_spec, n_shards  # noqa: E402
 
@@ -30,15 +23,11 @@ try:
 except LionSweepError as err:
     raise WorkflowError(f"invalid configuration: {err}") from None
 
-# Jobs read the mirror from the environment, so switching between mirror and
-# download never reruns anything (the sha256 guarantees the same bytes).
-if data_mirror(config):
-    os.environ["LIONSWEEP_DATA_MIRROR"] = str(Path(data_mirror(config)).resolve())
+export_job_environment(PACKAGE_ROOT, sys.executable, data_mirror(config))
 
 DATASETS = config["study"]["datasets"]
 OPTIMIZERS = config["study"]["optimizers"]
 SEEDS = config["sweep"]["seeds"]
-LIONSWEEP = "python -m lionsweep"
 
 
 wildcard_constraints:
@@ -57,8 +46,11 @@ def raw_file(wildcards):
 
 
 def prepared(dataset):
-    return expand("results/data/{dataset}/{split}.parquet", dataset=dataset,
-                  split=["train", "val", "test"])
+    return expand(
+        "results/data/{dataset}/{split}.parquet",
+        dataset=dataset,
+        split=["train", "val", "test"],
+    )
 
 
 def shard_files(dataset, optimizer, seed):

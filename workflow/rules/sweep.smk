@@ -4,14 +4,14 @@
 rule grid:
     output:
         "results/grids/{dataset}/{optimizer}.parquet",
-    params:
-        spec=lambda w: as_json(grid_spec(config, w.dataset, w.optimizer)),
     log:
         "logs/grid/{dataset}/{optimizer}.log",
     conda:
         "../../envs/lionsweep.yaml"
+    params:
+        spec=lambda w: as_json(grid_spec(config, w.dataset, w.optimizer)),
     shell:
-        "{LIONSWEEP} grid --spec {params.spec:q} --output {output} > {log} 2>&1"
+        "python -m lionsweep grid --spec {params.spec:q} --output {output} > {log} 2>&1"
 
 
 rule train_shard:
@@ -20,19 +20,19 @@ rule train_shard:
         data=lambda w: prepared(w.dataset),
     output:
         "results/shards/{dataset}/{optimizer}/seed{seed}/shard{shard}.parquet",
-    params:
-        settings=as_json({**config["model"], **config["training"]}),
-        shard_size=config["sweep"]["shard_size"],
-    threads: config["training"]["threads"]
-    resources:
-        mem_mb=config["training"]["memory_budget_mb"] + 1024,
-        runtime=config["training"]["runtime_min"],
     log:
         "logs/train/{dataset}/{optimizer}/seed{seed}/shard{shard}.log",
     conda:
         "../../envs/lionsweep.yaml"
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=config["training"]["memory_budget_mb"] + 1024,
+        runtime=config["training"]["runtime_min"],
+    params:
+        settings=as_json({**config["model"], **config["training"]}),
+        shard_size=config["sweep"]["shard_size"],
     shell:
-        "{LIONSWEEP} train --dataset {wildcards.dataset} --optimizer {wildcards.optimizer}"
+        "python -m lionsweep train --dataset {wildcards.dataset} --optimizer {wildcards.optimizer}"
         " --seed {wildcards.seed} --shard {wildcards.shard} --shard-size {params.shard_size}"
         " --settings {params.settings:q} --grid {input.grid}"
         " --data results/data/{wildcards.dataset} --threads {threads} --output {output}"
@@ -49,4 +49,4 @@ rule aggregate:
     conda:
         "../../envs/lionsweep.yaml"
     shell:
-        "{LIONSWEEP} aggregate --output {output} {input} > {log} 2>&1"
+        "python -m lionsweep aggregate --output {output} {input} > {log} 2>&1"

@@ -1,0 +1,67 @@
+"""Shared fixtures: the repository, its default config, and the offline data mirror."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _mirror() -> Path:
+    configured = os.environ.get("LIONSWEEP_DATA_MIRROR")
+    return Path(configured) if configured else (ROOT.parent / "shared" / "datasets")
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    """The offline data mirror (../shared/datasets, or $LIONSWEEP_DATA_MIRROR)."""
+    path = _mirror()
+    if not (path / "titanic.csv").is_file():
+        pytest.fail(f"data mirror not found at {path}: set LIONSWEEP_DATA_MIRROR")
+    return path
+
+
+@pytest.fixture(scope="session")
+def config() -> dict:
+    with open(ROOT / "config" / "config.yaml") as fh:
+        return yaml.safe_load(fh)
+
+
+def copy_workflow(dest: Path) -> Path:
+    """Copy what a user clones (Snakefile, workflow/, config/, envs/, profiles/) to ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "Snakefile", dest / "Snakefile")
+    for sub in ("workflow", "config", "envs", "profiles"):
+        if (ROOT / sub).exists():
+            shutil.copytree(ROOT / sub, dest / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def snakemake(
+    workdir: Path, *args: str, mirror: Path | None = None, check: bool = True, timeout: int = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run the venv's snakemake in ``workdir``; output captured for assertions."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), env.get("PATH", "")))
+    if mirror is not None:
+        env["LIONSWEEP_DATA_MIRROR"] = str(mirror)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "snakemake"), *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc

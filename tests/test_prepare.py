@@ -1,0 +1,129 @@
+"""Preparing splits: the paper's sizes, stratification, no leakage, byte-identical reruns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from lionsweep.datasets import load_raw
+from lionsweep.prepare import load_splits, prepare, split_indices, split_sizes
+
+PAPER_TEST_ROWS = {"titanic": 143, "spambase": 921, "mushroom": 1625}
+
+
+@pytest.fixture(scope="module")
+def prepared(mirror: Path, config: dict, tmp_path_factory) -> dict[str, Path]:
+    out = {}
+    for name in PAPER_TEST_ROWS:
+        spec = config["datasets"][name]
+        outdir = tmp_path_factory.mktemp(name)
+        prepare(mirror / spec["file"], spec, config["split"], outdir, name)
+        out[name] = outdir
+    return out
+
+
+def test_split_sizes_round_up() -> None:
+    assert split_sizes(712, 0.2, 0.2) == (455, 114, 143)
+    assert split_sizes(4601, 0.2, 0.2)[2] == 921
+    assert split_sizes(8124, 0.2, 0.2)[2] == 1625
+
+
+@pytest.mark.parametrize("name", list(PAPER_TEST_ROWS))
+def test_default_splits_match_the_paper(prepared, name: str) -> None:
+    meta = json.loads((prepared[name] / "meta.json").read_text())
+    assert meta["rows"]["test"] == PAPER_TEST_ROWS[name]
+    splits = load_splits(prepared[name])
+    total = sum(len(y) for _, y in splits.values())
+    assert total == {"titanic": 712, "spambase": 4601, "mushroom": 8124}[name]
+    rate = sum(int(y.sum()) for _, y in splits.values()) / total
+    for split, (x, y) in splits.items():
+        assert x.shape == (meta["rows"][split], len(meta["features"]))
+        assert x.dtype == np.float32 and np.isfinite(x).all()
+        assert int(y.sum()) == meta["positives"][split]
+        # stratified: each split's positive rate within one row of the overall rate
+        assert abs(y.sum() - rate * len(y)) <= 1.0
+
+
+def test_splits_are_disjoint_and_cover_the_rows(mirror: Path, config: dict, tmp_path: Path) -> None:
+    spec = dict(config["datasets"]["spambase"])
+    # Add a row identifier as a feature to trace rows through the split.
+    frame = pd.read_csv(mirror / "spambase.data", header=None)
+    frame.insert(0, "row_id", np.arange(len(frame)))
+    path = tmp_path / "spambase.data"
+    frame.to_csv(path, header=False, index=False)
+    spec["read"] = dict(spec["read"], columns=["row_id", *spec["read"]["columns"]])
+    prepare(path, {**spec, "scale": "none"}, config["split"], tmp_path / "out", "spambase")
+    ids = [
+        pd.read_parquet(tmp_path / "out" / f"{s}.parquet")["row_id"]
+        for s in ("train", "val", "test")
+    ]
+    joined = np.concatenate([i.to_numpy() for i in ids])
+    assert sorted(joined.astype(int)) == list(range(4601))
+
+
+def test_scaler_is_fitted_on_train_only(prepared, mirror: Path, config: dict) -> None:
+    meta = json.loads((prepared["titanic"] / "meta.json").read_text())
+    numeric = meta["numeric_features"]
+    assert numeric == ["Age", "SibSp", "Parch", "Fare"]
+    train = pd.read_parquet(prepared["titanic"] / "train.parquet")
+    test = pd.read_parquet(prepared["titanic"] / "test.parquet")
+    np.testing.assert_allclose(train[numeric].mean(), 0, atol=1e-5)
+    np.testing.assert_allclose(train[numeric].std(ddof=0), 1, atol=1e-5)
+    assert abs(test["Fare"].mean()) > 1e-3  # test is scaled with train statistics, not its own
+    # one-hot columns stay 0/1
+    assert set(np.unique(train["Sex=female"])) == {0.0, 1.0}
+
+
+def test_no_leakage_from_test_rows(mirror: Path, config: dict, tmp_path: Path) -> None:
+    """Changing the features of test rows must not change a single byte of train or val."""
+    spec = config["datasets"]["titanic"]
+    base = tmp_path / "base"
+    prepare(mirror / "titanic.csv", spec, config["split"], base, "titanic")
+    frame = pd.read_csv(mirror / "titanic.csv")
+    complete = frame.dropna(subset=["Age", "Embarked"]).reset_index(drop=True)
+    parts = split_indices(load_raw(mirror / "titanic.csv", spec).target, config["split"])
+    test_ids = set(complete.PassengerId.iloc[parts["test"]])
+    changed = frame.copy()
+    rows = changed.PassengerId.isin(test_ids)
+    changed.loc[rows, "Fare"] = changed.loc[rows, "Fare"] * 100 + 1000
+    path = tmp_path / "titanic.csv"
+    changed.to_csv(path, index=False)
+    other = tmp_path / "changed"
+    prepare(path, {**spec, "rows": None}, config["split"], other, "titanic")
+    for split in ("train", "val"):
+        assert (base / f"{split}.parquet").read_bytes() == (other / f"{split}.parquet").read_bytes()
+    assert (base / "test.parquet").read_bytes() != (other / "test.parquet").read_bytes()
+
+
+def test_same_seed_same_bytes_other_seed_other_split(
+    mirror: Path, config: dict, tmp_path: Path
+) -> None:
+    spec = config["datasets"]["mushroom"]
+    for run in ("a", "b"):
+        prepare(mirror / spec["file"], spec, config["split"], tmp_path / run, "mushroom")
+    for name in ("train.parquet", "val.parquet", "test.parquet", "meta.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    prepare(mirror / spec["file"], spec, {**config["split"], "seed": 7}, tmp_path / "c", "mushroom")
+    assert (tmp_path / "a" / "test.parquet").read_bytes() != (
+        tmp_path / "c" / "test.parquet"
+    ).read_bytes()
+
+
+def test_mushroom_encoding(prepared) -> None:
+    meta = json.loads((prepared["mushroom"] / "meta.json").read_text())
+    features = meta["features"]
+    assert "stalk-root=?" in features  # missing is a category of its own
+    assert not any(f.startswith("veil-type=") for f in features)  # constant, dropped
+    assert len(features) == 116
+    x, _ = load_splits(prepared["mushroom"])["train"]
+    assert set(np.unique(x)) == {0.0, 1.0}
+    # every attribute's one-hot block sums to one per row
+    blocks = {}
+    for j, f in enumerate(features):
+        blocks.setdefault(f.split("=")[0], []).append(j)
+    assert len(blocks) == 21
+    for cols in blocks.values():
+        assert (x[:, cols].sum(axis=1) == 1).all()
