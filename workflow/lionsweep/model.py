@@ -1,0 +1,188 @@
+"""K copies of the MLP Linear(D,H) -> ReLU -> Dropout(p) -> Linear(H,1) in stacked tensors.
+
+Layout, chosen so that the first layer of all K models is ONE GEMM with K*H columns
+and its bias comes out of the same GEMM (an appended column of ones in X):
+
+- ``w1``: [D+1, K, H]; rows 0..D-1 are model k's ``weight.T``, row D its bias.
+- ``w2``: [K, H] (output weights), ``b2``: [K] (output bias).
+
+Forward and backward are written by hand: the gradient w.r.t. the input is never
+computed, every large temporary lives in a preallocated :class:`Workspace` (fresh
+multi-MB allocations cost page faults on every step), and elementwise passes are
+fused where PyTorch has a kernel for it (``threshold_backward`` applies the ReLU
+and dropout masks in one pass). Every GEMM has a fixed row count (partial batches
+are zero-padded), which keeps each model's numbers independent of K on CPU.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+# Stream ids for the per-purpose generators (see ``generator``).
+INIT, ORDER, DROPOUT = 0, 1, 2
+
+
+def generator(seed: int, stream: int) -> torch.Generator:
+    """A CPU generator for one purpose, seeded from (seed, stream).
+
+    Separate streams keep init, batch order and dropout statistically independent
+    (one generator seeded three times with ``seed`` would reuse the same uniforms).
+    """
+    state = np.random.SeedSequence([int(seed), stream]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator(device="cpu").manual_seed(int(state) & ((1 << 63) - 1))
+
+
+def init_single(d: int, h: int, seed: int) -> dict[str, Tensor]:
+    """PyTorch's default nn.Linear init for ONE model, float32, in nn.Linear layout.
+
+    Drawn in float32 whatever the training dtype, so float32 and float64 runs of a
+    seed start from the same weights.
+    """
+    g = generator(seed, INIT)
+    w1 = torch.empty(h, d)
+    torch.nn.init.kaiming_uniform_(w1, a=math.sqrt(5), generator=g)
+    b1 = torch.empty(h).uniform_(-1 / math.sqrt(d), 1 / math.sqrt(d), generator=g)
+    w2 = torch.empty(1, h)
+    torch.nn.init.kaiming_uniform_(w2, a=math.sqrt(5), generator=g)
+    b2 = torch.empty(1).uniform_(-1 / math.sqrt(h), 1 / math.sqrt(h), generator=g)
+    return {"0.weight": w1, "0.bias": b1, "3.weight": w2, "3.bias": b2}
+
+
+def epoch_batches(n: int, batch_size: int, gen: torch.Generator) -> list[Tensor]:
+    """One epoch's mini-batches: a fresh permutation, last partial batch kept."""
+    perm = torch.randperm(n, generator=gen)
+    return list(perm.split(batch_size))
+
+
+def dropout_mask(rows: int, h: int, p: float, gen: torch.Generator) -> Tensor | None:
+    """Keep-mask [rows, H] (float32 0/1) shared by all K models; None when p == 0."""
+    if p <= 0:
+        return None
+    return (torch.rand(rows, h, generator=gen) >= p).to(torch.float32)
+
+
+@dataclass
+class BatchedMLP:
+    """Parameters of K models (see module docstring for the layout)."""
+
+    w1: Tensor
+    w2: Tensor
+    b2: Tensor
+
+    @classmethod
+    def from_single(
+        cls, single: dict[str, Tensor], k: int, dtype: torch.dtype, device: torch.device
+    ) -> BatchedMLP:
+        """Broadcast one model's weights (``init_single`` layout) to K identical copies."""
+        w1, b1 = single["0.weight"], single["0.bias"]
+        h, d = w1.shape
+        top = torch.cat([w1.t(), b1[None, :]], dim=0)  # [D+1, H]
+        w1k = top[:, None, :].expand(d + 1, k, h).to(device=device, dtype=dtype).contiguous()
+        w2k = single["3.weight"].reshape(1, h).expand(k, h).to(device=device, dtype=dtype)
+        b2k = single["3.bias"].reshape(1).expand(k).to(device=device, dtype=dtype)
+        return cls(w1k, w2k.contiguous(), b2k.contiguous())
+
+    @property
+    def k(self) -> int:
+        return self.w2.shape[0]
+
+    @property
+    def hidden(self) -> int:
+        return self.w2.shape[1]
+
+    def params(self) -> list[Tensor]:
+        """Tensors with the model dimension first, as the optimizers expect."""
+        return [self.w1.permute(1, 0, 2), self.w2, self.b2]
+
+    def zeros_like(self) -> BatchedMLP:
+        return BatchedMLP(*(torch.zeros_like(t) for t in (self.w1, self.w2, self.b2)))
+
+    def clone(self) -> BatchedMLP:
+        return BatchedMLP(*(t.clone() for t in (self.w1, self.w2, self.b2)))
+
+    def tensors(self) -> list[Tensor]:
+        return [self.w1, self.w2, self.b2]
+
+    def model_state(self, k: int) -> dict[str, Tensor]:
+        """Model k's weights in nn.Sequential state_dict layout (for tests and export)."""
+        d = self.w1.shape[0] - 1
+        return {
+            "0.weight": self.w1[:d, k, :].t().clone(),
+            "0.bias": self.w1[d, k, :].clone(),
+            "3.weight": self.w2[k][None, :].clone(),
+            "3.bias": self.b2[k : k + 1].clone(),
+        }
+
+    def finite(self) -> Tensor:
+        """[K] bool: all of model k's parameters are finite."""
+        ok = torch.isfinite(self.w1).all(dim=2).all(dim=0)
+        return ok & torch.isfinite(self.w2).all(dim=1) & torch.isfinite(self.b2)
+
+
+class Workspace:
+    """Preallocated temporaries for ``rows``-row forward/backward passes of K models."""
+
+    def __init__(self, rows: int, k: int, h: int, dtype: torch.dtype, device: torch.device):
+        self.rows = rows
+        self.z = torch.empty(rows, k * h, dtype=dtype, device=device)
+        self.t = torch.empty(rows, k, h, dtype=dtype, device=device)
+        self.logits = torch.empty(rows, k, dtype=dtype, device=device)
+        self.dlogit = torch.empty(rows, k, dtype=dtype, device=device)
+
+    @staticmethod
+    def elements_per_model(rows: int, h: int) -> int:
+        return 2 * rows * h + 2 * rows
+
+
+def forward(model: BatchedMLP, xa: Tensor, ws: Workspace, keep_scale: Tensor | None) -> Tensor:
+    """Logits [rows, K] for ``xa`` = [rows, D+1] (last column ones, padded rows zero).
+
+    ``keep_scale`` is the dropout mask times 1/(1-p), [rows, H] (None: no dropout).
+    Leaves the post-dropout activations in ``ws.z`` for :func:`backward`.
+    """
+    k, h = model.k, model.hidden
+    z = torch.mm(xa, model.w1.view(-1, k * h), out=ws.z)
+    z.relu_()
+    a = z.view(-1, k, h)
+    if keep_scale is not None:
+        a.mul_(keep_scale[:, None, :])
+    torch.mul(a, model.w2, out=ws.t)
+    torch.sum(ws.t, dim=-1, out=ws.logits)
+    ws.logits.add_(model.b2)
+    return ws.logits
+
+
+def backward(
+    model: BatchedMLP,
+    xa: Tensor,
+    y: Tensor,
+    row_weight: Tensor,
+    ws: Workspace,
+    grads: BatchedMLP,
+    scale: float,
+    frozen: Tensor | None,
+) -> None:
+    """Gradients of each model's mean BCE-with-logits loss, written into ``grads``.
+
+    ``row_weight`` is 1/n for the n real rows and 0 for padding; ``scale`` is the
+    dropout scale 1/(1-p); ``frozen`` ([K] bool or None) zeroes those models' grads.
+    """
+    k, h = model.k, model.hidden
+    dl = torch.sigmoid(ws.logits, out=ws.dlogit)
+    dl.sub_(y[:, None]).mul_(row_weight[:, None])
+    if frozen is not None:
+        dl.masked_fill_(frozen[None, :], 0.0)
+    torch.sum(dl, dim=0, out=grads.b2)
+    a = ws.z.view(-1, k, h)
+    torch.mul(a, dl[:, :, None], out=ws.t)
+    torch.sum(ws.t, dim=0, out=grads.w2)
+    # dZ = dlogit * w2 * scale where the unit is active and kept (a > 0), else 0.
+    w2s = model.w2 * scale if scale != 1.0 else model.w2
+    torch.mul(dl[:, :, None], w2s, out=ws.t)
+    torch.ops.aten.threshold_backward.grad_input(ws.t, a, 0, grad_input=ws.t)
+    torch.mm(xa.t(), ws.t.view(-1, k * h), out=grads.w1.view(-1, k * h))
