@@ -1,0 +1,287 @@
+"""End to end: the test configuration through real Snakemake runs on the real data.
+
+Covers what only a whole run shows: every rule runs, the sweep table has the
+documented schema and is readable by other engines, a run is reproducible
+however it was sharded or interrupted, and config changes rerun only what
+they must.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from conftest import copy_workflow, snakemake
+
+pytestmark = pytest.mark.slow
+
+TEST_CONFIG = ("--configfile", "config/test.yaml")
+# Columns that legitimately differ between two runs of the same configuration.
+VOLATILE = ["wall_time_s", "device"]
+KEYS = ["dataset", "optimizer", "seed", "config_id"]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, mirror: Path) -> Path:
+    """One uninterrupted run of the test configuration."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("run"))
+    snakemake(workdir, "--cores", "2", *TEST_CONFIG, mirror=mirror)
+    return workdir
+
+
+def expected_rows(workdir: Path) -> int:
+    from lionsweep.grid import grid_size, grid_spec
+
+    cfg = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    override = yaml.safe_load((workdir / "config" / "test.yaml").read_text())
+    from snakemake.utils import update_config
+
+    update_config(cfg, override)
+    return sum(
+        grid_size(grid_spec(cfg, d, o)) * len(cfg["sweep"]["seeds"])
+        for d in cfg["study"]["datasets"]
+        for o in cfg["study"]["optimizers"]
+    )
+
+
+def comparable(path: Path) -> pd.DataFrame:
+    frame = pd.read_parquet(path).drop(columns=VOLATILE)
+    return frame.sort_values(KEYS).reset_index(drop=True)
+
+
+def digests(workdir: Path) -> dict[str, tuple[str, int]]:
+    out = {}
+    for path in sorted((workdir / "results" / "shards").rglob("*.parquet")):
+        out[str(path.relative_to(workdir))] = (
+            hashlib.sha256(path.read_bytes()).hexdigest(),
+            path.stat().st_mtime_ns,
+        )
+    return out
+
+
+def test_every_dataset_prepared_as_the_paper(finished: Path) -> None:
+    for name, rows in {"titanic": 143, "spambase": 921, "mushroom": 1625}.items():
+        meta = json.loads((finished / "results" / "data" / name / "meta.json").read_text())
+        assert meta["rows"]["test"] == rows
+    assert (finished / "logs" / "prepare" / "titanic.log").read_text().startswith("titanic:")
+
+
+def test_sweep_table_schema_and_engines(finished: Path) -> None:
+    path = finished / "results" / "sweep.parquet"
+    frame = pd.read_parquet(path)
+    assert len(frame) == expected_rows(finished)
+    assert not frame.duplicated(KEYS).any()
+    assert set(frame.dataset) == {"titanic", "spambase", "mushroom"}
+    assert set(frame.optimizer) == {"lion", "adamw"}
+    # one default configuration per (dataset, optimizer, seed)
+    assert frame.groupby(["dataset", "optimizer", "seed"]).is_default.sum().eq(1).all()
+    for column in [
+        "lr",
+        "beta1",
+        "beta2",
+        "weight_decay",
+        "test_acc",
+        "val_auc",
+        "best_epoch",
+        "curve_val_loss",
+        "curve_val_acc",
+        "diverged",
+        "diverged_epoch",
+        "device",
+        "lionsweep_version",
+        "wall_time_s",
+        "shard",
+    ]:
+        assert column in frame.columns, column
+    assert frame.curve_val_acc.map(len).eq(frame.epochs).all()
+    ok = frame[~frame.diverged]
+    assert ok.test_acc.between(0, 1).all() and ok.test_acc.notna().all()
+    # the Lion defaults really are the paper's
+    lion_default = frame[(frame.optimizer == "lion") & frame.is_default].iloc[0]
+    assert (lion_default.lr, lion_default.beta1, lion_default.beta2) == (1e-4, 0.9, 0.99)
+    # readable by other engines without custom code
+    import duckdb
+    import polars as pl
+
+    assert pl.read_parquet(path).height == len(frame)
+    count, mean = duckdb.sql(
+        f"select count(*), avg(test_acc) from '{path}' where not diverged"
+    ).fetchone()
+    assert count == len(ok) and mean == pytest.approx(ok.test_acc.mean())
+    assert pq.read_schema(path).field("curve_val_loss").type.value_type.bit_width == 32
+
+
+def test_rerun_does_nothing(finished: Path, mirror: Path) -> None:
+    proc = snakemake(finished, "-n", *TEST_CONFIG, mirror=mirror)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_sharding_does_not_change_numbers(finished: Path, tmp_path: Path) -> None:
+    """A whole grid trained as one shard equals the same grid trained in shards of 6."""
+    from lionsweep.sweep import train_shard
+
+    cfg = yaml.safe_load((finished / "config" / "test.yaml").read_text())
+    settings = {**cfg["model"], **cfg["training"]}
+    out = tmp_path / "one.parquet"
+    table = train_shard(
+        finished / "results/grids/spambase/lion.parquet",
+        finished / "results/data/spambase",
+        "spambase",
+        "lion",
+        1,
+        0,
+        10_000,
+        settings,
+        1,
+        out,
+        progress=False,
+    )
+    alone = table.to_pandas().drop(columns=VOLATILE + ["shard"])
+    sweep = comparable(finished / "results" / "sweep.parquet").drop(columns=["shard"])
+    sharded = sweep[(sweep.dataset == "spambase") & (sweep.optimizer == "lion") & (sweep.seed == 1)]
+    pd.testing.assert_frame_equal(
+        alone.reset_index(drop=True), sharded.reset_index(drop=True), check_exact=True
+    )
+
+
+def _dry_run_shards(workdir: Path, mirror: Path, *configs: str) -> set[str]:
+    args = ["-n", "--configfile", *configs]
+    proc = snakemake(workdir, *args, mirror=mirror)
+    return set(re.findall(r"output: (results/shards/\S+\.parquet)", proc.stdout))
+
+
+def test_changes_rerun_only_what_they_must(finished: Path, mirror: Path) -> None:
+    config = finished / "config"
+    (config / "more_seeds.yaml").write_text(yaml.safe_dump({"sweep": {"seeds": [0, 1, 7]}}))
+    planned = _dry_run_shards(finished, mirror, "config/test.yaml", "config/more_seeds.yaml")
+    assert planned and all("/seed7/" in p for p in planned)
+
+    (config / "titanic_grid.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "optimizers": {
+                    "lion": {
+                        "grid_overrides": {
+                            "titanic": {
+                                "beta1": [0.8, 0.9],
+                                "lr": [1e-4, 1e-3, 1e-2],
+                                "weight_decay": [0.0, 0.05],
+                            }
+                        }
+                    }
+                }
+            }
+        )
+    )
+    planned = _dry_run_shards(finished, mirror, "config/test.yaml", "config/titanic_grid.yaml")
+    assert planned and all(p.startswith("results/shards/titanic/lion/") for p in planned)
+
+    (config / "no_titanic.yaml").write_text(
+        yaml.safe_dump({"study": {"datasets": ["spambase", "mushroom"]}})
+    )
+    assert _dry_run_shards(finished, mirror, "config/test.yaml", "config/no_titanic.yaml") == set()
+
+
+def _interrupt(workdir: Path, mirror: Path, sig: signal.Signals, after_shards: int) -> None:
+    env = dict(os.environ, LIONSWEEP_DATA_MIRROR=str(mirror))
+    env["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), env["PATH"]))
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "snakemake"), "--cores", "2", *TEST_CONFIG],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    shards = workdir / "results" / "shards"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list(shards.rglob("*.parquet"))) >= after_shards:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    os.killpg(proc.pid, sig)
+    proc.wait(timeout=120)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_kill_and_resume(finished: Path, mirror: Path, tmp_path: Path, sig) -> None:
+    workdir = copy_workflow(tmp_path / "wf")
+    _interrupt(workdir, mirror, sig, after_shards=5)
+    before = digests(workdir)
+    assert 5 <= len(before) < 22
+    assert not (workdir / "results" / "sweep.parquet").exists()
+    # no readable partial shard: every shard file present is a complete Parquet file
+    for rel in before:
+        pq.read_table(workdir / rel)
+    proc = snakemake(workdir, "--cores", "2", "--rerun-incomplete", *TEST_CONFIG, mirror=mirror)
+    after = digests(workdir)
+    for rel, stamp in before.items():
+        assert after[rel] == stamp, f"{rel} was recomputed"
+    assert len(after) == 22
+    ran = re.findall(r"rule train_shard:", proc.stdout + proc.stderr)
+    assert len(ran) == 22 - len(before)
+    pd.testing.assert_frame_equal(
+        comparable(workdir / "results" / "sweep.parquet"),
+        comparable(finished / "results" / "sweep.parquet"),
+        check_exact=True,
+    )
+
+
+def test_own_dataset_by_config_alone(tmp_path: Path) -> None:
+    """A user's CSV, described only in a config file, goes through every rule."""
+    rng = np.random.default_rng(0)
+    n = 240
+    frame = pd.DataFrame(
+        {
+            "height": rng.normal(170, 10, n).round(1),
+            "colour": rng.choice(["red", "green", "blue"], n),
+            "weight": rng.normal(70, 8, n).round(1),
+        }
+    )
+    frame["label"] = np.where(frame.height + 5 * (frame.colour == "red") > 172, "yes", "no")
+    data = tmp_path / "mirror"
+    data.mkdir()
+    frame.to_csv(data / "people.csv", index=False)
+    digest = hashlib.sha256((data / "people.csv").read_bytes()).hexdigest()
+    workdir = copy_workflow(tmp_path / "wf")
+    own = {
+        "study": {"datasets": ["people"], "optimizers": ["lion"]},
+        "data_mirror": str(data),
+        "datasets": {
+            "people": {
+                "file": "people.csv",
+                "sha256": digest,
+                "read": {"header": True},
+                "target": "label",
+                "positive": "yes",
+                "features": None,
+                "categorical": ["colour"],
+                "dropna": True,
+                "rows": n,
+            }
+        },
+        "sweep": {"seeds": [0], "shard_size": 100},
+    }
+    (workdir / "config" / "own.yaml").write_text(yaml.safe_dump(own))
+    snakemake(workdir, "--cores", "2", "--configfile", "config/test.yaml", "config/own.yaml")
+    meta = json.loads((workdir / "results/data/people/meta.json").read_text())
+    assert meta["features"] == ["height", "weight", "colour=blue", "colour=green", "colour=red"]
+    assert meta["rows"]["test"] == 48
+    sweep = pd.read_parquet(workdir / "results" / "sweep.parquet")
+    assert set(sweep.dataset) == {"people"} and set(sweep.optimizer) == {"lion"}
+    assert len(sweep) == 2 * 3 * 2 + 1  # the test config's Lion grid plus the default
+    assert not (workdir / "results" / "data" / "titanic").exists()
