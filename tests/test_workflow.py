@@ -149,7 +149,7 @@ def test_sharding_does_not_change_numbers(finished: Path, tmp_path: Path) -> Non
         out,
         progress=False,
     )
-    alone = table.to_pandas().drop(columns=VOLATILE + ["shard"])
+    alone = table.to_pandas().drop(columns=[*VOLATILE, "shard"])
     sweep = comparable(finished / "results" / "sweep.parquet").drop(columns=["shard"])
     sharded = sweep[(sweep.dataset == "spambase") & (sweep.optimizer == "lion") & (sweep.seed == 1)]
     pd.testing.assert_frame_equal(
