@@ -91,12 +91,18 @@ cmd_install() {
     fi
     log "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    # Refresh the package lists only when there are none (fresh container).
-    if ! compgen -G '/var/lib/apt/lists/*_Packages' >/dev/null; then
+    # Refresh the package lists when there are none (fresh container), and once more if the
+    # install fails (stale lists point at versions the mirror no longer has).
+    if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
         apt-get update -q
     fi
-    # Services are not started by the package scripts without systemd/an init; harmless if they try.
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    # Without systemd/an init the package scripts do not start the services (policy-rc.d or
+    # no init), which is what we want: `start` runs the daemons itself.
+    if ! apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+        log "apt-get install failed; refreshing package lists and retrying"
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends "${missing[@]}"
+    fi
     log "installed: slurm $(dpkg-query -W -f="\${Version}" slurmctld)"
 }
 
