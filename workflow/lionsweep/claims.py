@@ -1,0 +1,151 @@
+"""The paper's conclusions as checkable statements, under its protocol and the honest one.
+
+Each claim is a per-seed statistic in accuracy *points* and a region it must fall
+in. The point verdict reads the estimate (one seed, or the seed mean); the CI
+verdict reads the whole t-interval of the seed mean: "holds" only if the interval
+lies inside the region, "does not hold" only if it lies outside, else "inconclusive".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from lionsweep.selection import Metrics, defaults, per_seed
+from lionsweep.stats import mean_ci
+
+SMALL, LARGER = "titanic", ("spambase", "mushroom")
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str
+    # The gains it reads: one dataset, or the small one first and the others after
+    # (compared with those of the others that were run).
+    datasets: tuple[str, ...]
+    statistic: str
+    low: float  # region, in points; inclusive
+    high: float
+
+    def value(self, gains: dict[str, pd.Series]) -> pd.Series | None:
+        """Per-seed statistic in points, or None when a dataset is missing."""
+        if len(self.datasets) == 1:
+            d = self.datasets[0]
+            return 100.0 * gains[d] if d in gains else None
+        present = [d for d in self.datasets[1:] if d in gains]
+        if self.datasets[0] not in gains or not present:
+            return None
+        small = gains[self.datasets[0]]
+        others = pd.concat([gains[d] for d in present], axis=1).max(axis=1)
+        return 100.0 * (small - others)
+
+    def region(self) -> str:
+        if math.isinf(self.low):
+            return f"<= {self.high:g}"
+        if math.isinf(self.high):
+            return "> 0" if 0 < self.low < 1e-6 else f">= {self.low:g}"
+        return f"{self.low:g} to {self.high:g}"
+
+    def verdict(self, v: float) -> str:
+        if math.isnan(v):
+            return "n/a"
+        return "holds" if self.low <= v <= self.high else "does not hold"
+
+    def ci_verdict(self, lo: float, hi: float) -> str:
+        if math.isnan(lo) or math.isnan(hi):
+            return "n/a"
+        if self.low <= lo and hi <= self.high:
+            return "holds"
+        if hi < self.low or lo > self.high:
+            return "does not hold"
+        return "inconclusive"
+
+
+CLAIMS = (
+    *(
+        Claim(
+            f"{d.capitalize()}: defaults within 0.5 points of the best grid point",
+            (d,),
+            "best - default (points)",
+            -math.inf,
+            0.5,
+        )
+        for d in LARGER
+    ),
+    Claim(
+        "Titanic: tuning gains about 15 points (read as 15 +- 5)",
+        (SMALL,),
+        "best - default (points)",
+        10.0,
+        20.0,
+    ),
+    Claim(
+        "Tuning matters most on the small dataset (Titanic)",
+        (SMALL, *LARGER),
+        "Titanic gain - largest other gain (points)",
+        1e-9,
+        math.inf,
+    ),
+)
+
+
+def honest_gains(
+    frame: pd.DataFrame, honest: pd.DataFrame, metrics: Metrics
+) -> dict[str, pd.Series]:
+    """Lion's per-seed test gain of the validation-selected point over the default."""
+    lion_picks = honest[honest["optimizer"] == "lion"].set_index("dataset")["config_id"]
+    base = defaults(frame[frame["optimizer"] == "lion"]).set_index("dataset")
+    out = {}
+    for dataset, cid in lion_picks.items():
+        default_id = int(base.loc[[dataset], "config_id"].iloc[0])
+        tuned = per_seed(frame, dataset, "lion", int(cid), metrics.col("test"))
+        out[dataset] = tuned - per_seed(frame, dataset, "lion", default_id, metrics.col("test"))
+    return out
+
+
+def claims_check(
+    paper_seeds: pd.DataFrame,
+    frame: pd.DataFrame,
+    honest: pd.DataFrame,
+    metrics: Metrics,
+    level: float,
+) -> pd.DataFrame:
+    """One row per (claim, protocol) with the statistic, its interval and verdicts."""
+    paper = {d: g.set_index("seed")["gain"] for d, g in paper_seeds.groupby("dataset")}
+    epoch = "final-epoch" if metrics.kind == "final" else "best-epoch"
+    protocols = {"paper": paper, f"honest ({epoch} metrics)": honest_gains(frame, honest, metrics)}
+    rows = []
+    for claim in CLAIMS:
+        for name, gains in protocols.items():
+            series = claim.value(gains)
+            if series is None:
+                variants = [(f"{name}: {', '.join(claim.datasets)} not all run", math.nan, None)]
+            else:
+                series = series.dropna().sort_index()
+                variants = []
+                if name == "paper":
+                    first = series.index[0]
+                    variants.append((f"paper: test-selected, seed {first}", series.iloc[0], None))
+                    label = f"paper: test-selected, mean of {len(series)} seeds"
+                else:
+                    label = f"{name}: val-selected, mean of {len(series)} seeds"
+                variants.append((label, series.mean(), mean_ci(series, level)))
+            for label, value, ci in variants:
+                lo = ci.lo if ci is not None else math.nan
+                hi = ci.hi if ci is not None else math.nan
+                rows.append(
+                    {
+                        "claim": claim.text,
+                        "protocol": label,
+                        "statistic": claim.statistic,
+                        "value_points": value,
+                        "ci_lo_points": lo,
+                        "ci_hi_points": hi,
+                        "holds_if": claim.region(),
+                        "verdict": claim.verdict(value),
+                        "ci_verdict": claim.ci_verdict(lo, hi),
+                    }
+                )
+    return pd.DataFrame(rows)

@@ -1,0 +1,229 @@
+"""Reading the sweep table and the two selection protocols the results are built on.
+
+- **paper** (reproduction): for each seed separately, the grid point with the
+  highest *test* accuracy after the last epoch, i.e. a single run selected on the
+  data it is reported on. Optimistic by construction; kept to compare with the paper.
+- **honest**: the grid point with the highest *validation* accuracy averaged over
+  seeds, reported by its test accuracy (mean and t-interval over seeds). Whether
+  it reads final-epoch or best-epoch metrics is ``results.honest_metrics``.
+
+In both, the candidates are the grid points only (the default is its own row
+and is reported separately, as the paper did), and a configuration that diverged
+in any seed has failed: it counts in the grid's size but is never selected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from lionsweep.errors import LionSweepError
+
+AXES = ("lr", "beta1", "weight_decay")  # the paper's three hyperparameters
+HPARAMS = ("lr", "beta1", "beta2", "weight_decay", "eps")
+GROUP = ["dataset", "optimizer"]
+REQUIRED = (
+    "dataset",
+    "optimizer",
+    "seed",
+    "config_id",
+    "is_default",
+    *HPARAMS,
+    "diverged",
+    *(f"{p}{s}_{m}" for p in ("", "best_") for s in ("val", "test") for m in ("acc", "logloss")),
+)
+CURVES = ("curve_val_loss", "curve_val_acc")
+
+# Defaults of the `results:` config section (workflow/schemas/config.schema.yaml).
+DEFAULTS: dict[str, Any] = {
+    "honest_metrics": "final",
+    "ci_level": 0.95,
+    "sensitivity_points": 1.0,
+    "top_k": 10,
+    "paper_table": {},
+}
+
+
+def settings(results: dict[str, Any] | None) -> dict[str, Any]:
+    """The `results:` section with defaults filled in (so the CLI works without a config)."""
+    merged = {**DEFAULTS, **(results or {})}
+    if merged["honest_metrics"] not in ("final", "best_epoch"):
+        raise LionSweepError(
+            f"results.honest_metrics must be 'final' or 'best_epoch', "
+            f"got {merged['honest_metrics']!r}"
+        )
+    return merged
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Which columns a protocol reads: final-epoch ``{split}_{m}`` or ``best_{split}_{m}``."""
+
+    kind: str = "final"
+
+    def col(self, split: str, metric: str = "acc") -> str:
+        prefix = "best_" if self.kind == "best_epoch" else ""
+        return f"{prefix}{split}_{metric}"
+
+
+FINAL = Metrics("final")
+
+
+def load_sweep(path: str | Path, curves: bool = True) -> pd.DataFrame:
+    """Read results/sweep.parquet and check the columns the results need are there."""
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, ValueError) as err:
+        raise LionSweepError(f"{path}: not a readable sweep table ({err})") from None
+    missing = [c for c in (*REQUIRED, *(CURVES if curves else ())) if c not in schema.names]
+    if missing:
+        raise LionSweepError(f"{path}: missing columns {missing} (see docs/schema.md)")
+    columns = [c for c in schema.names if curves or c not in CURVES]
+    frame = pq.read_table(path, columns=columns).to_pandas()
+    return check_sweep(frame)
+
+
+def check_sweep(frame: pd.DataFrame) -> pd.DataFrame:
+    """Validate invariants the statistics rely on; returns the frame sorted by key."""
+    if frame.empty:
+        raise LionSweepError("the sweep table is empty")
+    keys = ["dataset", "optimizer", "seed", "config_id"]
+    if frame.duplicated(keys).any():
+        raise LionSweepError("duplicate (dataset, optimizer, seed, config_id) rows")
+    counts = frame.groupby(GROUP)["seed"].nunique()
+    sizes = frame.groupby([*GROUP, "seed"]).size().groupby(level=[0, 1]).nunique()
+    if (sizes > 1).any():
+        bad = sizes[sizes > 1].index.tolist()
+        raise LionSweepError(f"seeds cover different numbers of configurations in {bad}")
+    defaults = frame[frame["is_default"]].groupby([*GROUP, "seed"]).size()
+    if len(defaults) != int(counts.sum()) or (defaults != 1).any():
+        raise LionSweepError("each (dataset, optimizer, seed) needs exactly one is_default row")
+    frame = frame.copy()
+    frame["diverged"] = frame["diverged"].astype(bool)
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def failed(frame: pd.DataFrame, metrics: Metrics) -> pd.Series:
+    """Rows that cannot be scored: diverged, or a NaN validation/test metric."""
+    return (
+        frame["diverged"]
+        | frame[metrics.col("val")].isna()
+        | frame[metrics.col("test")].isna()
+        | frame[metrics.col("val", "logloss")].isna()
+    )
+
+
+def config_table(frame: pd.DataFrame, metrics: Metrics) -> pd.DataFrame:
+    """One row per (dataset, optimizer, config_id): hyperparameters and seed means/sds.
+
+    A configuration that failed in any seed gets NaN means (``failed`` = True), so
+    sorting by the mean can never promote it.
+    """
+    f = frame.assign(
+        _failed=failed(frame, metrics),
+        _val=frame[metrics.col("val")],
+        _val_loss=frame[metrics.col("val", "logloss")],
+        _test=frame[metrics.col("test")],
+    )
+    keys = [*GROUP, "config_id"]
+    g = f.groupby(keys, sort=True)
+    out = g[["is_default", *HPARAMS]].first()
+    out["n_seeds"] = g.size()
+    out["n_failed_seeds"] = g["_failed"].sum().astype(np.int64)
+    out["failed"] = out["n_failed_seeds"] > 0
+    for name, col in (("val_acc", "_val"), ("val_logloss", "_val_loss"), ("test_acc", "_test")):
+        out[f"{name}_mean"] = g[col].mean()
+        out[f"{name}_sd"] = g[col].std(ddof=1)
+    stats = [c for c in out.columns if c.endswith(("_mean", "_sd"))]
+    out.loc[out["failed"], stats] = np.nan
+    return out.reset_index()
+
+
+def rank_grid(configs: pd.DataFrame) -> pd.DataFrame:
+    """Working grid points of each (dataset, optimizer), best first.
+
+    Order: highest mean validation accuracy, then lowest mean validation log-loss
+    (the finer-grained signal when accuracies tie on small validation sets), then
+    lowest config_id, so the choice never depends on row order.
+    """
+    grid = configs[~configs["is_default"] & ~configs["failed"]]
+    ranked = grid.sort_values(
+        [*GROUP, "val_acc_mean", "val_logloss_mean", "config_id"],
+        ascending=[True, True, False, True, True],
+        kind="stable",
+    )
+    ranked = ranked.assign(rank=ranked.groupby(GROUP).cumcount() + 1)
+    return ranked.reset_index(drop=True)
+
+
+def select_honest(configs: pd.DataFrame) -> pd.DataFrame:
+    """The honest choice per (dataset, optimizer): rank 1 of ``rank_grid``."""
+    ranked = rank_grid(configs)
+    chosen = ranked[ranked["rank"] == 1].set_index(GROUP)
+    everything = configs.groupby(GROUP).size().index
+    lost = [k for k in everything if k not in chosen.index]
+    if lost:
+        raise LionSweepError(f"every grid configuration failed (diverged) for {lost}")
+    return chosen.reset_index()
+
+
+def select_paper(frame: pd.DataFrame) -> pd.DataFrame:
+    """The paper's choice per (dataset, optimizer, seed): max final *test* accuracy.
+
+    Ties go to the lowest config_id (what a first-maximum loop over the grid returns).
+    """
+    grid = frame[~frame["is_default"] & ~failed(frame, FINAL)]
+    ordered = grid.sort_values(
+        [*GROUP, "seed", "test_acc", "config_id"],
+        ascending=[True, True, True, False, True],
+        kind="stable",
+    )
+    chosen = ordered.groupby([*GROUP, "seed"], sort=True).head(1)
+    return chosen.reset_index(drop=True)
+
+
+def defaults(frame: pd.DataFrame) -> pd.DataFrame:
+    """The default configuration's rows, one per (dataset, optimizer, seed)."""
+    return frame[frame["is_default"]].sort_values([*GROUP, "seed"]).reset_index(drop=True)
+
+
+def per_seed(
+    frame: pd.DataFrame, dataset: str, optimizer: str, config_id: int, col: str
+) -> pd.Series:
+    """One configuration's metric indexed by seed (seed order = pairing order)."""
+    rows = frame[
+        (frame["dataset"] == dataset)
+        & (frame["optimizer"] == optimizer)
+        & (frame["config_id"] == config_id)
+    ]
+    return rows.set_index("seed")[col].sort_index()
+
+
+def sensitivity(configs: pd.DataFrame, points: float = 1.0) -> pd.DataFrame:
+    """Share of the grid within ``points`` accuracy points of the best (mean val accuracy).
+
+    The denominator is the whole grid, failed configurations included: a grid
+    where half the points diverge is *less* forgiving, not equally forgiving.
+    """
+    grid = configs[~configs["is_default"]]
+    rows = []
+    for (dataset, optimizer), g in grid.groupby(GROUP, sort=True):
+        best = g["val_acc_mean"].max()
+        near = int((g["val_acc_mean"] >= best - points / 100.0 - 1e-12).sum())
+        rows.append(
+            {
+                "dataset": dataset,
+                "optimizer": optimizer,
+                "n_grid": len(g),
+                "n_failed": int(g["failed"].sum()),
+                "best_val_acc": best,
+                "n_within": near,
+                "share_within": near / len(g),
+            }
+        )
+    return pd.DataFrame(rows)
