@@ -172,7 +172,7 @@ def importance(grid: pd.DataFrame, value: str, axes: Sequence[str]) -> dict[str,
     if grid.empty:
         raise LionSweepError("importance: empty grid")
     axes = list(axes)
-    sizes = [grid[a].nunique() for a in axes]
+    sizes = [grid[a].nunique(dropna=False) for a in axes]
     if grid.duplicated(axes).any() or math.prod(sizes) != len(grid):
         raise LionSweepError(
             f"importance needs a full factorial grid over {axes}: "

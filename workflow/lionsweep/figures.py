@@ -1,0 +1,354 @@
+"""`lionsweep figures`: the accuracy landscape, its sensitivity and the learning curves.
+
+All figures read the honest protocol's metrics (validation accuracy, mean over
+seeds, see selection.py): they describe the landscape a practitioner tunes on,
+not the test set. Each ``plot_*`` function returns the figure *and the numbers
+it draws*, so the tests check the plotted data, not only that a file exists.
+Accuracy is shown in percent; bands are the min-max range over seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from lionsweep.io import write_atomic
+from lionsweep.selection import (
+    AXES,
+    HPARAMS,
+    Metrics,
+    config_table,
+    failed,
+    load_sweep,
+    select_honest,
+    sensitivity,
+    settings,
+)
+from lionsweep.stats import importance
+
+# Output stems: per dataset ({stem}_{dataset}) and global. results.smk lists the same.
+PER_DATASET = ("heatmap", "marginal", "curves")
+GLOBAL = ("sensitivity", "importance", "effective_decay")
+COLORS = {"lion": "tab:orange", "adamw": "tab:blue"}
+LABELS = {
+    "lr": "learning rate (log scale)",
+    "beta1": "beta1 (momentum interpolation)",
+    "weight_decay": "weight decay coefficient",
+}
+VAL_PCT = "validation accuracy (%)"
+
+
+def _edges(values: np.ndarray, log: bool) -> np.ndarray:
+    """Cell edges around sorted grid values (midpoints; geometric on a log axis)."""
+    v = np.log10(values) if log else values.astype(float)
+    if v.size == 1:
+        half = 0.5 if log else max(abs(v[0]) * 0.5, 0.005)
+        e = np.array([v[0] - half, v[0] + half])
+    else:
+        mid = (v[1:] + v[:-1]) / 2
+        e = np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
+    return 10**e if log else e
+
+
+def heatmap_data(configs: pd.DataFrame, dataset: str, optimizer: str) -> dict[str, np.ndarray]:
+    """[weight decay x lr] best mean val accuracy (%) over beta1, and the beta1 achieving it."""
+    g = configs[
+        (configs["dataset"] == dataset)
+        & (configs["optimizer"] == optimizer)
+        & ~configs["is_default"]
+    ]
+    lrs, wds = np.sort(g["lr"].unique()), np.sort(g["weight_decay"].unique())
+    acc = np.full((wds.size, lrs.size), np.nan)
+    beta = np.full((wds.size, lrs.size), np.nan)
+    for (wd, lr), cell in g.sort_values("beta1").groupby(["weight_decay", "lr"]):
+        vals = cell["val_acc_mean"].to_numpy()
+        if np.isfinite(vals).any():
+            k = int(np.nanargmax(vals))  # lowest beta1 on ties (sorted)
+            i, j = np.searchsorted(wds, wd), np.searchsorted(lrs, lr)
+            acc[i, j], beta[i, j] = 100 * vals[k], cell["beta1"].to_numpy()[k]
+    return {"lr": lrs, "weight_decay": wds, "acc": acc, "beta1": beta}
+
+
+def plot_heatmaps(
+    configs: pd.DataFrame, dataset: str, optimizers: list[str]
+) -> tuple[Figure, dict[str, dict[str, np.ndarray]]]:
+    data = {o: heatmap_data(configs, dataset, o) for o in optimizers}
+    finite = np.concatenate([d["acc"][np.isfinite(d["acc"])] for d in data.values()])
+    vmin, vmax = (finite.min(), finite.max()) if finite.size else (0, 100)
+    fig, axes = plt.subplots(1, len(optimizers), figsize=(6 * len(optimizers), 4.8), squeeze=False)
+    for ax, (opt, d) in zip(axes[0], data.items(), strict=True):
+        mesh = ax.pcolormesh(
+            _edges(d["lr"], True),
+            _edges(d["weight_decay"], False),
+            np.ma.masked_invalid(d["acc"]),
+            vmin=vmin,
+            vmax=vmax,
+            cmap="viridis",
+        )
+        ax.set_xscale("log")
+        ax.set_facecolor("0.85")  # failed cells (every beta1 diverged) show grey
+        size = max(4.0, min(8.0, 120 / max(d["lr"].size, d["weight_decay"].size)))
+        for i, wd in enumerate(d["weight_decay"]):
+            for j, lr in enumerate(d["lr"]):
+                if np.isfinite(d["beta1"][i, j]):
+                    ax.text(lr, wd, f"{d['beta1'][i, j]:.2f}", ha="center", va="center",
+                            fontsize=size, color="w")  # fmt: skip
+        ax.set_xlabel(LABELS["lr"])
+        ax.set_ylabel(LABELS["weight_decay"])
+        ax.set_title(f"{dataset}, {opt}: best over beta1 (annotated: argmax beta1)")
+        fig.colorbar(mesh, ax=ax, label=f"mean {VAL_PCT}")
+    fig.tight_layout()
+    return fig, data
+
+
+def marginal_data(
+    frame: pd.DataFrame, metrics: Metrics, dataset: str, optimizer: str
+) -> pd.DataFrame:
+    """Per axis value: best and median val accuracy (%) over the other axes, per seed,
+    then mean / min / max over seeds. Failed runs are left out of that seed."""
+    g = frame[
+        (frame["dataset"] == dataset) & (frame["optimizer"] == optimizer) & ~frame["is_default"]
+    ]
+    g = g[~failed(g, metrics)].assign(_acc=lambda x: 100 * x[metrics.col("val")])
+    rows = []
+    for axis in AXES:
+        per = g.groupby([axis, "seed"])["_acc"].agg(best="max", median="median")
+        for stat in ("best", "median"):
+            s = per[stat].groupby(level=0)
+            out = pd.DataFrame({"mean": s.mean(), "lo": s.min(), "hi": s.max()})
+            rows.append(out.reset_index(names="value").assign(axis=axis, stat=stat))
+    return pd.concat(rows, ignore_index=True)[["axis", "stat", "value", "mean", "lo", "hi"]]
+
+
+def plot_marginals(
+    frame: pd.DataFrame, metrics: Metrics, dataset: str, optimizers: list[str]
+) -> tuple[Figure, dict[str, pd.DataFrame]]:
+    data = {o: marginal_data(frame, metrics, dataset, o) for o in optimizers}
+    fig, axes = plt.subplots(len(optimizers), 3, figsize=(13, 3.6 * len(optimizers)), squeeze=False)
+    for row, (opt, d) in zip(axes, data.items(), strict=True):
+        for ax, axis in zip(row, AXES, strict=True):
+            for stat, style in (("best", "-"), ("median", "--")):
+                s = d[(d["axis"] == axis) & (d["stat"] == stat)]
+                ax.plot(s["value"], s["mean"], style, marker="o", ms=3, color=COLORS.get(opt),
+                        label=f"{stat} over the other two")  # fmt: skip
+                ax.fill_between(s["value"], s["lo"], s["hi"], alpha=0.2, color=COLORS.get(opt))
+            if axis == "lr":
+                ax.set_xscale("log")
+            ax.set_xlabel(LABELS[axis])
+            ax.set_ylabel(VAL_PCT)
+            ax.set_title(f"{dataset}, {opt}")
+        row[0].legend(fontsize=8, title="band: min-max over seeds", title_fontsize=8)
+    fig.tight_layout()
+    return fig, data
+
+
+def plot_sensitivity(
+    configs: pd.DataFrame, points: float, datasets: list[str], optimizers: list[str]
+) -> tuple[Figure, pd.DataFrame]:
+    data = sensitivity(configs, points)
+    opts = optimizers
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(datasets), 4))
+    width = 0.8 / len(opts)
+    for k, opt in enumerate(opts):
+        d = data[data["optimizer"] == opt].set_index("dataset").reindex(datasets)
+        x = np.arange(len(datasets)) + (k - (len(opts) - 1) / 2) * width
+        ax.bar(x, 100 * d["share_within"], width, label=opt, color=COLORS.get(opt))
+    ax.set_xticks(np.arange(len(datasets)), datasets)
+    ax.set_xlabel("dataset")
+    ax.set_ylabel(f"grid within {points:g} point(s) of the best (%)")
+    ax.set_title("How forgiving is the grid? (mean validation accuracy)")
+    ax.legend()
+    fig.tight_layout()
+    return fig, data
+
+
+def curve_data(frame: pd.DataFrame, dataset: str, optimizer: str, config_id: int, col: str) -> dict:
+    """A configuration's stored curve over seeds: mean, min, max per epoch.
+
+    Curves are NaN from a diverged seed's ``diverged_epoch`` on; those seeds drop out there.
+    """
+    rows = frame[
+        (frame["dataset"] == dataset)
+        & (frame["optimizer"] == optimizer)
+        & (frame["config_id"] == config_id)
+    ]
+    stack = np.vstack([np.asarray(c, dtype=np.float64) for c in rows[col]])
+    scale = 100.0 if col.endswith("acc") else 1.0
+    with warnings.catch_warnings():  # an epoch where every seed diverged is NaN, quietly
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {
+            "epoch": np.arange(1, stack.shape[1] + 1),
+            "mean": scale * np.nanmean(stack, axis=0),
+            "lo": scale * np.nanmin(stack, axis=0),
+            "hi": scale * np.nanmax(stack, axis=0),
+        }
+
+
+def plot_curves(
+    frame: pd.DataFrame, chosen: pd.DataFrame, dataset: str, optimizers: list[str]
+) -> tuple[Figure, dict[tuple[str, str, str], dict]]:
+    """Default vs validation-selected configuration, validation accuracy and log-loss."""
+    fig, axes = plt.subplots(2, len(optimizers), figsize=(5.5 * len(optimizers), 7), squeeze=False)
+    data = {}
+    for j, opt in enumerate(optimizers):
+        rows = frame[(frame["dataset"] == dataset) & (frame["optimizer"] == opt)]
+        pick = chosen.set_index(["dataset", "optimizer"]).loc[(dataset, opt)]
+        picks = {
+            "default": int(rows.loc[rows["is_default"], "config_id"].iloc[0]),
+            "selected": int(pick["config_id"]),
+        }
+        names = {
+            "default": "default",
+            "selected": f"selected: lr {pick['lr']:.3g}, beta1 {pick['beta1']:.3g}, "
+            f"wd {pick['weight_decay']:.3g}",
+        }
+        for i, (col, label) in enumerate(
+            (("curve_val_acc", VAL_PCT), ("curve_val_loss", "validation log-loss (nats)"))
+        ):
+            ax = axes[i, j]
+            for which, cid in picks.items():
+                d = curve_data(frame, dataset, opt, cid, col)
+                data[(opt, which, col)] = d
+                style = "--" if which == "default" else "-"
+                ax.plot(d["epoch"], d["mean"], style, color=COLORS.get(opt),
+                        label=names[which])  # fmt: skip
+                ax.fill_between(d["epoch"], d["lo"], d["hi"], alpha=0.2, color=COLORS.get(opt))
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_ylabel(label)
+            ax.set_title(f"{dataset}, {opt}")
+            ax.legend(fontsize=8, title="band: min-max over seeds", title_fontsize=8)
+    fig.tight_layout()
+    return fig, data
+
+
+def importance_data(configs: pd.DataFrame) -> pd.DataFrame:
+    """Main-effect shares (functional ANOVA, stats.importance) per (dataset, optimizer)."""
+    grid = configs[~configs["is_default"]]
+    rows = []
+    for (dataset, opt), g in grid.groupby(["dataset", "optimizer"], sort=False):
+        varying = [h for h in HPARAMS if h not in AXES and g[h].nunique(dropna=False) > 1]
+        shares = importance(g, "val_acc_mean", [*AXES, *varying])
+        for part, share in shares.items():
+            if part != "filled":
+                rows.append({"dataset": dataset, "optimizer": opt, "part": part, "share": share,
+                             "n_failed_filled": int(shares["filled"])})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def plot_importance(
+    configs: pd.DataFrame, datasets: list[str], optimizers: list[str]
+) -> tuple[Figure, pd.DataFrame]:
+    data = importance_data(configs)
+    pairs = [(d, o) for d in datasets for o in optimizers]
+    parts = list(dict.fromkeys(data["part"]))
+    fig, ax = plt.subplots(figsize=(9, 1.4 + 0.5 * len(pairs)))
+    left = np.zeros(len(pairs))
+    for part, color in zip(parts, plt.get_cmap("Set2").colors, strict=False):
+        share = data[data["part"] == part].set_index(["dataset", "optimizer"]).loc[pairs, "share"]
+        values = 100 * share.fillna(0).to_numpy()
+        ax.barh(np.arange(len(pairs)), values, left=left, label=part, color=color)
+        left += np.clip(values, 0, None)
+    ax.set_yticks(np.arange(len(pairs)), [f"{d}, {o}" for d, o in pairs])
+    ax.invert_yaxis()
+    ax.set_xlabel("share of the variance of mean validation accuracy over the grid (%)")
+    ax.set_title("Hyperparameter importance (functional ANOVA main effects)")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return fig, data
+
+
+def decay_data(configs: pd.DataFrame, dataset: str, optimizer: str) -> dict[str, Any]:
+    """Mean val accuracy (%) against the per-step decay lr * wd (wd > 0), and the best at wd = 0."""
+    g = configs[(configs["dataset"] == dataset) & (configs["optimizer"] == optimizer)]
+    g = g[~g["is_default"] & ~g["failed"]]
+    pos = g[g["weight_decay"] > 0]
+    zero = g.loc[g["weight_decay"] == 0, "val_acc_mean"]
+    return {
+        "x": (pos["lr"] * pos["weight_decay"]).to_numpy(),
+        "y": 100 * pos["val_acc_mean"].to_numpy(),
+        "best_wd0": 100 * zero.max() if len(zero) else math.nan,
+    }
+
+
+def plot_decay(
+    configs: pd.DataFrame, datasets: list[str], optimizers: list[str]
+) -> tuple[Figure, dict]:
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 4), squeeze=False)
+    data = {}
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        for opt in optimizers:
+            d = data[(dataset, opt)] = decay_data(configs, dataset, opt)
+            ax.scatter(d["x"], d["y"], s=8, alpha=0.5, color=COLORS.get(opt), label=opt)
+            if math.isfinite(d["best_wd0"]):
+                ax.axhline(
+                    d["best_wd0"], ls=":", color=COLORS.get(opt), label=f"{opt}, best at wd = 0"
+                )
+        ax.set_xscale("log")
+        ax.set_xlabel("lr x weight decay (per-step shrink factor, log scale)")
+        ax.set_ylabel(f"mean {VAL_PCT}")
+        ax.set_title(dataset)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig, data
+
+
+def save(fig: Figure, outdir: Path, stem: str) -> list[Path]:
+    """Write ``stem``.png and .pdf atomically (fixed metadata: stable bytes across runs)."""
+    paths = []
+    for ext, meta in (
+        ("png", {"Software": None}),
+        ("pdf", {"Creator": None, "Producer": None, "CreationDate": None}),
+    ):
+        path = outdir / f"{stem}.{ext}"
+        write_atomic(
+            path,
+            lambda tmp, ext=ext, meta=meta: fig.savefig(tmp, format=ext, dpi=150, metadata=meta),
+        )
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sweep", required=True, type=Path, help="results/sweep.parquet")
+    parser.add_argument("--outdir", required=True, type=Path)
+    parser.add_argument("--settings", default="{}", help="the `results:` config section as JSON")
+    parser.add_argument("--datasets", nargs="*", help="datasets to draw, in this order")
+    parser.add_argument("--optimizers", nargs="*", help="optimizers to draw, in this order")
+
+
+def run(args: argparse.Namespace) -> None:
+    from lionsweep.tables import restrict
+
+    cfg = settings(json.loads(args.settings))
+    metrics = Metrics(cfg["honest_metrics"])
+    frame = restrict(load_sweep(args.sweep), args.datasets, args.optimizers)
+    datasets = args.datasets or sorted(frame["dataset"].unique())
+    optimizers = args.optimizers or sorted(frame["optimizer"].unique())
+    configs = config_table(frame, metrics)
+    chosen = select_honest(configs)
+    n = 0
+    for d in datasets:  # drawn and closed one at a time: the Titanic grid is large
+        n += len(save(plot_heatmaps(configs, d, optimizers)[0], args.outdir, f"heatmap_{d}"))
+        n += len(
+            save(plot_marginals(frame, metrics, d, optimizers)[0], args.outdir, f"marginal_{d}")
+        )
+        n += len(save(plot_curves(frame, chosen, d, optimizers)[0], args.outdir, f"curves_{d}"))
+    points = float(cfg["sensitivity_points"])
+    n += len(
+        save(plot_sensitivity(configs, points, datasets, optimizers)[0], args.outdir, "sensitivity")
+    )
+    n += len(save(plot_importance(configs, datasets, optimizers)[0], args.outdir, "importance"))
+    n += len(save(plot_decay(configs, datasets, optimizers)[0], args.outdir, "effective_decay"))
+    print(f"{args.outdir}: {n} files (PNG and PDF)")
