@@ -14,9 +14,10 @@
 #   SLURM_CI_TIMEOUT      seconds `start` waits for the node to become idle (default 60)
 #   SLURM_CI_MEM_MB       RealMemory of the node in MB (default: 75% of MemTotal)
 #   SLURM_CI_DEFMEMPERCPU DefMemPerCPU in MB (default 1024)
+#   SLURM_CI_GPUS         number of fake GPUs on the node, 1-4 (default 1)
 #
-# The node is the machine itself (`hostname -s`), partition `debug` (default), one fake GPU
-# (gres gpu:1 backed by /dev/null) so that GPU requests can be scheduled. No accounting
+# The node is the machine itself (`hostname -s`), partition `debug` (default), fake GPUs
+# (gres gpu:N backed by /dev/null, /dev/zero, ...) so that GPU requests can be scheduled. No accounting
 # database: job status comes from squeue, and MinJobAge=600 keeps finished jobs visible there.
 # Needs root (CI runs as root).
 set -euo pipefail
@@ -25,6 +26,9 @@ SLURM_CI_DIR="${SLURM_CI_DIR:-/tmp/lionsweep-slurm}"
 CONF_DIR="${SLURM_CI_CONF_DIR:-/etc/slurm}"
 TIMEOUT="${SLURM_CI_TIMEOUT:-60}"
 DEF_MEM_PER_CPU="${SLURM_CI_DEFMEMPERCPU:-1024}"
+GPUS="${SLURM_CI_GPUS:-1}"
+# Each fake GPU needs its own existing device file (a GPU without File= drains the node).
+FAKE_GPU_FILES=(/dev/null /dev/zero /dev/full /dev/urandom)
 MARKER="# Managed by lion-sweep .ci/slurm-cluster.sh"
 PARTITION="debug"
 PACKAGES=(slurmctld slurmd slurm-client munge)
@@ -121,6 +125,8 @@ write_config() {
     memtotal_mb="$(($(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024))"
     realmem="${SLURM_CI_MEM_MB:-$((memtotal_mb * 3 / 4))}"
 
+    [[ "$GPUS" =~ ^[1-4]$ ]] || die "SLURM_CI_GPUS must be 1-4, got '${GPUS}'"
+
     conf="${CONF_DIR}/slurm.conf"
     if [[ -f "$conf" ]] && ! grep -qF "$MARKER" "$conf"; then
         die "$conf exists and was not written by this script; refusing to overwrite it (set SLURM_CI_CONF_DIR and SLURM_CONF to use another place)"
@@ -163,17 +169,20 @@ SlurmctldLogFile=${CTLD_LOG}
 SlurmdLogFile=${SLURMD_LOG}
 SlurmctldDebug=info
 SlurmdDebug=info
-NodeName=${node} NodeAddr=127.0.0.1 CPUs=${cpus} Boards=${boards:-1} SocketsPerBoard=${sockets:-1} CoresPerSocket=${cores} ThreadsPerCore=${threads:-1} RealMemory=${realmem} Gres=gpu:1 State=UNKNOWN
+NodeName=${node} NodeAddr=127.0.0.1 CPUs=${cpus} Boards=${boards:-1} SocketsPerBoard=${sockets:-1} CoresPerSocket=${cores} ThreadsPerCore=${threads:-1} RealMemory=${realmem} Gres=gpu:${GPUS} State=UNKNOWN
 PartitionName=${PARTITION} Nodes=${node} Default=YES MaxTime=INFINITE State=UP
 EOF
     mv "${conf}.tmp" "$conf"
-    # A GPU without File= drains the node; /dev/null makes a schedulable fake GPU.
-    cat >"${CONF_DIR}/gres.conf" <<EOF
-${MARKER}; rewritten on every start.
-NodeName=${node} Name=gpu Count=1 File=/dev/null
-EOF
+    local i
+    {
+        echo "${MARKER}; rewritten on every start."
+        echo "# Fake GPUs: any existing device file makes a GPU schedulable (CUDA_VISIBLE_DEVICES is set)."
+        for ((i = 0; i < GPUS; i++)); do
+            echo "NodeName=${node} Name=gpu Count=1 File=${FAKE_GPU_FILES[i]}"
+        done
+    } >"${CONF_DIR}/gres.conf"
     cp "$conf" "${CONF_DIR}/gres.conf" "${SLURM_CI_DIR}/"
-    log "wrote ${conf} (node ${node}: ${cpus} CPUs, ${realmem} MB, gpu:1) and ${CONF_DIR}/gres.conf"
+    log "wrote ${conf} (node ${node}: ${cpus} CPUs, ${realmem} MB, gpu:${GPUS}) and ${CONF_DIR}/gres.conf"
 }
 
 munge_works() {
