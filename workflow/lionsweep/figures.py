@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from lionsweep.io import write_atomic
+from lionsweep.outputs import FIGURE_FORMATS, figure_stems
 from lionsweep.selection import (
     AXES,
     HPARAMS,
@@ -36,9 +37,6 @@ from lionsweep.selection import (
 )
 from lionsweep.stats import importance
 
-# Output stems: per dataset ({stem}_{dataset}) and global. results.smk lists the same.
-PER_DATASET = ("heatmap", "marginal", "curves")
-GLOBAL = ("sensitivity", "importance", "effective_decay")
 COLORS = {"lion": "tab:orange", "adamw": "tab:blue"}
 LABELS = {
     "lr": "learning rate (log scale)",
@@ -306,10 +304,12 @@ def plot_decay(
 def save(fig: Figure, outdir: Path, stem: str) -> list[Path]:
     """Write ``stem``.png and .pdf atomically (fixed metadata: stable bytes across runs)."""
     paths = []
-    for ext, meta in (
-        ("png", {"Software": None}),
-        ("pdf", {"Creator": None, "Producer": None, "CreationDate": None}),
-    ):
+    metadata = {
+        "png": {"Software": None},
+        "pdf": {"Creator": None, "Producer": None, "CreationDate": None},
+    }
+    for ext in FIGURE_FORMATS:
+        meta = metadata[ext]
         path = outdir / f"{stem}.{ext}"
         write_atomic(
             path,
@@ -338,17 +338,16 @@ def run(args: argparse.Namespace) -> None:
     optimizers = args.optimizers or sorted(frame["optimizer"].unique())
     configs = config_table(frame, metrics)
     chosen = select_honest(configs)
-    n = 0
-    for d in datasets:  # drawn and closed one at a time: the Titanic grid is large
-        n += len(save(plot_heatmaps(configs, d, optimizers)[0], args.outdir, f"heatmap_{d}"))
-        n += len(
-            save(plot_marginals(frame, metrics, d, optimizers)[0], args.outdir, f"marginal_{d}")
-        )
-        n += len(save(plot_curves(frame, chosen, d, optimizers)[0], args.outdir, f"curves_{d}"))
     points = float(cfg["sensitivity_points"])
-    n += len(
-        save(plot_sensitivity(configs, points, datasets, optimizers)[0], args.outdir, "sensitivity")
-    )
-    n += len(save(plot_importance(configs, datasets, optimizers)[0], args.outdir, "importance"))
-    n += len(save(plot_decay(configs, datasets, optimizers)[0], args.outdir, "effective_decay"))
-    print(f"{args.outdir}: {n} files (PNG and PDF)")
+    draw = {
+        "heatmap": lambda d: plot_heatmaps(configs, d, optimizers),
+        "marginal": lambda d: plot_marginals(frame, metrics, d, optimizers),
+        "curves": lambda d: plot_curves(frame, chosen, d, optimizers),
+        "sensitivity": lambda _: plot_sensitivity(configs, points, datasets, optimizers),
+        "importance": lambda _: plot_importance(configs, datasets, optimizers),
+        "effective_decay": lambda _: plot_decay(configs, datasets, optimizers),
+    }
+    stems = figure_stems(datasets)
+    for stem, kind, dataset in stems:  # drawn and closed one at a time (large grids)
+        save(draw[kind](dataset)[0], args.outdir, stem)
+    print(f"{args.outdir}: {len(stems)} figures as {', '.join(FIGURE_FORMATS)}")

@@ -20,6 +20,7 @@ import pandas as pd
 
 from lionsweep.errors import LionSweepError
 from lionsweep.io import write_atomic
+from lionsweep.outputs import TABLE_FORMATS, TABLES
 from lionsweep.selection import (
     FINAL,
     GROUP,
@@ -35,9 +36,6 @@ from lionsweep.selection import (
 )
 from lionsweep.stats import mean_ci, paired
 
-TABLES = ("paper_table", "paper_table_seeds", "honest_table", "lion_vs_adamw")
-TABLES += ("best_configs", "claims_check")
-FORMATS = ("csv", "md", "tex", "html")
 HP_COLUMNS = ("lr", "beta1", "beta2", "weight_decay", "eps")
 
 # ----------------------------------------------------------------------------- writers
@@ -98,7 +96,8 @@ def write_table(frame: pd.DataFrame, name: str, outdir: Path) -> list[Path]:
         + "\n</body></html>\n",
     }
     paths = []
-    for ext, text in texts.items():
+    for ext in TABLE_FORMATS:
+        text = texts[ext]
         path = outdir / f"{name}.{ext}"
         write_atomic(path, lambda tmp, text=text: tmp.write_text(text))
         paths.append(path)
@@ -329,7 +328,7 @@ def run(args: argparse.Namespace) -> None:
     tables = run_tables(frame, json.loads(args.settings), args.datasets)
     for name in TABLES:
         write_table(tables[name], name, args.outdir)
-        print(f"{args.outdir}/{name}.{{{','.join(FORMATS)}}}: {len(tables[name])} rows")
+        print(f"{args.outdir}/{name}.{{{','.join(TABLE_FORMATS)}}}: {len(tables[name])} rows")
 
 
 __all__ = ["FINAL", "TABLES", "markdown", "run_tables", "write_table"]
