@@ -5,9 +5,13 @@
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/sweep.smk"
+include: "workflow/rules/results.smk"
 
 
 localrules:
@@ -17,12 +21,16 @@ localrules:
     fetch,
     grid,
     aggregate,
+    tables,
+    figures,
 
 
 rule all:
     default_target: True
     input:
         "results/sweep.parquet",
+        rules.tables.output,
+        rules.figures.output,
 
 
 rule data:
