@@ -31,11 +31,12 @@ def make_sweep(
     epochs: int = 5,
     n_test: int = 143,
     rng_seed: int = 7,
+    grids: dict[str, dict[str, list[float]]] | None = None,
 ) -> pd.DataFrame:
     rng = np.random.default_rng(rng_seed)
     rows = []
     for dataset, optimizer, seed in itertools.product(datasets, optimizers, seeds):
-        grid = GRIDS[optimizer]
+        grid = (grids or GRIDS)[optimizer]
         d = DEFAULTS[optimizer]
         points = [
             {**d, "lr": lr, "beta1": b1, "weight_decay": wd}

@@ -72,6 +72,11 @@ def test_one_seed_gives_no_interval_and_no_p_value() -> None:
     assert math.isnan(result.p_ttest) and math.isnan(result.p_signflip)
 
 
+def test_identical_differences_do_not_claim_significance() -> None:
+    assert math.isnan(paired([0.7, 0.6], [0.71, 0.61]).p_ttest)
+    assert paired([0.7, 0.6], [0.7, 0.6]).p_ttest == 1.0
+
+
 def test_paired_t_test_and_sign_flip() -> None:
     a = np.array([0.81, 0.83, 0.80, 0.84])
     b = np.array([0.79, 0.80, 0.80, 0.81])

@@ -151,8 +151,10 @@ def paired(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> Paire
     ci = mean_ci(d, level)
     if ci.n < 2:
         return Paired(ci, math.nan, math.nan)
-    if ci.sd == 0.0:
-        p_t = 1.0 if ci.mean == 0.0 else 0.0
+    if ci.sd <= 1e-12 * max(1.0, abs(ci.mean)):  # float noise of equal k/n differences
+        # Identical differences: t is 0/0 or infinite. Claiming p = 0 from two equal
+        # discrete accuracies would be absurd, so only the no-difference case gets a value.
+        p_t = 1.0 if ci.mean == 0.0 else math.nan
     else:
         t = ci.mean / (ci.sd / math.sqrt(ci.n))
         p_t = 2.0 * (1.0 - t_cdf(abs(t), ci.n - 1))
