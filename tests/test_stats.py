@@ -134,6 +134,18 @@ def test_honest_selection_equals_independent_argmax(sweep: pd.DataFrame) -> None
         assert chosen.loc[(dataset, opt), "config_id"] == top["config_id"].min()
 
 
+def test_ties_go_to_lower_val_logloss_then_lower_config_id() -> None:
+    frame = make_sweep(datasets=("toy",), optimizers=("lion",))
+    grid = ~frame["is_default"]
+    frame.loc[grid, "val_acc"] = 0.5
+    for cid in (4, 9, 12):  # three-way tie at the top
+        frame.loc[frame["config_id"] == cid, "val_acc"] = 0.9
+        frame.loc[frame["config_id"] == cid, "val_logloss"] = 0.3
+    frame.loc[frame["config_id"] == 4, "val_logloss"] = 0.31
+    chosen = select_honest(config_table(check_sweep(frame), Metrics("final")))
+    assert chosen["config_id"].tolist() == [9]
+
+
 def test_best_epoch_metrics_select_on_best_columns(sweep: pd.DataFrame) -> None:
     chosen = select_honest(config_table(sweep, Metrics("best_epoch")))
     grid = sweep[~sweep["is_default"]]

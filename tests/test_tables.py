@@ -101,6 +101,8 @@ def test_lion_vs_adamw_is_paired_by_seed(sweep, tables) -> None:
         )
         r = table.loc[(dataset, "tuned")]
         assert r["diff_mean"] == pytest.approx(t.mean())
+        half = T975_DF2 * t.std(ddof=1) / math.sqrt(3)  # the sd of the per-seed differences
+        assert r["diff_hi"] == pytest.approx(t.mean() + half, rel=1e-6)
         assert 0 <= r["p_ttest"] <= 1 and r["p_signflip"] >= 2 / 8
         assert r["n_seeds"] == 3
 
