@@ -60,11 +60,9 @@ def _edges(values: np.ndarray, log: bool) -> np.ndarray:
 
 def heatmap_data(configs: pd.DataFrame, dataset: str, optimizer: str) -> dict[str, np.ndarray]:
     """[weight decay x lr] best mean val accuracy (%) over beta1, and the beta1 achieving it."""
-    g = configs[
-        (configs["dataset"] == dataset)
-        & (configs["optimizer"] == optimizer)
-        & ~configs["is_default"]
-    ]
+    both = configs[(configs["dataset"] == dataset) & (configs["optimizer"] == optimizer)]
+    g = both[~both["is_default"]]
+    default = both[both["is_default"]].iloc[0]
     lrs, wds = np.sort(g["lr"].unique()), np.sort(g["weight_decay"].unique())
     acc = np.full((wds.size, lrs.size), np.nan)
     beta = np.full((wds.size, lrs.size), np.nan)
@@ -74,7 +72,13 @@ def heatmap_data(configs: pd.DataFrame, dataset: str, optimizer: str) -> dict[st
             k = int(np.nanargmax(vals))  # lowest beta1 on ties (sorted)
             i, j = np.searchsorted(wds, wd), np.searchsorted(lrs, lr)
             acc[i, j], beta[i, j] = 100 * vals[k], cell["beta1"].to_numpy()[k]
-    return {"lr": lrs, "weight_decay": wds, "acc": acc, "beta1": beta}
+    return {
+        "lr": lrs,
+        "weight_decay": wds,
+        "acc": acc,
+        "beta1": beta,
+        "default": np.array([default["lr"], default["weight_decay"]]),
+    }
 
 
 def plot_heatmaps(
@@ -101,6 +105,10 @@ def plot_heatmaps(
                 if np.isfinite(d["beta1"][i, j]):
                     ax.text(lr, wd, f"{d['beta1'][i, j]:.2f}", ha="center", va="center",
                             fontsize=size, color="w")  # fmt: skip
+        xlim, ylim = ax.get_xlim(), ax.get_ylim()
+        ax.plot(*d["default"], marker="*", ms=14, color="red", mec="w", ls="none")  # default
+        ax.set_xlim(xlim)  # a default outside the grid is clipped, not zoomed out to
+        ax.set_ylim(ylim)
         ax.set_xlabel(LABELS["lr"])
         ax.set_ylabel(LABELS["weight_decay"])
         ax.set_title(f"{dataset}, {opt}: best over beta1 (annotated: argmax beta1)")
