@@ -70,6 +70,10 @@ def test_heatmap_is_best_over_beta1_of_seed_means(sweep, configs) -> None:
         np.testing.assert_allclose(data[opt]["beta1"], argmax.to_numpy())
         np.testing.assert_allclose(data[opt]["lr"], best.columns.to_numpy())
     ax = fig.axes[0]
+    boxes = [p for p in ax.patches if p.get_edgecolor()[:3] == (1.0, 0.0, 0.0)]
+    assert len(boxes) == 1  # the default's cell (lr 1e-4, wd 0: the lowest of both axes)
+    assert boxes[0].get_x() < 1e-4 < boxes[0].get_x() + boxes[0].get_width()
+    assert boxes[0].get_y() < 0 < boxes[0].get_y() + boxes[0].get_height()
     assert ax.get_xscale() == "log"
     assert "learning rate" in ax.get_xlabel() and "weight decay" in ax.get_ylabel()
     colorbars = [a for a in fig.axes if "accuracy (%)" in a.get_ylabel()]

@@ -19,7 +19,9 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from lionsweep.io import write_atomic
@@ -81,6 +83,16 @@ def heatmap_data(configs: pd.DataFrame, dataset: str, optimizer: str) -> dict[st
     }
 
 
+def _outline_default(ax: Axes, d: dict[str, np.ndarray]) -> None:
+    """Outline, in red, the cell holding the default's (lr, wd), if it lies on the grid."""
+    xe, ye = _edges(d["lr"], True), _edges(d["weight_decay"], False)
+    j, i = np.searchsorted(xe, d["default"][0]) - 1, np.searchsorted(ye, d["default"][1]) - 1
+    if 0 <= j < d["lr"].size and 0 <= i < d["weight_decay"].size:
+        box = Rectangle((xe[j], ye[i]), xe[j + 1] - xe[j], ye[i + 1] - ye[i])
+        box.set(fill=False, edgecolor="red", linewidth=2)
+        ax.add_patch(box)
+
+
 def plot_heatmaps(
     configs: pd.DataFrame, dataset: str, optimizers: list[str]
 ) -> tuple[Figure, dict[str, dict[str, np.ndarray]]]:
@@ -105,10 +117,7 @@ def plot_heatmaps(
                 if np.isfinite(d["beta1"][i, j]):
                     ax.text(lr, wd, f"{d['beta1'][i, j]:.2f}", ha="center", va="center",
                             fontsize=size, color="w")  # fmt: skip
-        xlim, ylim = ax.get_xlim(), ax.get_ylim()
-        ax.plot(*d["default"], marker="*", ms=14, color="red", mec="w", ls="none")  # default
-        ax.set_xlim(xlim)  # a default outside the grid is clipped, not zoomed out to
-        ax.set_ylim(ylim)
+        _outline_default(ax, d)
         ax.set_xlabel(LABELS["lr"])
         ax.set_ylabel(LABELS["weight_decay"])
         ax.set_title(f"{dataset}, {opt}: best over beta1 (annotated: argmax beta1)")
