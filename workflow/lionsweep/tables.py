@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lionsweep.claims import claims_check
 from lionsweep.errors import LionSweepError
 from lionsweep.io import write_atomic
 from lionsweep.outputs import TABLE_FORMATS, TABLES
 from lionsweep.selection import (
-    FINAL,
     GROUP,
     Metrics,
     config_table,
@@ -277,8 +277,6 @@ def run_tables(
     frame: pd.DataFrame, cfg: dict[str, Any], datasets: list[str] | None = None
 ) -> dict[str, pd.DataFrame]:
     """All tables as DataFrames (numbers, not strings): the testable core of `run`."""
-    from lionsweep.claims import claims_check
-
     cfg = settings(cfg)
     metrics, level = Metrics(cfg["honest_metrics"]), float(cfg["ci_level"])
     order = datasets or sorted(frame["dataset"].unique())
@@ -329,6 +327,3 @@ def run(args: argparse.Namespace) -> None:
     for name in TABLES:
         write_table(tables[name], name, args.outdir)
         print(f"{args.outdir}/{name}.{{{','.join(TABLE_FORMATS)}}}: {len(tables[name])} rows")
-
-
-__all__ = ["FINAL", "TABLES", "markdown", "run_tables", "write_table"]
