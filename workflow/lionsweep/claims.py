@@ -42,10 +42,11 @@ class Claim:
         return 100.0 * (small - others)
 
     def region(self) -> str:
+        # Words, not <= / >: they read the same in Markdown, HTML and LaTeX.
         if math.isinf(self.low):
-            return f"<= {self.high:g}"
+            return f"at most {self.high:g}"
         if math.isinf(self.high):
-            return "> 0" if 0 < self.low < 1e-6 else f">= {self.low:g}"
+            return "above 0" if 0 < self.low < 1e-6 else f"at least {self.low:g}"
         return f"{self.low:g} to {self.high:g}"
 
     def verdict(self, v: float) -> str:
