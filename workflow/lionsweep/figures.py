@@ -177,12 +177,15 @@ def plot_sensitivity(
     for k, opt in enumerate(opts):
         d = data[data["optimizer"] == opt].set_index("dataset").reindex(datasets)
         x = np.arange(len(datasets)) + (k - (len(opts) - 1) / 2) * width
-        ax.bar(x, 100 * d["share_within"], width, label=opt, color=COLORS.get(opt))
+        bars = ax.bar(x, 100 * d["share_within"], width, label=opt, color=COLORS.get(opt))
+        counts = [f"{w}/{n}" for w, n in zip(d["n_within"], d["n_grid"], strict=True)]
+        ax.bar_label(bars, counts, fontsize=7, padding=2)
+    ax.set_ylim(0, 115)
     ax.set_xticks(np.arange(len(datasets)), datasets)
     ax.set_xlabel("dataset")
     ax.set_ylabel(f"grid within {points:g} point(s) of the best (%)")
     ax.set_title("How forgiving is the grid? (mean validation accuracy)")
-    ax.legend()
+    ax.legend(loc="upper right", ncols=len(opts), fontsize=8)
     fig.tight_layout()
     return fig, data
 
