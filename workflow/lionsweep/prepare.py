@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sklearn.model_selection import train_test_split
 
 from lionsweep.datasets import RawData, load_raw
 from lionsweep.errors import LionSweepError
@@ -52,6 +51,8 @@ def split_indices(y: np.ndarray, split: dict[str, Any]) -> dict[str, np.ndarray]
     n_train, n_val, n_test = split_sizes(len(y), split["test_fraction"], split["val_fraction"])
     if min(n_train, n_val, n_test) < 2:
         raise LionSweepError(f"{len(y)} rows are too few for a train/val/test split")
+    from sklearn.model_selection import train_test_split  # slow import: only here
+
     index = np.arange(len(y))
     try:
         rest, test = train_test_split(

@@ -35,12 +35,21 @@ def shard_slice(grid: pd.DataFrame, shard: int, shard_size: int) -> pd.DataFrame
     return rows.reset_index(drop=True)
 
 
-def settings_from(config: dict[str, Any], threads: int | None):
-    """Build TrainSettings from the model+training config sections."""
+def memory_budget(job_mem_mb: int) -> int:
+    """The engine's chunking budget inside a job granted ``job_mem_mb``: 1 GB is left
+    for Python, torch and the data (half the job's memory on small grants)."""
+    return max(job_mem_mb - 1024, job_mem_mb // 2)
+
+
+def settings_from(config: dict[str, Any], threads: int | None, job_mem_mb: int | None = None):
+    """Build TrainSettings from the model+training config sections and the job's resources."""
     from lionsweep.engine import TrainSettings
 
     known = TrainSettings.__dataclass_fields__
-    return TrainSettings(**{k: v for k, v in config.items() if k in known}, threads=threads)
+    values = {k: v for k, v in config.items() if k in known and k != "threads"}
+    if job_mem_mb is not None:
+        values["memory_budget_mb"] = memory_budget(job_mem_mb)
+    return TrainSettings(**values, threads=threads)
 
 
 def results_table(
@@ -100,11 +109,12 @@ def train_shard(
     threads: int | None,
     output: Path,
     progress: bool = True,
+    job_mem_mb: int | None = None,
 ) -> pa.Table:
     from lionsweep.engine import train_grid
 
     rows = shard_slice(pq.read_table(grid_path).to_pandas(), shard, shard_size)
-    settings = settings_from(config, threads)
+    settings = settings_from(config, threads, job_mem_mb)
     hparams = {h: rows[h].to_numpy(np.float64) for h in HPARAMS}
     start = time.perf_counter()
     out = train_grid(load_splits(data_dir), optimizer, hparams, seed, settings, progress=progress)
@@ -131,6 +141,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grid", required=True, type=Path)
     parser.add_argument("--data", required=True, type=Path, help="prepared data folder")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--job-mem-mb", type=int, default=None, help="memory granted to the job")
     parser.add_argument("--output", required=True, type=Path)
     parser.add_argument("--no-progress", action="store_true")
 
@@ -148,6 +159,7 @@ def run(args: argparse.Namespace) -> None:
         args.threads,
         args.output,
         progress=not args.no_progress,
+        job_mem_mb=args.job_mem_mb,
     )
     diverged = int(pc.sum(table.column("diverged")).as_py() or 0)
     print(f"{args.output}: {table.num_rows} configurations, {diverged} diverged")

@@ -77,3 +77,11 @@ def dataset_spec(dataset):
     (a changed URL or description must not rerun the sweep)."""
     spec = config["datasets"][dataset]
     return {k: v for k, v in spec.items() if k not in ("url", "description")}
+
+
+def train_settings():
+    """What a shard's numbers depend on. Threads, memory and run time are left out:
+    they change how a job runs, not what it computes, and must not rerun the sweep."""
+    job_only = ("threads", "memory_budget_mb", "runtime_min")
+    training = {k: v for k, v in config["training"].items() if k not in job_only}
+    return {**config["model"], **training}

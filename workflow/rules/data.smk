@@ -14,7 +14,7 @@ rule fetch:
         timeout=config["download"]["timeout_s"],
         retries=config["download"]["retries"],
     shell:
-        "python -m lionsweep fetch --file {wildcards.file} --sha256 {params.sha256} --url {params.url:q}"
+        "python -m lionsweep fetch --file {wildcards.file} --sha256 {params.sha256} --url={params.url:q}"
         " --timeout {params.timeout} --retries {params.retries} --output {output} 2> {log}"
 
 

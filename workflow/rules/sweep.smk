@@ -29,13 +29,14 @@ rule train_shard:
         mem_mb=config["training"]["memory_budget_mb"] + 1024,
         runtime=config["training"]["runtime_min"],
     params:
-        settings=as_json({**config["model"], **config["training"]}),
+        settings=as_json(train_settings()),
         shard_size=config["sweep"]["shard_size"],
     shell:
         "python -m lionsweep train --dataset {wildcards.dataset} --optimizer {wildcards.optimizer}"
         " --seed {wildcards.seed} --shard {wildcards.shard} --shard-size {params.shard_size}"
         " --settings {params.settings:q} --grid {input.grid}"
-        " --data results/data/{wildcards.dataset} --threads {threads} --output {output}"
+        " --data results/data/{wildcards.dataset} --threads {threads}"
+        " --job-mem-mb {resources.mem_mb} --output {output}"
         " 2> {log}"
 
 
