@@ -1,0 +1,258 @@
+"""Benchmark the batched engine against naive one-model-at-a-time training.
+
+Both ways train the same configurations (the paper's 10x10x10 Lion grid for
+Mushroom/Spambase, 20x20x20 for Titanic) with the same epochs, batch size, data
+and per-epoch validation. Naive = one nn.Sequential + lion_pytorch.Lion per
+configuration, plain tensor batching. The machine is shared, so only the ratio
+measured within one run is meaningful. Ends with exactly one line:
+``speedup: <ratio>x naive; <achieved> GFLOP/s of <peak> GFLOP/s GEMM peak``.
+
+    .venv/bin/python bench/engine_bench.py --dataset spambase --k 1000 --out bench.json
+    .venv/bin/python bench/engine_bench.py --variants      # forward/backward alternatives
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from lion_pytorch import Lion as RefLion
+
+from lionsweep.engine import TrainSettings, train_grid
+
+DATA_MIRROR = Path(os.environ.get("LIONSWEEP_DATA_MIRROR", "/work/shared/datasets"))
+# The paper's grids (lr log-spaced, beta1 and weight decay linear).
+GRIDS = {
+    "titanic": (20, (0.8, 0.98), (5e-5, 1e-2), (0.0, 0.1)),
+    "mushroom": (10, (0.8, 0.99), (1e-5, 1e-2), (0.0, 0.1)),
+    "spambase": (10, (0.8, 0.99), (1e-5, 1e-2), (0.0, 0.1)),
+}
+
+
+def load(dataset: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Prepared splits if the data layer has run, else Spambase straight from the raw file."""
+    prepared = Path("results/data") / dataset
+    try:
+        from lionsweep.prepare import load_splits
+
+        if prepared.is_dir():
+            return load_splits(prepared)
+    except ImportError:
+        pass
+    if dataset != "spambase":
+        raise SystemExit(f"{prepared} missing; only spambase can be loaded raw")
+    raw = np.loadtxt(DATA_MIRROR / "spambase.data", delimiter=",")
+    rng = np.random.default_rng(0)
+    raw = raw[rng.permutation(len(raw))]
+    x, y = raw[:, :-1].astype(np.float32), raw[:, -1].astype(np.int64)
+    n_tr, n_va = int(0.64 * len(x)), int(0.16 * len(x))
+    mu, sd = x[:n_tr].mean(0), x[:n_tr].std(0) + 1e-8
+    x = (x - mu) / sd
+    return {
+        "train": (x[:n_tr], y[:n_tr]),
+        "val": (x[n_tr : n_tr + n_va], y[n_tr : n_tr + n_va]),
+        "test": (x[n_tr + n_va :], y[n_tr + n_va :]),
+    }
+
+
+def grid(dataset: str, k: int) -> dict[str, np.ndarray]:
+    """The paper's grid for ``dataset``, cycled/truncated to k configurations."""
+    n, b1, lr, wd = GRIDS[dataset]
+    b1s, lrs = np.linspace(*b1, n), np.geomspace(*lr, n)
+    wds = np.linspace(*wd, n)
+    g = np.stack(np.meshgrid(lrs, b1s, wds, indexing="ij"), -1).reshape(-1, 3)
+    g = g[np.arange(k) % len(g)]
+    return {"lr": g[:, 0], "beta1": g[:, 1], "weight_decay": g[:, 2], "beta2": np.full(k, 0.99)}
+
+
+def naive(splits, hp, n, args) -> float:
+    """Seconds per configuration for one-model-at-a-time training (first n configs)."""
+    xtr, ytr = (torch.as_tensor(a) for a in splits["train"])
+    xva, yva = (torch.as_tensor(a) for a in splits["val"])
+    ytr = ytr.float()
+    t0 = time.perf_counter()
+    for i in range(n):
+        torch.manual_seed(i)
+        net = torch.nn.Sequential(
+            torch.nn.Linear(xtr.shape[1], args.hidden),
+            torch.nn.ReLU(),
+            torch.nn.Dropout(args.dropout),
+            torch.nn.Linear(args.hidden, 1),
+        )
+        opt = RefLion(
+            net.parameters(),
+            lr=float(hp["lr"][i]),
+            betas=(float(hp["beta1"][i]), 0.99),
+            weight_decay=float(hp["weight_decay"][i]),
+        )
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        for _ in range(args.epochs):
+            net.train()
+            for idx in torch.randperm(len(xtr)).split(args.batch_size):
+                opt.zero_grad()
+                loss_fn(net(xtr[idx]).squeeze(1), ytr[idx]).backward()
+                opt.step()
+            net.eval()
+            with torch.no_grad():
+                (net(xva).squeeze(1) > 0).eq(yva).float().mean()
+    return (time.perf_counter() - t0) / n
+
+
+def gemm_peak(size: int = 3072, reps: int = 5) -> float:
+    """Best-of-reps GFLOP/s of one large square torch.mm (the same threads)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = math.inf
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * size**3 / best / 1e9
+
+
+def engine_flops(splits, k: int, args) -> float:
+    """Analytic FLOPs of the engine's matrix products (padded rows count: they are computed).
+
+    Per training row: layer-1 forward + weight-gradient GEMMs 2 x 2(D+1)KH, layer-2
+    forward, dW2 and dA products 3 x 2KH. Per evaluated row: 2(D+1)KH + 2KH.
+    """
+    b, h, e = args.batch_size, args.hidden, args.epochs
+    d1 = splits["train"][0].shape[1] + 1
+    n = {s: len(splits[s][1]) for s in splits}
+    pad = {s: math.ceil(n[s] / b) * b for s in n}
+    train_rows = e * pad["train"]
+    eval_rows = e * pad["val"] + 2 * sum(pad.values())
+    per_train = 4 * d1 * k * h + 6 * k * h
+    per_eval = 2 * d1 * k * h + 2 * k * h
+    return train_rows * per_train + eval_rows * per_eval
+
+
+def variants(args) -> None:
+    """Time one training step's forward+backward by several formulations."""
+    from lionsweep.model import BatchedMLP, Workspace, backward, forward, init_single
+
+    torch.set_num_threads(args.threads)
+    b, d, h, k = args.batch_size, 57, args.hidden, args.k
+    x = torch.randn(b, d)
+    y = (torch.rand(b) > 0.5).float()
+    keep = (torch.rand(b, h) > 0.2).float() / 0.8
+
+    def timeit(f, reps=10):
+        f()
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            f()
+        return (time.perf_counter() - t0) / reps * 1e3
+
+    model = BatchedMLP.from_single(init_single(d, h, 0), k, torch.float32, torch.device("cpu"))
+    grads = model.zeros_like()
+    ws = Workspace(b, k, h, torch.float32, torch.device("cpu"))
+    xa = torch.cat([x, torch.ones(b, 1)], 1)
+    w = torch.full((b,), 1 / b)
+
+    def hand():
+        forward(model, xa, ws, keep)
+        backward(model, xa, y, w, ws, grads, 1 / 0.8, None)
+
+    w1 = torch.randn(k, d, h, requires_grad=True)
+    b1 = torch.randn(k, 1, h, requires_grad=True)
+    w2 = torch.randn(k, h, 1, requires_grad=True)
+    b2 = torch.randn(k, 1, 1, requires_grad=True)
+    w1f = torch.randn(d, k * h, requires_grad=True)
+    b1f = torch.randn(k * h, requires_grad=True)
+    w2f = torch.randn(k, h, requires_grad=True)
+    b2f = torch.randn(k, requires_grad=True)
+    yk = y[None, :, None].expand(k, b, 1)
+
+    def autograd_baddbmm():
+        a = torch.baddbmm(b1, x.expand(k, b, d), w1).relu() * keep
+        z = torch.baddbmm(b2, a, w2)
+        torch.nn.functional.binary_cross_entropy_with_logits(z, yk, reduction="sum").div(
+            b
+        ).backward()
+
+    def autograd_gemm():
+        a = (torch.addmm(b1f, x, w1f).relu().view(b, k, h)) * keep[:, None, :]
+        z = torch.einsum("bkh,kh->bk", a, w2f) + b2f
+        torch.nn.functional.binary_cross_entropy_with_logits(
+            z, y[:, None].expand(b, k), reduction="sum"
+        ).div(b).backward()
+
+    res = {
+        "hand_written_one_gemm_ms": timeit(hand),
+        "autograd_one_gemm_einsum_ms": timeit(autograd_gemm),
+        "autograd_baddbmm_ms": timeit(autograd_baddbmm),
+    }
+    print(json.dumps({"k": k, "batch": b, "d": d, "h": h, **res}, indent=1))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="spambase", choices=sorted(GRIDS))
+    ap.add_argument("--n-naive", type=int, default=20)
+    ap.add_argument("--k", type=int, default=1000)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--dropout", type=float, default=0.2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--variants", action="store_true", help="time forward/backward variants")
+    args = ap.parse_args()
+    if args.variants:
+        variants(args)
+        return
+    torch.set_num_threads(args.threads)
+    splits = load(args.dataset)
+    hp = grid(args.dataset, args.k)
+    settings = TrainSettings(
+        hidden=args.hidden,
+        dropout=args.dropout,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        threads=args.threads,
+    )
+    peak = gemm_peak()
+    t_naive = naive(splits, hp, args.n_naive, args)
+    t0 = time.perf_counter()
+    res = train_grid(splits, "lion", hp, seed=0, settings=settings, progress=False)
+    t_batched = (time.perf_counter() - t0) / args.k
+    peak = max(peak, gemm_peak())  # best of before/after: the machine is shared
+    achieved = engine_flops(splits, args.k, args) / (t_batched * args.k) / 1e9
+    speedup = t_naive / t_batched
+    report = {
+        "dataset": args.dataset,
+        "rows": {s: len(splits[s][1]) for s in splits},
+        "features": int(splits["train"][0].shape[1]),
+        "k": args.k,
+        "n_naive": args.n_naive,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "hidden": args.hidden,
+        "threads": args.threads,
+        "naive_s_per_config": t_naive,
+        "batched_s_per_config": t_batched,
+        "batched_total_s": t_batched * args.k,
+        "speedup": speedup,
+        "achieved_gflops": achieved,
+        "gemm_peak_gflops": peak,
+        "diverged": int(res["diverged"].sum()),
+        "mean_test_acc": float(np.nanmean(res["test_acc"])),
+    }
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report, indent=1))
+    print(
+        f"speedup: {speedup:.1f}x naive; {achieved:.1f} GFLOP/s of {peak:.1f} GFLOP/s GEMM peak"
+    )
+
+
+if __name__ == "__main__":
+    main()

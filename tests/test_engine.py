@@ -1,0 +1,259 @@
+"""The batched engine: equivalence with one-by-one training, CRN invariance, divergence."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from lion_pytorch import Lion as RefLion
+
+from lionsweep import engine
+from lionsweep.engine import TrainSettings, train_chunk, train_grid
+from lionsweep.metrics import METRICS, binary_metrics
+from lionsweep.model import DROPOUT, ORDER, dropout_mask, epoch_batches, generator, init_single
+
+SEED = 7
+SETTINGS = TrainSettings(hidden=8, dropout=0.3, epochs=3, batch_size=16)
+
+
+def _splits(seed: int = 0, n: int = 90, d: int = 6) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Small noisy data; n % batch_size != 0 so the padded last batch is exercised."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=d)
+
+    def make(m: int):
+        x = rng.normal(size=(m, d)).astype(np.float32)
+        y = (x @ w + rng.normal(size=m) > 0).astype(np.int64)
+        return x, y
+
+    return {"train": make(n), "val": make(30), "test": make(31)}
+
+
+def _lion_hp(k: int = 5) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(1)
+    return {
+        "lr": np.geomspace(1e-3, 3e-2, k),
+        "beta1": rng.uniform(0.7, 0.99, k),
+        "beta2": np.full(k, 0.99),
+        "weight_decay": np.linspace(0, 0.2, k),
+    }
+
+
+def _adamw_hp(k: int = 4) -> dict[str, np.ndarray]:
+    return {
+        "lr": np.geomspace(1e-3, 3e-2, k),
+        "beta1": np.linspace(0.8, 0.95, k),
+        "beta2": np.linspace(0.99, 0.999, k),
+        "weight_decay": np.linspace(0, 0.1, k),
+        "eps": np.full(k, 1e-8),
+    }
+
+
+class _FixedMask(torch.nn.Module):
+    """Dropout whose mask the test sets per step (the engine's CRN mask)."""
+
+    mask: torch.Tensor | None = None
+    scale: float = 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.mask is None else x * (self.mask * self.scale)
+
+
+def _reference(splits, optimizer: str, hp: dict, k: int, settings: TrainSettings):
+    """Configuration k trained alone: nn.Sequential + reference optimizer."""
+    dtype = getattr(torch, settings.dtype)
+    x, y = (torch.as_tensor(a) for a in splits["train"])
+    x, yf = x.to(dtype), y.to(dtype)
+    d = x.shape[1]
+    drop = _FixedMask()
+    drop.scale = 1 / (1 - settings.dropout)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(d, settings.hidden),
+        torch.nn.ReLU(),
+        drop,
+        torch.nn.Linear(settings.hidden, 1),
+    ).to(dtype)
+    net.load_state_dict({n: t.to(dtype) for n, t in init_single(d, settings.hidden, SEED).items()})
+    if optimizer == "lion":
+        opt = RefLion(
+            net.parameters(),
+            lr=float(hp["lr"][k]),
+            betas=(float(hp["beta1"][k]), float(hp["beta2"][k])),
+            weight_decay=float(hp["weight_decay"][k]),
+        )
+    else:
+        opt = torch.optim.AdamW(
+            net.parameters(),
+            lr=float(hp["lr"][k]),
+            betas=(float(hp["beta1"][k]), float(hp["beta2"][k])),
+            eps=float(hp["eps"][k]),
+            weight_decay=float(hp["weight_decay"][k]),
+        )
+    g_order, g_drop = generator(SEED, ORDER), generator(SEED, DROPOUT)
+    for _ in range(settings.epochs):
+        for idx in epoch_batches(len(x), settings.batch_size, g_order):
+            m = dropout_mask(len(idx), settings.hidden, settings.dropout, g_drop)
+            drop.mask = None if m is None else m.to(dtype)
+            opt.zero_grad()
+            out = net(x[idx]).squeeze(1)
+            torch.nn.functional.binary_cross_entropy_with_logits(out, yf[idx]).backward()
+            opt.step()
+    drop.mask = None
+    return net
+
+
+def _chunk(splits, optimizer, hp, settings, seed=SEED):
+    data = engine.device_data(splits, settings)
+    dtype = getattr(torch, settings.dtype)
+    hpt = {n: torch.as_tensor(np.asarray(v, dtype=np.float64)).to(dtype) for n, v in hp.items()}
+    return train_chunk(data, optimizer, hpt, seed, settings, progress=False)
+
+
+@pytest.mark.parametrize("optimizer", ["lion", "adamw"])
+def test_batched_equals_one_by_one_float64(optimizer):
+    settings = dataclasses.replace(SETTINGS, dtype="float64")
+    splits = _splits()
+    hp = _lion_hp() if optimizer == "lion" else _adamw_hp()
+    res, model = _chunk(splits, optimizer, hp, settings)
+    xte = torch.as_tensor(splits["test"][0]).double()
+    for k in range(len(hp["lr"])):
+        net = _reference(splits, optimizer, hp, k, settings)
+        for name, ref in net.state_dict().items():
+            torch.testing.assert_close(model.model_state(k)[name], ref, rtol=0, atol=1e-10)
+        with torch.no_grad():
+            z = net(xte)
+        ref_metrics = binary_metrics(z, torch.as_tensor(splits["test"][1]))
+        for metric in METRICS:
+            assert res[f"test_{metric}"][k] == pytest.approx(
+                ref_metrics[metric][0].item(), abs=1e-9
+            )
+
+
+def test_batched_equals_one_by_one_float32():
+    """float32: rounding differs (lerp vs mul+add, fused bias), and a Lion coordinate
+    whose interpolation is within rounding of 0 can flip sign, moving by 2*lr. So we
+    require: >= 99% of weights within 1e-5 (no flip), all within a few lr-steps, and
+    identical test predictions for all but at most one example per model."""
+    settings = dataclasses.replace(SETTINGS, epochs=4)
+    splits = _splits(n=150)
+    hp = _lion_hp()
+    res, model = _chunk(splits, "lion", hp, settings)
+    xte = torch.as_tensor(splits["test"][0])
+    for k in range(len(hp["lr"])):
+        net = _reference(splits, "lion", hp, k, settings)
+        diffs = torch.cat(
+            [(model.model_state(k)[n] - t).abs().flatten() for n, t in net.state_dict().items()]
+        )
+        assert (diffs <= 1e-5).float().mean() >= 0.99
+        assert diffs.max() <= 10 * hp["lr"][k]
+        with torch.no_grad():
+            ref_pred = net(xte).squeeze(1) > 0
+        ours = binary_metrics(net(xte).detach(), torch.as_tensor(splits["test"][1]))["acc"][0]
+        assert abs(res["test_acc"][k] - ours.item()) <= 1 / len(xte) + 1e-12
+        assert ref_pred.numel() == len(xte)
+
+
+def test_common_random_numbers_invariance(monkeypatch):
+    """A configuration's result does not depend on K, its position or the chunking."""
+    splits = _splits()
+    hp = _lion_hp(6)
+    full, model = _chunk(splits, "lion", hp, SETTINGS)
+    for k in (0, 4):
+        alone, m1 = _chunk(splits, "lion", {n: v[k : k + 1] for n, v in hp.items()}, SETTINGS)
+        for name, t in m1.model_state(0).items():
+            torch.testing.assert_close(t, model.model_state(k)[name], rtol=0, atol=1e-6)
+        for split in engine.SPLITS:
+            assert alone[f"{split}_acc"][0] == full[f"{split}_acc"][k]
+    # reversed order and chunks of 2 (via train_grid)
+    monkeypatch.setattr(engine, "MIN_CHUNK", 1)
+    monkeypatch.setattr(engine, "MAX_CHUNK", 2)
+    rev = {n: v[::-1].copy() for n, v in hp.items()}
+    chunked = train_grid(splits, "lion", rev, SEED, SETTINGS, progress=False)
+    for key in ("test_acc", "val_acc", "train_acc", "best_epoch"):
+        np.testing.assert_array_equal(chunked[key][::-1], full[key])
+    np.testing.assert_allclose(chunked["test_logloss"][::-1], full["test_logloss"], atol=1e-6)
+
+
+def test_deterministic_and_result_layout():
+    splits = _splits()
+    hp = _lion_hp(3)
+    a = train_grid(splits, "lion", hp, SEED, SETTINGS, progress=False)
+    b = train_grid(splits, "lion", hp, SEED, SETTINGS, progress=False)
+    assert a.keys() == b.keys()
+    for key, v in a.items():
+        if key == "device":
+            assert v == "cpu"
+            continue
+        np.testing.assert_array_equal(v, b[key])  # bitwise
+        assert len(v) == 3
+    for split in engine.SPLITS:
+        for metric in METRICS:
+            assert a[f"{split}_{metric}"].dtype == np.float64
+            assert f"best_{split}_{metric}" in a
+    assert a["curve_val_acc"].shape == (3, SETTINGS.epochs)
+    assert a["curve_val_acc"].dtype == np.float32
+    # best epoch = earliest argmax of the validation accuracy curve
+    np.testing.assert_array_equal(a["best_epoch"], a["curve_val_acc"].argmax(axis=1) + 1)
+    rows = np.arange(3)
+    np.testing.assert_allclose(
+        a["best_val_acc"], a["curve_val_acc"][rows, a["best_epoch"] - 1], atol=1e-6
+    )
+    np.testing.assert_allclose(a["val_acc"], a["curve_val_acc"][:, -1], atol=1e-6)
+    np.testing.assert_allclose(a["val_logloss"], a["curve_val_loss"][:, -1], rtol=1e-6)
+    assert not a["diverged"].any() and (a["diverged_epoch"] == -1).all()
+    c = train_grid(splits, "lion", hp, SEED + 1, SETTINGS, progress=False)
+    assert not np.array_equal(a["test_logloss"], c["test_logloss"])  # the seed matters
+
+
+@pytest.mark.parametrize("optimizer", ["lion", "adamw"])
+def test_divergence_is_a_result(optimizer):
+    splits = _splits()
+    hp = _lion_hp(4) if optimizer == "lion" else _adamw_hp(4)
+    bad = {n: v.copy() for n, v in hp.items()}
+    bad["lr"][2], bad["weight_decay"][2] = 1e6, 0.1  # |1 - lr*wd| = 1e5 per step: overflow
+    settings = dataclasses.replace(SETTINGS, epochs=4)
+    res, model = _chunk(splits, optimizer, bad, settings)
+    assert res["diverged"].tolist() == [False, False, True, False]
+    epoch = res["diverged_epoch"][2]
+    assert epoch == 1
+    assert res["best_epoch"][2] == -1
+    for key, v in res.items():
+        if key.startswith(("train_", "val_", "test_", "best_")) and key != "best_epoch":
+            assert np.isnan(v[2]), key
+    assert np.isnan(res["curve_val_loss"][2, epoch - 1 :]).all()
+    # the others equal a run without the absurd configuration
+    keep = [0, 1, 3]
+    ref, ref_model = _chunk(splits, optimizer, {n: v[keep] for n, v in hp.items()}, settings)
+    for key in res:
+        if key not in ("diverged", "diverged_epoch"):
+            np.testing.assert_allclose(res[key][keep], ref[key], rtol=0, atol=1e-6, err_msg=key)
+    for i, k in enumerate(keep):
+        for name, t in model.model_state(k).items():
+            torch.testing.assert_close(t, ref_model.model_state(i)[name], rtol=0, atol=1e-6)
+    # frozen: one more epoch does not change the diverged model's parameters
+    more, model2 = _chunk(splits, optimizer, bad, dataclasses.replace(settings, epochs=5))
+    for name, t in model.model_state(2).items():
+        torch.testing.assert_close(model2.model_state(2)[name], t, equal_nan=True, rtol=0, atol=0)
+
+
+def test_memory_plan():
+    """8,000 Titanic-sized configurations fit a few GB; chunks respect the budget."""
+    s = TrainSettings()
+    per = engine.bytes_per_model(455, 12, s, "lion")
+    assert per * 8000 < 3 * 2**30
+    chunks = engine.plan_chunks(8000, per, budget_mb=100)
+    assert sum(c.stop - c.start for c in chunks) == 8000
+    assert max(c.stop - c.start for c in chunks) * per <= 100 * 2**20
+    assert engine.plan_chunks(1, per, budget_mb=1) == [slice(0, 1)]
+
+
+def test_bad_inputs_are_user_errors():
+    from lionsweep.errors import LionSweepError
+
+    splits = _splits()
+    with pytest.raises(LionSweepError):
+        train_grid(splits, "sgd", _lion_hp(2), SEED, SETTINGS, progress=False)
+    with pytest.raises(LionSweepError):
+        train_grid(splits, "adamw", _lion_hp(2), SEED, SETTINGS, progress=False)
