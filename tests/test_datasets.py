@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from lionsweep.datasets import load_raw, read_table
 from lionsweep.errors import LionSweepError
 

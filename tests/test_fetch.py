@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from lionsweep.errors import LionSweepError
 from lionsweep.fetch import fetch, sha256_of
 

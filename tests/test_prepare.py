@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from lionsweep.datasets import load_raw
 from lionsweep.prepare import load_splits, prepare, split_indices, split_sizes
 

@@ -28,6 +28,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp creates 0600; give the result the permissions of a normal file
+        # (others on a shared cluster file system must be able to read results).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, final)
     finally:
         tmp_path.unlink(missing_ok=True)
