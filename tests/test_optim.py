@@ -149,7 +149,7 @@ def test_defaults_match_references():
 
 def test_functional_core_on_noncontiguous_views_and_buffers():
     """The engine passes permuted views and scratch buffers; results must not change."""
-    params, grads = _setup(2)
+    _, grads = _setup(2)
     base = torch.randn(3, K, 5, dtype=torch.float64)  # stored [D, K, H]
     view = base.permute(1, 0, 2)  # [K, D, H], non-contiguous
     dense = view.contiguous()
