@@ -249,9 +249,7 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))
-    print(
-        f"speedup: {speedup:.1f}x naive; {achieved:.1f} GFLOP/s of {peak:.1f} GFLOP/s GEMM peak"
-    )
+    print(f"speedup: {speedup:.1f}x naive; {achieved:.1f} GFLOP/s of {peak:.1f} GFLOP/s GEMM peak")
 
 
 if __name__ == "__main__":

@@ -135,7 +135,7 @@ def test_batched_equals_one_by_one_float32():
     """float32: rounding differs (lerp vs mul+add, fused bias), and a Lion coordinate
     whose interpolation is within rounding of 0 can flip sign, moving by 2*lr. So we
     require: >= 99% of weights within 1e-5 (no flip), all within a few lr-steps, and
-    identical test predictions for all but at most one example per model."""
+    test accuracy within one example. (Observed on CPU: bitwise equal.)"""
     settings = dataclasses.replace(SETTINGS, epochs=4)
     splits = _splits(n=150)
     hp = _lion_hp()
@@ -230,10 +230,22 @@ def test_divergence_is_a_result(optimizer):
     for i, k in enumerate(keep):
         for name, t in model.model_state(k).items():
             torch.testing.assert_close(t, ref_model.model_state(i)[name], rtol=0, atol=1e-6)
-    # frozen: one more epoch does not change the diverged model's parameters
-    _, model2 = _chunk(splits, optimizer, bad, dataclasses.replace(settings, epochs=5))
-    for name, t in model.model_state(2).items():
-        torch.testing.assert_close(model2.model_state(2)[name], t, equal_nan=True, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("optimizer", ["lion", "adamw"])
+def test_diverged_model_is_frozen(optimizer):
+    """lr=1e30 makes the logits overflow while the weights are still finite: from
+    then on the weights must not change (no decay, no update), epoch after epoch."""
+    splits = _splits()
+    hp = _lion_hp(3) if optimizer == "lion" else _adamw_hp(3)
+    hp["lr"][1], hp["weight_decay"][1] = 1e30, 1e-3
+    res4, m4 = _chunk(splits, optimizer, hp, dataclasses.replace(SETTINGS, epochs=2))
+    res5, m5 = _chunk(splits, optimizer, hp, dataclasses.replace(SETTINGS, epochs=3))
+    assert res4["diverged"].tolist() == [False, True, False]
+    assert res4["diverged_epoch"][1] == res5["diverged_epoch"][1] == 1
+    for name, t in m4.model_state(1).items():
+        assert torch.isfinite(t).all(), name
+        torch.testing.assert_close(m5.model_state(1)[name], t, rtol=0, atol=0)
 
 
 def test_memory_plan():
