@@ -69,13 +69,20 @@ def test_missing_column_is_named(mirror: Path, config: dict, tmp_path: Path) -> 
         load_raw(path, config["datasets"]["titanic"])
 
 
-def test_garbled_row_is_located(mirror: Path, config: dict, tmp_path: Path) -> None:
-    def garble(lines: list[str]) -> list[str]:
-        fields = lines[99].split(",")
-        fields[3] = "x7!"
-        lines[99] = ",".join(fields)
+def _set_field(line: int, field: int, value: str):
+    """An edit for _copy_lines: replace one comma-separated field of one (0-based) line."""
+
+    def edit(lines: list[str]) -> list[str]:
+        fields = lines[line].split(",")
+        fields[field] = value
+        lines[line] = ",".join(fields)
         return lines
 
+    return edit
+
+
+def test_garbled_row_is_located(mirror: Path, config: dict, tmp_path: Path) -> None:
+    garble = _set_field(99, 3, "x7!")
     path = _copy_lines(mirror / "spambase.data", tmp_path / "spambase.data", garble)
     with pytest.raises(
         LionSweepError, match=r"column 'word_freq_3d' has a non-numeric value 'x7!' in data row 100"
@@ -104,13 +111,7 @@ def test_unexpected_target_value(mirror: Path, config: dict, tmp_path: Path) -> 
 
 
 def test_missing_value_without_dropna(mirror: Path, config: dict, tmp_path: Path) -> None:
-    def blank(lines: list[str]) -> list[str]:
-        fields = lines[41].split(",")
-        fields[0] = ""
-        lines[41] = ",".join(fields)
-        return lines
-
-    path = _copy_lines(mirror / "spambase.data", tmp_path / "s.data", blank)
+    path = _copy_lines(mirror / "spambase.data", tmp_path / "s.data", _set_field(41, 0, ""))
     with pytest.raises(
         LionSweepError, match=r"data row 42 has missing values in \['word_freq_make'\]"
     ):

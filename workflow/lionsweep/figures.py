@@ -30,9 +30,11 @@ from lionsweep.selection import (
     AXES,
     HPARAMS,
     Metrics,
+    add_sweep_arguments,
     config_table,
     failed,
     load_sweep,
+    restrict,
     select_honest,
     sensitivity,
     settings,
@@ -340,17 +342,10 @@ def save(fig: Figure, outdir: Path, stem: str) -> list[Path]:
     return paths
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sweep", required=True, type=Path, help="results/sweep.parquet")
-    parser.add_argument("--outdir", required=True, type=Path)
-    parser.add_argument("--settings", default="{}", help="the `results:` config section as JSON")
-    parser.add_argument("--datasets", nargs="*", help="datasets to draw, in this order")
-    parser.add_argument("--optimizers", nargs="*", help="optimizers to draw, in this order")
+add_arguments = add_sweep_arguments
 
 
 def run(args: argparse.Namespace) -> None:
-    from lionsweep.tables import restrict
-
     cfg = settings(json.loads(args.settings))
     metrics = Metrics(cfg["honest_metrics"])
     frame = restrict(load_sweep(args.sweep), args.datasets, args.optimizers)

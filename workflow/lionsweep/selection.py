@@ -14,6 +14,7 @@ in any seed has failed: it counts in the grid's size but is never selected.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -227,3 +228,25 @@ def sensitivity(configs: pd.DataFrame, points: float = 1.0) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def restrict(
+    frame: pd.DataFrame, datasets: list[str] | None, optimizers: list[str] | None
+) -> pd.DataFrame:
+    """Keep the configured study; a configured dataset or optimizer missing is an error."""
+    for col, wanted in (("dataset", datasets), ("optimizer", optimizers)):
+        if wanted:
+            missing = sorted(set(wanted) - set(frame[col].unique()))
+            if missing:
+                raise LionSweepError(f"the sweep table has no rows for {col} {missing}")
+            frame = frame[frame[col].isin(wanted)]
+    return frame.reset_index(drop=True)
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    """The command line shared by `lionsweep tables` and `lionsweep figures`."""
+    parser.add_argument("--sweep", required=True, type=Path, help="results/sweep.parquet")
+    parser.add_argument("--outdir", required=True, type=Path)
+    parser.add_argument("--settings", default="{}", help="the `results:` config section as JSON")
+    parser.add_argument("--datasets", nargs="*", help="datasets to report, in this order")
+    parser.add_argument("--optimizers", nargs="*", help="optimizers to report, in this order")

@@ -19,17 +19,18 @@ import numpy as np
 import pandas as pd
 
 from lionsweep.claims import claims_check
-from lionsweep.errors import LionSweepError
 from lionsweep.io import write_atomic
 from lionsweep.outputs import TABLE_FORMATS, TABLES
 from lionsweep.selection import (
     GROUP,
     Metrics,
+    add_sweep_arguments,
     config_table,
     defaults,
     load_sweep,
     per_seed,
     rank_grid,
+    restrict,
     select_honest,
     select_paper,
     settings,
@@ -300,25 +301,7 @@ def run_tables(
     return out
 
 
-def restrict(
-    frame: pd.DataFrame, datasets: list[str] | None, optimizers: list[str] | None
-) -> pd.DataFrame:
-    """Keep the configured study; a configured dataset or optimizer missing is an error."""
-    for col, wanted in (("dataset", datasets), ("optimizer", optimizers)):
-        if wanted:
-            missing = sorted(set(wanted) - set(frame[col].unique()))
-            if missing:
-                raise LionSweepError(f"the sweep table has no rows for {col} {missing}")
-            frame = frame[frame[col].isin(wanted)]
-    return frame.reset_index(drop=True)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sweep", required=True, type=Path, help="results/sweep.parquet")
-    parser.add_argument("--outdir", required=True, type=Path)
-    parser.add_argument("--settings", default="{}", help="the `results:` config section as JSON")
-    parser.add_argument("--datasets", nargs="*", help="datasets to report, in this order")
-    parser.add_argument("--optimizers", nargs="*", help="optimizers to report")
+add_arguments = add_sweep_arguments
 
 
 def run(args: argparse.Namespace) -> None:
