@@ -151,8 +151,8 @@ class _Data:
 
 
 def _logits(model: BatchedMLP, data: _Data, ws: Workspace, xbuf: Tensor) -> Tensor:
-    """Eval-mode logits [n, K], in fixed-size (zero-padded) row blocks."""
-    out = torch.empty(data.n, model.k, dtype=model.w2.dtype, device=model.w2.device)
+    """Eval-mode logits [n, K] (a transposed view), in fixed-size (zero-padded) row blocks."""
+    out = torch.empty(model.k, data.n, dtype=model.w2.dtype, device=model.w2.device)
     rows = ws.rows
     for start in range(0, data.n, rows):
         chunk = data.xa[start : start + rows]
@@ -161,8 +161,8 @@ def _logits(model: BatchedMLP, data: _Data, ws: Workspace, xbuf: Tensor) -> Tens
             xbuf[:m] = chunk
             xbuf[m:] = 0
             chunk = xbuf
-        out[start : start + m] = forward(model, chunk, ws, None)[:m]
-    return out
+        out[:, start : start + m] = forward(model, chunk, ws, None)[:, :m]
+    return out.t()
 
 
 def device_data(
@@ -198,7 +198,7 @@ def train_chunk(
     xbuf = torch.zeros(b, d1, dtype=dtype, device=dev)
     ybuf = torch.zeros(b, dtype=dtype, device=dev)
     wbuf = torch.zeros(b, dtype=dtype, device=dev)
-    keep = torch.zeros(b, h, dtype=dtype, device=dev)
+    keep = torch.zeros(h, b, dtype=dtype, device=dev)  # dropout mask, transposed
 
     lr_eff = hp["lr"].clone()
     alive = torch.ones(k, dtype=torch.bool, device=dev)
@@ -240,15 +240,15 @@ def train_chunk(
             mask = dropout_mask(nb, h, p, g_drop)
             ks = None
             if mask is not None:
-                keep[:nb] = mask.to(device=dev, dtype=dtype) * scale
-                keep[nb:] = 0
+                keep[:, :nb] = mask.t().to(device=dev, dtype=dtype) * scale
+                keep[:, nb:] = 0
                 ks = keep
             logits = forward(model, xbuf, ws, ks)
-            bad = ~torch.isfinite(logits[:nb]).all(dim=0) & alive
+            bad = ~torch.isfinite(logits[:, :nb]).all(dim=1) & alive
             if bool(bad.any()):
                 freeze(bad, epoch)
             frozen = ~alive if any_frozen else None
-            backward(model, xbuf, ybuf, wbuf, ws, grads, scale, frozen)
+            backward(model, xbuf.t().contiguous(), ybuf, wbuf, ws, grads, scale, frozen)
             if frozen is not None:  # NaN weights can still leak NaN into their grads
                 fidx = frozen.nonzero().flatten()
                 for t in grads.params():
