@@ -1,9 +1,13 @@
 """Train K configurations of the MLP in one pass: the sweep's training engine.
 
 Why it is fast: all K models share each mini-batch, so the first layer is one GEMM
-with K*H columns (see :mod:`lionsweep.model`), forward/backward are hand-written
-with preallocated buffers, and the optimizer updates all K models with per-model
-hyperparameters in a handful of in-place kernels (:mod:`lionsweep.optim`).
+with K*H rows each way (oneDNN/AVX-512 on CPU, see :mod:`lionsweep.model`),
+forward/backward are hand-written with preallocated buffers and no input gradient,
+and the optimizer updates all K models with per-model hyperparameters in a handful
+of in-place kernels (:mod:`lionsweep.optim`). Best-epoch metrics come from a copy
+of each model's weights taken when its validation accuracy improves (one indexed
+copy per epoch) and evaluated once at the end, rather than evaluating train/test
+every epoch.
 
 Why results do not depend on K, chunking or order (common random numbers): the
 initial weights, the batch order and the dropout masks are drawn from generators
