@@ -169,9 +169,10 @@ def test_common_random_numbers_invariance(monkeypatch):
     monkeypatch.setattr(engine, "MAX_CHUNK", 2)
     rev = {n: v[::-1].copy() for n, v in hp.items()}
     chunked = train_grid(splits, "lion", rev, SEED, SETTINGS, progress=False)
-    for key in ("test_acc", "val_acc", "train_acc", "best_epoch"):
+    for key in ("test_acc", "val_acc", "train_acc", "best_epoch", "best_test_acc"):
         np.testing.assert_array_equal(chunked[key][::-1], full[key])
-    np.testing.assert_allclose(chunked["test_logloss"][::-1], full["test_logloss"], atol=1e-6)
+    for key, value in full.items():  # (observed on CPU: bitwise equal)
+        np.testing.assert_allclose(chunked[key][::-1], value, rtol=0, atol=1e-6, err_msg=key)
 
 
 def test_deterministic_and_result_layout():

@@ -31,16 +31,20 @@ _LOSS_MAX = -math.log(_EPS)
 
 
 def bce_per_sample(logits: Tensor, y: Tensor) -> Tensor:
-    """Per-sample BCE-with-logits in float64, clipped as sklearn clips probabilities."""
-    z = logits.to(torch.float64)
-    yf = y.to(torch.float64)[:, None].expand_as(z)
+    """Per-sample BCE-with-logits [K, n] in float64, clipped as sklearn clips probabilities.
+
+    Model-major and contiguous, so each model's mean is a reduction over its own
+    contiguous row: bitwise the same whatever K (a column reduction was not).
+    """
+    z = logits.t().to(torch.float64).contiguous()
+    yf = y.to(torch.float64)[None, :].expand_as(z)
     loss = torch.nn.functional.binary_cross_entropy_with_logits(z, yf, reduction="none")
     return loss.clamp_(_LOSS_MIN, _LOSS_MAX)
 
 
 def logloss(logits: Tensor, y: Tensor) -> Tensor:
     """[K] mean clipped log-loss."""
-    return bce_per_sample(logits, y).mean(dim=0)
+    return bce_per_sample(logits, y).mean(dim=1)
 
 
 def accuracy(logits: Tensor, y: Tensor) -> Tensor:
