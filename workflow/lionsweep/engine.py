@@ -45,7 +45,7 @@ from lionsweep.model import (
     generator,
     init_single,
 )
-from lionsweep.optim import adamw_step, lion_step
+from lionsweep.optim import adamw_step, lion_coefs, lion_update
 
 SPLITS = ("train", "val", "test")
 OPTIMIZERS = ("lion", "adamw")
@@ -214,8 +214,23 @@ def train_chunk(
     curve_acc = np.full((k, epochs), np.nan, dtype=np.float32)
     states = [exp_avg] + ([exp_avg_sq] if exp_avg_sq is not None else [])
 
+    def coefs() -> list:
+        """Lion's broadcast coefficients; recomputed only when lr_eff changes (freeze)."""
+        return [
+            lion_coefs(
+                p,
+                lr=lr_eff,
+                beta1=hp["beta1"],
+                beta2=hp["beta2"],
+                weight_decay=hp["weight_decay"],
+            )
+            for p in model.params()
+        ]
+
+    lion_c = coefs() if optimizer == "lion" else []
+
     def freeze(bad: Tensor, epoch: int) -> None:
-        nonlocal any_frozen
+        nonlocal any_frozen, lion_c
         idx = bad.nonzero().flatten()
         alive[idx] = False
         lr_eff[idx] = 0.0
@@ -224,6 +239,8 @@ def train_chunk(
             for t in s.params():
                 t.index_fill_(0, idx, 0.0)
         any_frozen = True
+        if optimizer == "lion":
+            lion_c = coefs()
 
     g_order, g_drop = generator(seed, ORDER), generator(seed, DROPOUT)
     step = 0
@@ -259,16 +276,15 @@ def train_chunk(
                     t.index_fill_(0, fidx, 0.0)
             step += 1
             if optimizer == "lion":
-                lion_step(
+                for p_, g_, m_, c_, buf in zip(
                     model.params(),
                     grads.params(),
                     exp_avg.params(),
-                    lr=lr_eff,
-                    beta1=hp["beta1"],
-                    beta2=hp["beta2"],
-                    weight_decay=hp["weight_decay"],
-                    buffers=scratch.params(),
-                )
+                    lion_c,
+                    scratch.params(),
+                    strict=True,
+                ):
+                    lion_update(p_, g_, m_, c_, buf)
             else:
                 assert exp_avg_sq is not None
                 adamw_step(

@@ -23,7 +23,7 @@ from torch import Tensor
 
 Hyper = float | Tensor
 
-__all__ = ["AdamW", "Lion", "adamw_step", "lion_step"]
+__all__ = ["AdamW", "Lion", "adamw_step", "lion_coefs", "lion_step", "lion_update"]
 
 
 def _bcast(value: Hyper, like: Tensor) -> Hyper:
@@ -37,6 +37,41 @@ def _is_zero(value: Hyper) -> bool:
     if isinstance(value, Tensor):
         return not bool(value.ne(0).any())
     return value == 0
+
+
+LionCoefs = tuple[Hyper, Hyper, Hyper, Hyper | None]
+
+
+def lion_coefs(
+    p: Tensor, *, lr: Hyper, beta1: Hyper, beta2: Hyper, weight_decay: Hyper
+) -> LionCoefs:
+    """(lr, beta1, 1 - beta2, decay factor or None) shaped to broadcast over ``p``.
+
+    Split out so a caller stepping the same parameters many times (the engine) can
+    compute them once instead of ~10 small tensor ops per parameter per step.
+    """
+    lr_b = _bcast(lr, p)
+    decay = None if _is_zero(weight_decay) else 1.0 - lr_b * _bcast(weight_decay, p)
+    return lr_b, _bcast(beta1, p), 1.0 - _bcast(beta2, p), decay
+
+
+@torch.no_grad()
+def lion_update(
+    p: Tensor, g: Tensor, m: Tensor, coefs: LionCoefs, buffer: Tensor | None = None
+) -> None:
+    """One Lion step for one (stacked) parameter with precomputed :func:`lion_coefs`."""
+    lr, beta1, one_minus_beta2, decay = coefs
+    if decay is not None:
+        p.mul_(decay)
+    # c = beta1 * m + (1 - beta1) * g, as one fused kernel.
+    c = torch.lerp(g, m, beta1, out=buffer) if buffer is not None else torch.lerp(g, m, beta1)
+    c.sign_()
+    if isinstance(lr, Tensor):
+        p.addcmul_(c, lr, value=-1.0)
+    else:
+        p.add_(c, alpha=-lr)
+    # m = beta2 * m + (1 - beta2) * g
+    m.lerp_(g, one_minus_beta2)
 
 
 @torch.no_grad()
@@ -57,23 +92,8 @@ def lion_step(
     ``c``; passing preallocated ones avoids large allocations (page faults) per step.
     """
     for i, (p, g, m) in enumerate(zip(params, grads, exp_avgs, strict=True)):
-        lr_i = _bcast(lr, p)
-        if not _is_zero(weight_decay):
-            p.mul_(1.0 - lr_i * _bcast(weight_decay, p))
-        # c = beta1 * m + (1 - beta1) * g, as one fused kernel.
-        c = (
-            torch.lerp(g, m, _bcast(beta1, p), out=buffers[i])
-            if buffers
-            else torch.lerp(g, m, _bcast(beta1, p))
-        )
-        c.sign_()
-        if isinstance(lr_i, Tensor):
-            p.addcmul_(c, lr_i, value=-1.0)
-        else:
-            p.add_(c, alpha=-lr_i)
-        # m = beta2 * m + (1 - beta2) * g
-        b2 = _bcast(beta2, p)
-        m.lerp_(g, 1.0 - b2)
+        coefs = lion_coefs(p, lr=lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay)
+        lion_update(p, g, m, coefs, buffers[i] if buffers else None)
 
 
 @torch.no_grad()
