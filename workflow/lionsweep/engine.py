@@ -88,10 +88,11 @@ def bytes_per_model(
     elem = torch.empty(0, dtype=getattr(torch, settings.dtype)).element_size()
     h = settings.hidden
     n_params = (d + 1) * h + h + 1
-    # model, grads, optimizer scratch, best-epoch copy, + 1 (Lion) or 2 (AdamW) moments
-    copies = 5 if optimizer == "lion" else 6
+    # model, grads, optimizer scratch, best-epoch copy, + 1 (Lion) or 2 (AdamW) moments,
+    # + 1 transient: oneDNN returns fresh GEMM outputs (grads, activations) each step.
+    copies = 6 if optimizer == "lion" else 7
     rows = rows or settings.batch_size
-    ws = Workspace.elements_per_model(rows, h)
+    ws = Workspace.elements_per_model(rows, h) + rows * h
     # eval logits in dtype plus ~10 float64/int64 [n] temporaries in the metrics
     return elem * (copies * n_params + ws + n_max) + 80 * n_max
 
