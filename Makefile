@@ -37,7 +37,9 @@ lint: install
 	snakemake --lint --configfile config/test.yaml
 
 bench: install
-	python bench/engine_bench.py --out results/bench/engine.json
+	mkdir -p results/bench
+	python bench/engine_bench.py --full-grid --out results/bench/full_grid.json
+	python bench/engine_bench.py --dataset spambase --k 1000 --out results/bench/engine.json
 
 clean:
 	rm -rf results logs .snakemake

@@ -17,59 +17,42 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from lion_pytorch import Lion as RefLion
 
 from lionsweep.engine import TrainSettings, train_grid
+from lionsweep.fetch import resolve_mirror
+from lionsweep.grid import expand, grid_spec
+from lionsweep.prepare import load_splits, prepare
 
-DATA_MIRROR = Path(os.environ.get("LIONSWEEP_DATA_MIRROR", "/work/shared/datasets"))
-# The paper's grids (lr log-spaced, beta1 and weight decay linear).
-GRIDS = {
-    "titanic": (20, (0.8, 0.98), (5e-5, 1e-2), (0.0, 0.1)),
-    "mushroom": (10, (0.8, 0.99), (1e-5, 1e-2), (0.0, 0.1)),
-    "spambase": (10, (0.8, 0.99), (1e-5, 1e-2), (0.0, 0.1)),
-}
+ROOT = Path(__file__).resolve().parents[1]
+STUDY = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 
 
 def load(dataset: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Prepared splits if the data layer has run, else Spambase straight from the raw file."""
-    prepared = Path("results/data") / dataset
-    try:
-        from lionsweep.prepare import load_splits
-
-        if prepared.is_dir():
-            return load_splits(prepared)
-    except ImportError:
-        pass
-    if dataset != "spambase":
-        raise SystemExit(f"{prepared} missing; only spambase can be loaded raw")
-    raw = np.loadtxt(DATA_MIRROR / "spambase.data", delimiter=",")
-    rng = np.random.default_rng(0)
-    raw = raw[rng.permutation(len(raw))]
-    x, y = raw[:, :-1].astype(np.float32), raw[:, -1].astype(np.int64)
-    n_tr, n_va = int(0.64 * len(x)), int(0.16 * len(x))
-    mu, sd = x[:n_tr].mean(0), x[:n_tr].std(0) + 1e-8
-    x = (x - mu) / sd
-    return {
-        "train": (x[:n_tr], y[:n_tr]),
-        "val": (x[n_tr : n_tr + n_va], y[n_tr : n_tr + n_va]),
-        "test": (x[n_tr + n_va :], y[n_tr + n_va :]),
-    }
+    """The workflow's prepared splits (results/data), or the same prepared in a temp dir."""
+    prepared = ROOT / "results" / "data" / dataset
+    if (prepared / "test.parquet").is_file():
+        return load_splits(prepared)
+    spec = STUDY["datasets"][dataset]
+    mirror = resolve_mirror(STUDY.get("data_mirror")) or ROOT.parent / "shared" / "datasets"
+    with tempfile.TemporaryDirectory() as tmp:
+        prepare(mirror / spec["file"], spec, STUDY["split"], Path(tmp), dataset)
+        return load_splits(tmp)
 
 
 def grid(dataset: str, k: int) -> dict[str, np.ndarray]:
-    """The paper's grid for ``dataset``, cycled/truncated to k configurations."""
-    n, b1, lr, wd = GRIDS[dataset]
-    b1s, lrs = np.linspace(*b1, n), np.geomspace(*lr, n)
-    wds = np.linspace(*wd, n)
-    g = np.stack(np.meshgrid(lrs, b1s, wds, indexing="ij"), -1).reshape(-1, 3)
-    g = g[np.arange(k) % len(g)]
-    return {"lr": g[:, 0], "beta1": g[:, 1], "weight_decay": g[:, 2], "beta2": np.full(k, 0.99)}
+    """The study's Lion grid for ``dataset`` (config/config.yaml), cycled/truncated to k."""
+    points = expand(grid_spec(STUDY, dataset, "lion"))
+    points = points[~points.is_default]
+    points = points.iloc[np.arange(k) % len(points)]
+    return {h: points[h].to_numpy() for h in ("lr", "beta1", "beta2", "weight_decay")}
 
 
 def naive(splits, hp, n, args) -> float:
@@ -238,7 +221,7 @@ def full_grid(args) -> None:
     times = {}
     for ds in ("titanic", "mushroom", "spambase"):
         splits = load(ds)
-        k = GRIDS[ds][0] ** 3
+        k = len(expand(grid_spec(STUDY, ds, "lion"))) - 1  # grid points, not the default
         t0 = time.perf_counter()
         train_grid(splits, "lion", grid(ds, k), seed=0, settings=settings, progress=False)
         times[ds] = time.perf_counter() - t0
@@ -250,7 +233,7 @@ def full_grid(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", default="spambase", choices=sorted(GRIDS))
+    ap.add_argument("--dataset", default="spambase", choices=sorted(STUDY["datasets"]))
     ap.add_argument("--n-naive", type=int, default=20)
     ap.add_argument("--k", type=int, default=1000)
     ap.add_argument("--epochs", type=int, default=20)

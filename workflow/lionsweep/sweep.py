@@ -76,14 +76,11 @@ def results_table(
     for key, value in out.items():
         if key in CURVES or key == "device":
             continue
-        if key == "diverged_epoch":
+        if key in ("diverged_epoch", "best_epoch"):  # the engine's -1 = none: null here
             epochs = np.asarray(value, dtype=np.int64)
-            frame[key] = pd.array(np.where(epochs < 0, 0, epochs), dtype="Int64")
-            frame.loc[epochs < 0, key] = pd.NA
-        elif key in ("diverged",):
+            frame[key] = pd.array(np.where(epochs < 0, None, epochs), dtype="Int64")
+        elif key == "diverged":
             frame[key] = np.asarray(value, dtype=bool)
-        elif key == "best_epoch":
-            frame[key] = np.asarray(value, dtype=np.int64)
         else:
             frame[key] = np.asarray(value, dtype=np.float64)
     frame["device"] = str(out.get("device", "cpu"))
