@@ -149,8 +149,46 @@ def _as_hyper(value: Hyper) -> Hyper:
     return value.detach() if isinstance(value, Tensor) else float(value)
 
 
-class Lion(torch.optim.Optimizer):
+class _SweepOptimizer(torch.optim.Optimizer):
+    """The thin driver both optimizers share: closure handling and lazily created state.
+
+    Subclasses name their moment buffers and implement ``_update`` with the
+    functional core, as torch.optim.AdamW wraps ``adamw``.
+    """
+
+    _moments: tuple[str, ...] = ()
+
+    def _update(
+        self, group: dict, params: list[Tensor], grads: list[Tensor], states: list[dict]
+    ) -> None:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            states = []
+            for p in params:
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    for name in self._moments:
+                        state[name] = torch.zeros_like(p)
+                state["step"] += 1
+                states.append(state)
+            if params:
+                self._update(group, params, [p.grad for p in params], states)
+        return loss
+
+
+class Lion(_SweepOptimizer):
     """Lion (Chen et al. 2023); hyperparameters are scalars or [K] tensors (see module doc)."""
+
+    _moments = ("exp_avg",)
 
     def __init__(
         self,
@@ -166,37 +204,24 @@ class Lion(torch.optim.Optimizer):
         }
         super().__init__(params, defaults)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            ps, gs, ms = [], [], []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["exp_avg"] = torch.zeros_like(p)
-                ps.append(p)
-                gs.append(p.grad)
-                ms.append(state["exp_avg"])
-            lion_step(
-                ps,
-                gs,
-                ms,
-                lr=group["lr"],
-                beta1=group["betas"][0],
-                beta2=group["betas"][1],
-                weight_decay=group["weight_decay"],
-            )
-        return loss
+    def _update(
+        self, group: dict, params: list[Tensor], grads: list[Tensor], states: list[dict]
+    ) -> None:
+        lion_step(
+            params,
+            grads,
+            [s["exp_avg"] for s in states],
+            lr=group["lr"],
+            beta1=group["betas"][0],
+            beta2=group["betas"][1],
+            weight_decay=group["weight_decay"],
+        )
 
 
-class AdamW(torch.optim.Optimizer):
+class AdamW(_SweepOptimizer):
     """AdamW as ``torch.optim.AdamW``; hyperparameters are scalars or [K] tensors."""
+
+    _moments = ("exp_avg", "exp_avg_sq")
 
     def __init__(
         self,
@@ -214,32 +239,19 @@ class AdamW(torch.optim.Optimizer):
         }
         super().__init__(params, defaults)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] += 1
-                adamw_step(
-                    [p],
-                    [p.grad],
-                    [state["exp_avg"]],
-                    [state["exp_avg_sq"]],
-                    step=state["step"],
-                    lr=group["lr"],
-                    beta1=group["betas"][0],
-                    beta2=group["betas"][1],
-                    eps=group["eps"],
-                    weight_decay=group["weight_decay"],
-                )
-        return loss
+    def _update(
+        self, group: dict, params: list[Tensor], grads: list[Tensor], states: list[dict]
+    ) -> None:
+        for p, g, state in zip(params, grads, states, strict=True):
+            adamw_step(
+                [p],
+                [g],
+                [state["exp_avg"]],
+                [state["exp_avg_sq"]],
+                step=state["step"],
+                lr=group["lr"],
+                beta1=group["betas"][0],
+                beta2=group["betas"][1],
+                eps=group["eps"],
+                weight_decay=group["weight_decay"],
+            )
