@@ -65,3 +65,11 @@ def snakemake(
             f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
         )
     return proc
+
+
+@pytest.fixture(scope="session")
+def finished(tmp_path_factory, mirror: Path) -> Path:
+    """One uninterrupted run of the test configuration."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("run"))
+    snakemake(workdir, "--cores", "2", "--configfile", "config/test.yaml", mirror=mirror)
+    return workdir

@@ -36,14 +36,6 @@ VOLATILE = ["wall_time_s", "device"]
 KEYS = ["dataset", "optimizer", "seed", "config_id"]
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory, mirror: Path) -> Path:
-    """One uninterrupted run of the test configuration."""
-    workdir = copy_workflow(tmp_path_factory.mktemp("run"))
-    snakemake(workdir, "--cores", "2", *TEST_CONFIG, mirror=mirror)
-    return workdir
-
-
 def merged_test_config(workdir: Path) -> dict:
     """config.yaml updated by test.yaml, as Snakemake merges them."""
     from snakemake.utils import update_config
@@ -307,3 +299,30 @@ def test_own_dataset_by_config_alone(tmp_path: Path) -> None:
     assert set(sweep.dataset) == {"people"} and set(sweep.optimizer) == {"lion"}
     assert len(sweep) == 2 * 3 * 2 + 1  # the test config's Lion grid plus the default
     assert not (workdir / "results" / "data" / "titanic").exists()
+
+
+def test_tables_and_figures_regenerate_from_shards_without_training(
+    finished: Path, mirror: Path
+) -> None:
+    results = finished / "results"
+    before = digests(finished)
+    (results / "sweep.parquet").unlink()
+    for sub in ("tables", "figures"):
+        for path in (results / sub).iterdir():
+            path.unlink()
+    proc = snakemake(finished, "tables", "figures", "--cores", "2", *TEST_CONFIG, mirror=mirror)
+    output = proc.stdout + proc.stderr
+    assert "rule train_shard" not in output and "rule prepare" not in output
+    assert re.search(r"rule aggregate", output)
+    assert digests(finished) == before
+    assert (results / "tables" / "paper_table.csv").is_file()
+    assert (results / "figures" / "heatmap_titanic.png").is_file()
+
+
+def test_a_results_option_retrains_nothing(finished: Path, mirror: Path) -> None:
+    (finished / "config" / "top5.yaml").write_text(yaml.safe_dump({"results": {"top_k": 5}}))
+    proc = snakemake(
+        finished, "-n", "--configfile", "config/test.yaml", "config/top5.yaml", mirror=mirror
+    )
+    assert "rule train_shard" not in proc.stdout
+    assert "rule tables" in proc.stdout

@@ -112,7 +112,7 @@ def train_shard(
 
     rows = shard_slice(pq.read_table(grid_path).to_pandas(), shard, shard_size)
     settings = settings_from(config, threads, job_mem_mb)
-    hparams = {h: rows[h].to_numpy(np.float64) for h in HPARAMS}
+    hparams = {h: rows[h].to_numpy(np.float64, copy=True) for h in HPARAMS}
     start = time.perf_counter()
     out = train_grid(load_splits(data_dir), optimizer, hparams, seed, settings, progress=progress)
     meta = {
