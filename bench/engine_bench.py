@@ -209,15 +209,20 @@ def variants(args) -> None:
     )
 
 
-def full_grid(args) -> None:
-    """Time the paper's full Lion grids (8000 Titanic, 1000 Mushroom, 1000 Spambase)."""
-    settings = TrainSettings(
+def train_settings(args) -> TrainSettings:
+    """The model/training settings both benchmark modes use (from the command line)."""
+    return TrainSettings(
         hidden=args.hidden,
         dropout=args.dropout,
         epochs=args.epochs,
         batch_size=args.batch_size,
         threads=args.threads,
     )
+
+
+def full_grid(args) -> None:
+    """Time the paper's full Lion grids (8000 Titanic, 1000 Mushroom, 1000 Spambase)."""
+    settings = train_settings(args)
     times = {}
     for ds in ("titanic", "mushroom", "spambase"):
         splits = load(ds)
@@ -254,13 +259,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     splits = load(args.dataset)
     hp = grid(args.dataset, args.k)
-    settings = TrainSettings(
-        hidden=args.hidden,
-        dropout=args.dropout,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        threads=args.threads,
-    )
+    settings = train_settings(args)
     peak = gemm_peak()
     t_naive = naive(splits, hp, args.n_naive, args)
     t0 = time.perf_counter()
