@@ -30,31 +30,27 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported, to attach its own arguments."""
     parser = argparse.ArgumentParser(prog="lionsweep", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"lionsweep {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(_module=module)
-        # Only the chosen command's module is imported (see main).
+        if name == command:
+            importlib.import_module(module).add_arguments(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
-    known, _ = parser.parse_known_args(argv)
-    module = importlib.import_module(known._module)
-    # Re-parse with the chosen module's own arguments attached.
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    module.add_arguments(sub.choices[known.command])
-    args = parser.parse_args(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command if command in COMMANDS else None).parse_args(argv)
+    module = importlib.import_module(COMMANDS[args.command][0])
     try:
         module.run(args)
     except LionSweepError as err:
-        print(f"lionsweep {known.command}: error: {err}", file=sys.stderr)
+        print(f"lionsweep {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0
 
