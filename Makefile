@@ -17,7 +17,6 @@ help:
 
 $(VENV)/.installed: envs/requirements.txt envs/requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r envs/requirements-test.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
