@@ -82,8 +82,22 @@ def grid_size(spec: dict[str, Any]) -> int:
     return n + 1
 
 
+def shard_bounds(rows: int, shard_size: int) -> list[tuple[int, int]]:
+    """[start, stop) of every shard of a ``rows``-row grid table.
+
+    Shards hold ``shard_size`` rows; the last one also takes the remainder (fewer
+    than ``shard_size`` rows), so that e.g. a 1000-point grid plus its default is one
+    shard, not a second job training a single configuration. The bounds depend only
+    on the grid's size and the shard size, so a shard's identity is stable.
+    """
+    count = max(1, rows // shard_size)
+    return [
+        (i * shard_size, rows if i == count - 1 else (i + 1) * shard_size) for i in range(count)
+    ]
+
+
 def n_shards(spec: dict[str, Any], shard_size: int) -> int:
-    return math.ceil(grid_size(spec) / shard_size)
+    return len(shard_bounds(grid_size(spec), shard_size))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from lionsweep import __version__
 from lionsweep.errors import LionSweepError
-from lionsweep.grid import HPARAMS
+from lionsweep.grid import HPARAMS, shard_bounds
 from lionsweep.io import write_parquet
 from lionsweep.prepare import load_splits
 
@@ -29,10 +29,11 @@ CURVES = ("curve_val_loss", "curve_val_acc")
 
 
 def shard_slice(grid: pd.DataFrame, shard: int, shard_size: int) -> pd.DataFrame:
-    rows = grid.iloc[shard * shard_size : (shard + 1) * shard_size]
-    if rows.empty:
+    bounds = shard_bounds(len(grid), shard_size)
+    if not 0 <= shard < len(bounds):
         raise LionSweepError(f"shard {shard} is past the end of a {len(grid)}-row grid")
-    return rows.reset_index(drop=True)
+    start, stop = bounds[shard]
+    return grid.iloc[start:stop].reset_index(drop=True)
 
 
 def memory_budget(job_mem_mb: int) -> int:
