@@ -65,5 +65,5 @@ def test_malformed_file_names_the_culprit(config: dict, tmp_path: Path) -> None:
 def test_sub_command_help_lists_its_own_arguments() -> None:
     proc = lionsweep("train", "--help")
     assert proc.returncode == 0
-    for flag in ("--shard-size", "--grid", "--job-mem-mb"):
+    for flag in ("--rows", "--grid", "--job-mem-mb"):
         assert flag in proc.stdout

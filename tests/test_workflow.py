@@ -142,20 +142,21 @@ def test_rerun_does_nothing(finished: Path, mirror: Path) -> None:
 
 
 def test_sharding_does_not_change_numbers(finished: Path, tmp_path: Path) -> None:
-    """A whole grid trained as one shard equals the same grid trained in shards of 6."""
+    """A whole grid trained as one shard equals the same grid trained in shards."""
     from lionsweep.sweep import train_shard
 
     cfg = yaml.safe_load((finished / "config" / "test.yaml").read_text())
     settings = {**cfg["model"], **cfg["training"]}
     out = tmp_path / "one.parquet"
+    grid = finished / "results/grids/spambase/lion.parquet"
     table = train_shard(
-        finished / "results/grids/spambase/lion.parquet",
+        grid,
         finished / "results/data/spambase",
         "spambase",
         "lion",
         1,
         0,
-        10_000,
+        (0, pq.read_metadata(grid).num_rows),  # the whole grid as one shard
         settings,
         1,
         out,

@@ -33,10 +33,26 @@ def aggregate(shards: list[Path]) -> pa.Table:
     except pa.ArrowInvalid as err:
         raise LionSweepError(f"shards have incompatible schemas: {err}") from None
     table = table.sort_by(SORT_KEYS)
-    keys = table.select(["dataset", "optimizer", "seed", "config_id"]).to_pandas()
-    if keys.duplicated().any():
-        raise LionSweepError("duplicate (dataset, optimizer, seed, config_id) rows across shards")
+    check_complete(table.select(["dataset", "optimizer", "seed", "config_id", "is_default"]))
     return table
+
+
+def check_complete(keys: pa.Table) -> None:
+    """Each (dataset, optimizer, seed) must hold configurations 0..n-1 once each, the
+    default among them: a stale or missing shard is an error, not a silent gap."""
+    frame = keys.to_pandas()
+    if frame.duplicated(["dataset", "optimizer", "seed", "config_id"]).any():
+        raise LionSweepError("duplicate (dataset, optimizer, seed, config_id) rows across shards")
+    for (dataset, optimizer, seed), group in frame.groupby(["dataset", "optimizer", "seed"]):
+        ids = group["config_id"].to_numpy()
+        gaps = len(ids) != ids.max() + 1
+        if gaps or int(group["is_default"].sum()) != 1:
+            raise LionSweepError(
+                f"shards of {dataset}/{optimizer}/seed{seed} do not cover its grid "
+                f"({len(ids)} rows, config_id up to {ids.max()}, "
+                f"{int(group['is_default'].sum())} default rows): a shard is stale or missing; "
+                f"delete results/shards/{dataset}/{optimizer} and rerun"
+            )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -21,19 +21,27 @@ import pyarrow.parquet as pq
 
 from lionsweep import __version__
 from lionsweep.errors import LionSweepError
-from lionsweep.grid import HPARAMS, shard_bounds
+from lionsweep.grid import HPARAMS
 from lionsweep.io import write_parquet
 from lionsweep.prepare import load_splits
 
 CURVES = ("curve_val_loss", "curve_val_acc")
 
 
-def shard_slice(grid: pd.DataFrame, shard: int, shard_size: int) -> pd.DataFrame:
-    bounds = shard_bounds(len(grid), shard_size)
-    if not 0 <= shard < len(bounds):
-        raise LionSweepError(f"shard {shard} is past the end of a {len(grid)}-row grid")
-    start, stop = bounds[shard]
+def shard_slice(grid: pd.DataFrame, rows: tuple[int, int]) -> pd.DataFrame:
+    """Rows [start, stop) of the grid table (the rule passes them: see grid.shard_bounds)."""
+    start, stop = rows
+    if not 0 <= start < stop <= len(grid):
+        raise LionSweepError(f"rows {start}:{stop} are outside the {len(grid)}-row grid")
     return grid.iloc[start:stop].reset_index(drop=True)
+
+
+def parse_rows(text: str) -> tuple[int, int]:
+    try:
+        start, stop = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected START:STOP, got {text!r}") from None
+    return start, stop
 
 
 def memory_budget(job_mem_mb: int) -> int:
@@ -102,7 +110,7 @@ def train_shard(
     optimizer: str,
     seed: int,
     shard: int,
-    shard_size: int,
+    rows: tuple[int, int],
     config: dict[str, Any],
     threads: int | None,
     output: Path,
@@ -111,9 +119,9 @@ def train_shard(
 ) -> pa.Table:
     from lionsweep.engine import train_grid
 
-    rows = shard_slice(pq.read_table(grid_path).to_pandas(), shard, shard_size)
+    configs = shard_slice(pq.read_table(grid_path).to_pandas(), rows)
     settings = settings_from(config, threads, job_mem_mb)
-    hparams = {h: rows[h].to_numpy(np.float64, copy=True) for h in HPARAMS}
+    hparams = {h: configs[h].to_numpy(np.float64, copy=True) for h in HPARAMS}
     start = time.perf_counter()
     out = train_grid(load_splits(data_dir), optimizer, hparams, seed, settings, progress=progress)
     meta = {
@@ -124,7 +132,7 @@ def train_shard(
         "settings": config,
         "wall_time_s": time.perf_counter() - start,
     }
-    table = results_table(rows, out, meta)
+    table = results_table(configs, out, meta)
     write_parquet(table, output)
     return table
 
@@ -134,7 +142,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimizer", required=True, choices=["lion", "adamw"])
     parser.add_argument("--seed", required=True, type=int)
     parser.add_argument("--shard", required=True, type=int)
-    parser.add_argument("--shard-size", required=True, type=int)
+    parser.add_argument(
+        "--rows", required=True, type=parse_rows, help="START:STOP rows of the grid table"
+    )
     parser.add_argument("--settings", required=True, help="model+training config as JSON")
     parser.add_argument("--grid", required=True, type=Path)
     parser.add_argument("--data", required=True, type=Path, help="prepared data folder")
@@ -152,7 +162,7 @@ def run(args: argparse.Namespace) -> None:
         args.optimizer,
         args.seed,
         args.shard,
-        args.shard_size,
+        args.rows,
         json.loads(args.settings),
         args.threads,
         args.output,

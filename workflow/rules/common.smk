@@ -15,7 +15,7 @@ sys.path.insert(0, PACKAGE_ROOT)
 
 from lionsweep.config import check, data_mirror, export_job_environment  # noqa: E402
 from lionsweep.errors import LionSweepError  # noqa: E402
-from lionsweep.grid import grid_spec, n_shards  # noqa: E402
+from lionsweep.grid import grid_size, grid_spec, n_shards, shard_bounds  # noqa: E402
 
 validate(config, "../schemas/config.schema.yaml")
 try:
@@ -51,6 +51,15 @@ def prepared(dataset):
         dataset=dataset,
         split=["train", "val", "test"],
     )
+
+
+def shard_rows(wildcards):
+    """START:STOP of the shard's rows in its grid table. A parameter, so that a shard
+    whose rows change (grid size, shard size, sharding rule) is retrained."""
+    spec = grid_spec(config, wildcards.dataset, wildcards.optimizer)
+    bounds = shard_bounds(grid_size(spec), config["sweep"]["shard_size"])
+    start, stop = bounds[int(wildcards.shard)]
+    return f"{start}:{stop}"
 
 
 def shard_files(dataset, optimizer, seed):

@@ -30,10 +30,10 @@ rule train_shard:
         runtime=config["training"]["runtime_min"],
     params:
         settings=as_json(train_settings()),
-        shard_size=config["sweep"]["shard_size"],
+        rows=shard_rows,
     shell:
         "python -m lionsweep train --dataset {wildcards.dataset} --optimizer {wildcards.optimizer}"
-        " --seed {wildcards.seed} --shard {wildcards.shard} --shard-size {params.shard_size}"
+        " --seed {wildcards.seed} --shard {wildcards.shard} --rows {params.rows}"
         " --settings {params.settings:q} --grid {input.grid}"
         " --data results/data/{wildcards.dataset} --threads {threads}"
         " --job-mem-mb {resources.mem_mb} --output {output}"
