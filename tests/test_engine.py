@@ -268,3 +268,14 @@ def test_bad_inputs_are_user_errors():
         train_grid(splits, "sgd", _lion_hp(2), SEED, SETTINGS, progress=False)
     with pytest.raises(LionSweepError):
         train_grid(splits, "adamw", _lion_hp(2), SEED, SETTINGS, progress=False)
+
+
+def test_thread_count_does_not_change_results():
+    """Threads are a job resource, kept out of the rule's params: a shard trained with
+    1 or 2 threads must give the same numbers, or a resumed sweep could mix them."""
+    splits, hp = _splits(n=400, d=12), _lion_hp(k=16)
+    base = TrainSettings(hidden=32, epochs=3, batch_size=32, dropout=0.2)
+    one = train_grid(splits, "lion", hp, SEED, dataclasses.replace(base, threads=1), False)
+    two = train_grid(splits, "lion", hp, SEED, dataclasses.replace(base, threads=2), False)
+    for key in ("test_acc", "val_logloss", "curve_val_loss", "best_epoch"):
+        np.testing.assert_array_equal(one[key], two[key])
