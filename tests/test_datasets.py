@@ -116,3 +116,14 @@ def test_missing_value_without_dropna(mirror: Path, config: dict, tmp_path: Path
         LionSweepError, match=r"data row 42 has missing values in \['word_freq_make'\]"
     ):
         load_raw(path, config["datasets"]["spambase"])
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [(b"", "the file is empty"), (b"PassengerId,Survived\n\xff\xfe,1\n", "not a UTF-8 text file")],
+)
+def test_empty_or_binary_file(config: dict, tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "titanic.csv"
+    path.write_bytes(content)
+    with pytest.raises(LionSweepError, match=f"titanic.csv: {message}"):
+        load_raw(path, config["datasets"]["titanic"])

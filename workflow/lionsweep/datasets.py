@@ -29,18 +29,28 @@ class RawData:
     dropped_rows: int
 
 
-def _check_field_counts(path: Path, sep: str, expected: int, header: bool) -> None:
-    """Find the first line whose field count differs (pandas would pad or fail obscurely)."""
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-        for lineno, fields in enumerate(csv.reader(fh, delimiter=sep), start=1):
-            if not fields:
-                continue
-            if len(fields) != expected:
-                kind = "header" if header and lineno == 1 else "line"
-                raise LionSweepError(
-                    f"{path.name}: {kind} {lineno} has {len(fields)} fields, expected {expected} "
-                    "(garbled or truncated row?)"
-                )
+def _check_field_counts(path: Path, sep: str, expected: int | None, header: bool) -> None:
+    """Find the first line whose field count differs (pandas would pad or fail obscurely).
+
+    ``expected`` None means: as many fields as the first line has. One pass over the
+    file also finds non-UTF-8 bytes and an empty file.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            for lineno, fields in enumerate(csv.reader(fh, delimiter=sep), start=1):
+                if not fields:
+                    continue
+                expected = expected or len(fields)
+                if len(fields) != expected:
+                    kind = "header" if header and lineno == 1 else "line"
+                    raise LionSweepError(
+                        f"{path.name}: {kind} {lineno} has {len(fields)} fields, "
+                        f"expected {expected} (garbled or truncated row?)"
+                    )
+    except UnicodeDecodeError as err:
+        raise LionSweepError(f"{path.name}: not a UTF-8 text file ({err.reason})") from None
+    if expected is None:
+        raise LionSweepError(f"{path.name}: the file is empty")
 
 
 def read_table(path: Path, spec: dict[str, Any]) -> pd.DataFrame:
@@ -59,15 +69,7 @@ def read_table(path: Path, spec: dict[str, Any]) -> pd.DataFrame:
     else:
         kwargs["header"] = None
         kwargs["names"] = columns
-    try:
-        with open(path, encoding="utf-8") as fh:
-            first = fh.readline()
-    except UnicodeDecodeError as err:
-        raise LionSweepError(f"{path.name}: not a UTF-8 text file ({err.reason})") from None
-    if not first.strip():
-        raise LionSweepError(f"{path.name}: the file is empty")
-    expected = len(columns) if columns else len(next(csv.reader([first], delimiter=sep)))
-    _check_field_counts(path, sep, expected, header)
+    _check_field_counts(path, sep, len(columns) if columns else None, header)
     try:
         frame = pd.read_csv(path, **kwargs)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
