@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lionsweep.errors import LionSweepError
+from lionsweep.fetch import MIRROR_ENV
 from lionsweep.grid import axis_values, grid_spec
 
 
@@ -37,12 +38,7 @@ def check(config: dict[str, Any]) -> None:
                 axis_values(values, f"optimizers.{opt} grid for {name}: {axis}")
 
 
-def data_mirror(config: dict[str, Any]) -> str:
-    """The mirror folder, or '' for none (config first, then the environment)."""
-    return config.get("data_mirror") or os.environ.get("LIONSWEEP_DATA_MIRROR", "")
-
-
-def export_job_environment(package_root: str, python: str, mirror: str) -> None:
+def export_job_environment(package_root: str, python: str, mirror: Path | None) -> None:
     """Set what every job (local, conda or SLURM) inherits from Snakemake's environment.
 
     - PYTHONPATH: the package beside the rules is importable without installing it;
@@ -55,5 +51,5 @@ def export_job_environment(package_root: str, python: str, mirror: str) -> None:
     env = os.environ
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     env["PATH"] = os.pathsep.join((str(Path(python).parent), env.get("PATH", "")))
-    if mirror:
-        env["LIONSWEEP_DATA_MIRROR"] = str(Path(mirror).resolve())
+    if mirror is not None:
+        env[MIRROR_ENV] = str(mirror.resolve())

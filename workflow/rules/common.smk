@@ -13,8 +13,9 @@ min_version("9.0")
 PACKAGE_ROOT = str(Path(workflow.basedir) / "workflow")
 sys.path.insert(0, PACKAGE_ROOT)
 
-from lionsweep.config import check, data_mirror, export_job_environment  # noqa: E402
+from lionsweep.config import check, export_job_environment  # noqa: E402
 from lionsweep.errors import LionSweepError  # noqa: E402
+from lionsweep.fetch import resolve_mirror  # noqa: E402
 from lionsweep.grid import grid_size, grid_spec, n_shards, shard_bounds  # noqa: E402
 
 validate(config, "../schemas/config.schema.yaml")
@@ -23,7 +24,9 @@ try:
 except LionSweepError as err:
     raise WorkflowError(f"invalid configuration: {err}") from None
 
-export_job_environment(PACKAGE_ROOT, sys.executable, data_mirror(config))
+export_job_environment(
+    PACKAGE_ROOT, sys.executable, resolve_mirror(config.get("data_mirror"))
+)
 
 DATASETS = config["study"]["datasets"]
 OPTIMIZERS = config["study"]["optimizers"]
