@@ -135,8 +135,8 @@ def _what_is_wrong(error: Any) -> str:
         )
         return f"{value} is not {types}{hint}"
     if kind in ("maxLength", "minLength"):
-        bound = "at most" if kind == "maxLength" else "at least"
-        return f"{value} is too {'long' if kind == 'maxLength' else 'short'}: {bound} {rule} character(s)"
+        size, bound = ("long", "at most") if kind == "maxLength" else ("short", "at least")
+        return f"{value} is too {size}: {bound} {rule} character(s)"
     return error.message if len(error.message) <= 2 * MAX_VALUE_CHARS else f"{value} is invalid"
 
 
