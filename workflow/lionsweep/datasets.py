@@ -8,7 +8,9 @@ readable ``LionSweepError`` naming the file, before any model sees the data.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+import re
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,30 +29,55 @@ class RawData:
     categorical: list[str]
     numeric: list[str]
     dropped_rows: int
+    # rows with a missing value, per used feature column (only columns with any)
+    missing_by_column: dict[str, int] = field(default_factory=dict)
+
+
+# utf-8-sig: a byte-order mark (as Excel writes) is not part of the first column's name.
+ENCODING = "utf-8-sig"
+DECIMAL_COMMA = re.compile(r"^[-+]?\d*,\d+$")
 
 
 def _check_field_counts(path: Path, sep: str, expected: int | None, header: bool) -> None:
     """Find the first line whose field count differs (pandas would pad or fail obscurely).
 
     ``expected`` None means: as many fields as the first line has. One pass over the
-    file also finds non-UTF-8 bytes and an empty file.
+    file also finds non-UTF-8 bytes, an empty file and duplicate header names.
     """
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding=ENCODING) as fh:
             for lineno, fields in enumerate(csv.reader(fh, delimiter=sep), start=1):
                 if not fields:
                     continue
+                if header and lineno == 1:
+                    _check_header(path, fields, sep)
                 expected = expected or len(fields)
                 if len(fields) != expected:
                     kind = "header" if header and lineno == 1 else "line"
+                    hint = f" (is read.sep {sep!r} right?)" if len(fields) == 1 else ""
                     raise LionSweepError(
                         f"{path.name}: {kind} {lineno} has {len(fields)} fields, "
-                        f"expected {expected} (garbled or truncated row?)"
+                        f"expected {expected} (garbled or truncated row?){hint}"
                     )
     except UnicodeDecodeError as err:
         raise LionSweepError(f"{path.name}: not a UTF-8 text file ({err.reason})") from None
+    except csv.Error as err:
+        raise LionSweepError(f"{path.name}: cannot be parsed: {err}") from None
     if expected is None:
         raise LionSweepError(f"{path.name}: the file is empty")
+
+
+def _check_header(path: Path, names: list[str], sep: str) -> None:
+    """pandas would silently rename a repeated column to `x.1`, or read a file whose
+    separator never occurs as one column named after the whole header line."""
+    repeated = sorted(n for n, count in Counter(names).items() if count > 1)
+    if repeated:
+        raise LionSweepError(f"{path.name}: the header repeats the column names {repeated}")
+    if len(names) == 1:
+        raise LionSweepError(
+            f"{path.name}: the header has a single column {names[0][:60]!r}: is read.sep "
+            f"{sep!r} the file's separator?"
+        )
 
 
 def read_table(path: Path, spec: dict[str, Any]) -> pd.DataFrame:
@@ -63,6 +90,7 @@ def read_table(path: Path, spec: dict[str, Any]) -> pd.DataFrame:
         raise LionSweepError(f"{path.name}: `read.columns` is required when `read.header` is false")
     na_values = read.get("na_values")
     kwargs: dict[str, Any] = {"sep": sep, "dtype": str, "keep_default_na": False}
+    kwargs["encoding"] = ENCODING
     kwargs["na_values"] = na_values if na_values is not None else [""]
     if header:
         kwargs["header"] = 0
@@ -86,9 +114,13 @@ def _to_numeric(frame: pd.DataFrame, column: str, name: str) -> pd.Series:
     bad = values.isna() & frame[column].notna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
+        value = frame[column].iloc[row]
+        hint = ""
+        if DECIMAL_COMMA.match(value.strip()):
+            hint = " (a decimal comma? numbers must use '.' as the decimal point)"
         raise LionSweepError(
-            f"{name}: column {column!r} has a non-numeric value {frame[column].iloc[row]!r} "
-            f"in data row {row + 1}"
+            f"{name}: column {column!r} has a non-numeric value {value!r} "
+            f"in data row {row + 1}{hint}"
         )
     return values
 
@@ -127,7 +159,9 @@ def load_raw(path: Path, spec: dict[str, Any], name: str | None = None) -> RawDa
         raise LionSweepError(f"{name}: target {target!r} is missing in data row {row + 1}")
 
     dropped = 0
-    incomplete = data.isna().any(axis=1).to_numpy()
+    missing = data.isna()
+    missing_by_column = {c: int(n) for c, n in missing.sum().items() if n}
+    incomplete = missing.any(axis=1).to_numpy()
     if incomplete.any():
         if not spec.get("dropna", False):
             row = int(np.flatnonzero(incomplete)[0])
@@ -140,12 +174,44 @@ def load_raw(path: Path, spec: dict[str, Any], name: str | None = None) -> RawDa
         data = data.loc[~incomplete].reset_index(drop=True)
         y_raw = y_raw.loc[~incomplete].reset_index(drop=True)
 
-    positive = str(spec["positive"])
-    values = sorted(set(y_raw.astype(str)))
-    if positive not in values or len(values) != 2:
+    y = positive_mask(y_raw, spec["positive"], target, name)
+    return RawData(data, y, categorical, numeric, dropped, missing_by_column)
+
+
+def _classes(values: pd.Series) -> list[str]:
+    return [f"{v:g}" if isinstance(v, float) else str(v) for v in sorted(values.unique())]
+
+
+def positive_mask(y_raw: pd.Series, positive: Any, target: str, name: str) -> np.ndarray:
+    """1 where the target is the positive class, matched by meaning: a number by value
+    (``1`` matches "1", "1.0" and " 1"), a string exactly after stripping spaces."""
+    text = y_raw.astype(str).str.strip()
+    by_value = isinstance(positive, int | float) and not isinstance(positive, bool)
+    if by_value:
+        values = pd.to_numeric(text, errors="coerce")
+        if values.isna().any():
+            row = int(np.flatnonzero(values.isna().to_numpy())[0])
+            raise LionSweepError(
+                f"{name}: target {target!r} has the non-numeric value {text.iloc[row]!r} in "
+                f"data row {row + 1}, but positive is the number {positive!r} (quote positive "
+                "to match the target as text)"
+            )
+        is_positive = values == float(positive)
+    else:
+        values = text
+        is_positive = values == str(positive).strip()
+    classes = _classes(values)
+    if len(classes) != 2:
         raise LionSweepError(
-            f"{name}: target {target!r} must take exactly two values including the positive "
-            f"class {positive!r}; found {values[:10]}"
+            f"{name}: target {target!r} must take exactly two values (a binary task); "
+            f"found {len(classes)}: {classes[:10]}"
         )
-    y = (y_raw.astype(str) == positive).to_numpy(dtype=np.int8)
-    return RawData(data, y, categorical, numeric, dropped)
+    if not is_positive.any():
+        hint = ""
+        if not by_value and not pd.to_numeric(values, errors="coerce").isna().any():
+            hint = " (write positive without quotes to match numbers by value)"
+        raise LionSweepError(
+            f"{name}: positive class {positive!r} does not occur in target {target!r}, "
+            f"which takes the values {classes}{hint}"
+        )
+    return is_positive.to_numpy(dtype=np.int8)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -78,11 +79,52 @@ def standardize(
     return x, {"mean": mean.tolist(), "std": std.tolist()}
 
 
+def verify_digest(raw_path: Path, expected: str | None, name: str) -> str:
+    """The raw file's sha256, checked against ``expected`` (when given): a raw file edited
+    after it was fetched must not be prepared under the digest the config promises."""
+    if not raw_path.is_file():
+        raise LionSweepError(f"{raw_path}: raw file not found")
+    actual = sha256_of(raw_path)
+    if expected is not None and actual != expected.lower():
+        raise LionSweepError(
+            f"{raw_path}: sha256 is {actual}, expected {expected} (datasets.{name}.sha256): "
+            f"the raw file changed after it was fetched. Delete {raw_path} and rerun to fetch "
+            f"it again, or, if the new content is intended, set datasets.{name}.sha256 to {actual}"
+        )
+    return actual
+
+
+def warn_dropped(raw: RawData, spec: dict[str, Any], name: str) -> None:
+    """One stderr line when dropna removed more than ``max_dropped_fraction`` of the rows
+    (the workflow passes the schema default; a spec without it reports any drop)."""
+    total = len(raw.features) + raw.dropped_rows
+    limit = spec.get("max_dropped_fraction") or 0.0
+    if raw.dropped_rows == 0 or raw.dropped_rows <= limit * total:
+        return
+    counts = ", ".join(f"{c} {n}" for c, n in raw.missing_by_column.items())
+    print(
+        f"lionsweep prepare: warning: {name}: dropped {raw.dropped_rows} of {total} rows "
+        f"({raw.dropped_rows / total:.1%}, more than max_dropped_fraction {limit:g}) with a "
+        f"missing value; rows missing per column: {counts}",
+        file=sys.stderr,
+    )
+
+
 def prepare(
-    raw_path: Path, spec: dict[str, Any], split: dict[str, Any], outdir: Path, name: str
+    raw_path: Path,
+    spec: dict[str, Any],
+    split: dict[str, Any],
+    outdir: Path,
+    name: str,
+    sha256: str | None = None,
 ) -> dict[str, Any]:
-    """Write ``{train,val,test}.parquet`` and ``meta.json`` for one dataset; return the meta."""
+    """Write ``{train,val,test}.parquet`` and ``meta.json`` for one dataset; return the meta.
+
+    ``sha256``: the digest the raw file must still have (the CLI always passes it).
+    """
+    digest = verify_digest(raw_path, sha256, name)
     raw = load_raw(raw_path, spec, name)
+    warn_dropped(raw, spec, name)
     x = encode(raw)
     y = raw.target
     parts = split_indices(y, split)
@@ -99,9 +141,10 @@ def prepare(
     meta = {
         "dataset": name,
         "raw_file": raw_path.name,
-        "raw_sha256": sha256_of(raw_path),
+        "raw_sha256": digest,
         "rows_raw": int(len(raw.features) + raw.dropped_rows),
         "rows_dropped": raw.dropped_rows,
+        "missing_by_column": raw.missing_by_column,
         "rows": {s: len(parts[s]) for s in SPLITS},
         "positives": {s: int(y[parts[s]].sum()) for s in SPLITS},
         "features": features,
@@ -131,12 +174,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spec", required=True, help="the dataset's config entry, as JSON")
     parser.add_argument("--split", required=True, help="the `split` config section, as JSON")
     parser.add_argument("--raw", required=True, type=Path)
+    parser.add_argument(
+        "--sha256", required=True, help="the raw file's expected digest (verified again)"
+    )
     parser.add_argument("--outdir", required=True, type=Path)
 
 
 def run(args: argparse.Namespace) -> None:
     meta = prepare(
-        args.raw, json.loads(args.spec), json.loads(args.split), args.outdir, args.dataset
+        args.raw,
+        json.loads(args.spec),
+        json.loads(args.split),
+        args.outdir,
+        args.dataset,
+        sha256=args.sha256,
     )
     print(
         f"{args.dataset}: {meta['rows']} rows, {len(meta['features'])} features, "
