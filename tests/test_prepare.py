@@ -184,3 +184,51 @@ def test_numeric_target_read_as_floats_prepares(tmp_path: Path, config: dict) ->
     meta = prepare(path, spec, config["split"], tmp_path / "out", "floats")
     assert sum(meta["positives"].values()) == 30
     assert meta["missing_by_column"] == {}
+
+
+def _rows(n: int, x=lambda i: i * 0.5, y=lambda i: i % 2) -> str:
+    return "".join(f"{x(i)},{y(i)}\n" for i in range(n))
+
+
+@pytest.mark.parametrize(
+    "text,read,message",
+    [
+        ("x,y\n", None, "mydata: the file has no data rows"),
+        (
+            "x,y\n" + _rows(30, y=lambda i: 0) + "5,1\n",
+            None,
+            r"mydata: class 1 has 1 row\(s\): too few for a stratified split "
+            r"\(each of train, val, test needs one\)",
+        ),
+        (
+            "x,y\n" + _rows(40, x=lambda i: 1),
+            None,
+            "mydata: no feature column varies: every feature is constant",
+        ),
+        (
+            "x,y\n" + _rows(40) + "inf,1\n",
+            None,
+            "mydata: column 'x' has a non-finite value 'inf' in data row 41",
+        ),
+        (
+            "x,y\n" + _rows(40, x=lambda i: 10**300 * i),
+            None,
+            "mydata: column 'x' has values too large to standardize",
+        ),
+        (
+            "x,y\n" + _rows(40),
+            {"header": False, "columns": ["x", "y"]},
+            r"column 'x' has a non-numeric value 'x' in data row 1 \(the first line is a "
+            r"header: set read.header: true\)",
+        ),
+    ],
+)
+def test_careless_data_is_refused_with_one_line(
+    tmp_path: Path, config: dict, text: str, read: dict | None, message: str
+) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text(text)
+    spec = {"read": read or {"header": True}, "target": "y", "positive": 1, "features": None}
+    with pytest.raises(LionSweepError, match=message):
+        prepare(path, spec, config["split"], tmp_path / "out", "mydata")
+    assert not (tmp_path / "out").exists()

@@ -54,7 +54,8 @@ def _check_field_counts(path: Path, sep: str, expected: int | None, header: bool
                 expected = expected or len(fields)
                 if len(fields) != expected:
                     kind = "header" if header and lineno == 1 else "line"
-                    hint = f" (is read.sep {sep!r} right?)" if len(fields) == 1 else ""
+                    one = len(fields) == 1 and lineno == 1
+                    hint = f" (is read.sep {sep!r} right?)" if one else ""
                     raise LionSweepError(
                         f"{path.name}: {kind} {lineno} has {len(fields)} fields, "
                         f"expected {expected} (garbled or truncated row?){hint}"
@@ -109,18 +110,21 @@ def read_table(path: Path, spec: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
-def _to_numeric(frame: pd.DataFrame, column: str, name: str) -> pd.Series:
+def _to_numeric(frame: pd.DataFrame, column: str, name: str, header: bool) -> pd.Series:
+    """The column as floats; a non-numeric or non-finite value is named with its row."""
     values = pd.to_numeric(frame[column], errors="coerce")
-    bad = values.isna() & frame[column].notna()
+    bad = (values.isna() & frame[column].notna()) | np.isinf(values)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         value = frame[column].iloc[row]
         hint = ""
         if DECIMAL_COMMA.match(value.strip()):
             hint = " (a decimal comma? numbers must use '.' as the decimal point)"
+        elif row == 0 and not header and value.strip() == column:
+            hint = " (the first line is a header: set read.header: true)"
+        kind = "non-finite" if np.isinf(values.iloc[row]) else "non-numeric"
         raise LionSweepError(
-            f"{name}: column {column!r} has a non-numeric value {value!r} "
-            f"in data row {row + 1}{hint}"
+            f"{name}: column {column!r} has a {kind} value {value!r} in data row {row + 1}{hint}"
         )
     return values
 
@@ -129,6 +133,8 @@ def load_raw(path: Path, spec: dict[str, Any], name: str | None = None) -> RawDa
     """Read and validate one dataset; returns its used features and binary target."""
     name = name or path.name
     frame = read_table(path, spec)
+    if frame.empty:
+        raise LionSweepError(f"{name}: the file has no data rows")
     expected_rows = spec.get("rows")
     if expected_rows is not None and len(frame) != expected_rows:
         raise LionSweepError(
@@ -152,7 +158,7 @@ def load_raw(path: Path, spec: dict[str, Any], name: str | None = None) -> RawDa
 
     data = frame[features].copy()
     for column in numeric:
-        data[column] = _to_numeric(frame, column, name)
+        data[column] = _to_numeric(frame, column, name, spec["read"]["header"])
     y_raw = frame[target]
     if y_raw.isna().any():
         row = int(np.flatnonzero(y_raw.isna().to_numpy())[0])

@@ -52,6 +52,13 @@ def split_indices(y: np.ndarray, split: dict[str, Any]) -> dict[str, np.ndarray]
     n_train, n_val, n_test = split_sizes(len(y), split["test_fraction"], split["val_fraction"])
     if min(n_train, n_val, n_test) < 2:
         raise LionSweepError(f"{len(y)} rows are too few for a train/val/test split")
+    classes, counts = np.unique(y, return_counts=True)
+    if counts.min() < len(SPLITS):
+        rare = int(classes[counts.argmin()])
+        raise LionSweepError(
+            f"class {rare} has {counts.min()} row(s): too few for a stratified split "
+            f"(each of {', '.join(SPLITS)} needs one)"
+        )
     from sklearn.model_selection import train_test_split  # slow import: only here
 
     index = np.arange(len(y))
@@ -127,13 +134,31 @@ def prepare(
     warn_dropped(raw, spec, name)
     x = encode(raw)
     y = raw.target
-    parts = split_indices(y, split)
+    try:
+        parts = split_indices(y, split)
+    except LionSweepError as err:
+        raise LionSweepError(f"{name}: {err}") from None
     scaler: dict[str, Any] = {}
     if spec.get("scale", "standard") == "standard":
         numeric = [c for c in raw.numeric if c in x.columns]
-        x, scaler = standardize(x, numeric, parts["train"])
+        with np.errstate(over="ignore", invalid="ignore"):
+            x, scaler = standardize(x, numeric, parts["train"])
+        overflow = [c for c, sd in zip(numeric, scaler["std"], strict=True) if not np.isfinite(sd)]
+        if overflow:
+            raise LionSweepError(
+                f"{name}: column {overflow[0]!r} has values too large to standardize: "
+                "rescale it in the file"
+            )
     features = list(x.columns)
+    if not features:
+        raise LionSweepError(f"{name}: no feature column varies: every feature is constant")
     values = x.to_numpy(dtype=np.float32)
+    finite = np.isfinite(values).all(axis=0)
+    if not finite.all():
+        raise LionSweepError(
+            f"{name}: column {features[int(np.argmin(finite))]!r} has values too large for "
+            "float32 (or to standardize): rescale it in the file"
+        )
     for split_name, rows in parts.items():
         columns = {f: pa.array(values[rows, j]) for j, f in enumerate(features)}
         columns[TARGET] = pa.array(y[rows], type=pa.int8())
