@@ -194,6 +194,14 @@ def check_dataset(name: str, spec: dict[str, Any]) -> None:
         raise LionSweepError(
             f"{key}.read.sep: {sep!r} is {FORBIDDEN_SEPS[sep]} and cannot separate fields"
         )
+    task = spec.get("task")
+    if task in (None, "binary") and "positive" not in spec:
+        other = "" if task else " (or set task: multiclass or regression)"
+        raise LionSweepError(
+            f"{key}.positive is required for a binary task: the target value counted as 1{other}"
+        )
+    if task not in (None, "binary") and "positive" in spec:
+        raise LionSweepError(f"{key}.positive applies to task: binary only, not {task}")
     features = spec.get("features")
     categorical = spec.get("categorical", [])
     if features is not None and target in features:

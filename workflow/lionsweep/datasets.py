@@ -19,18 +19,26 @@ import pandas as pd
 
 from lionsweep.errors import LionSweepError
 
+# What a target can be; `datasets.<name>.task` (absent: binary when the target takes
+# two values, else an error naming these).
+TASKS = ("binary", "multiclass", "regression")
+
 
 @dataclass(frozen=True)
 class RawData:
-    """Validated raw data: the used feature columns (as read) and a 0/1 target."""
+    """Validated raw data: the used feature columns (as read) and the encoded target."""
 
     features: pd.DataFrame
-    target: np.ndarray  # int8, 1 = positive class
+    # binary: int8, 1 = positive class; multiclass: int64 codes into `classes`;
+    # regression: float64 values as read
+    target: np.ndarray
     categorical: list[str]
     numeric: list[str]
     dropped_rows: int
     # rows with a missing value, per used feature column (only columns with any)
     missing_by_column: dict[str, int] = field(default_factory=dict)
+    task: str = "binary"
+    classes: list[str] | None = None  # multiclass: the label of each code, in order
 
 
 # utf-8-sig: a byte-order mark (as Excel writes) is not part of the first column's name.
@@ -180,17 +188,61 @@ def load_raw(path: Path, spec: dict[str, Any], name: str | None = None) -> RawDa
         data = data.loc[~incomplete].reset_index(drop=True)
         y_raw = y_raw.loc[~incomplete].reset_index(drop=True)
 
-    y = positive_mask(y_raw, spec["positive"], target, name)
-    return RawData(data, y, categorical, numeric, dropped, missing_by_column)
+    task, y, classes = encode_target(y_raw, spec, target, name)
+    return RawData(data, y, categorical, numeric, dropped, missing_by_column, task, classes)
+
+
+def encode_target(
+    y_raw: pd.Series, spec: dict[str, Any], target: str, name: str
+) -> tuple[str, np.ndarray, list[str] | None]:
+    """(task, encoded target, class labels) as `task` asks; without `task`, binary (the
+    config check then requires `positive`), and a target that is not two-valued is an
+    error naming the tasks."""
+    task = spec.get("task")
+    if task == "regression":
+        return task, _regression_target(y_raw, target, name), None
+    if task == "multiclass":
+        values = _meaning(y_raw)
+        classes = _classes(values)
+        if len(classes) < 2:
+            raise LionSweepError(f"{name}: target {target!r} takes a single value {classes}")
+        codes = np.searchsorted(np.sort(values.unique()), values.to_numpy())
+        return task, codes.astype(np.int64), classes
+    y = positive_mask(y_raw, spec.get("positive"), target, name, explicit=task is not None)
+    return "binary", y, None
+
+
+def _meaning(y_raw: pd.Series) -> pd.Series:
+    """Target values by meaning: numbers when every value is one ("1" = "1.0"), else
+    the stripped strings."""
+    text = y_raw.astype(str).str.strip()
+    numbers = pd.to_numeric(text, errors="coerce")
+    return text if numbers.isna().any() else numbers.astype("float64")
+
+
+def _regression_target(y_raw: pd.Series, target: str, name: str) -> np.ndarray:
+    text = y_raw.astype(str).str.strip()
+    values = pd.to_numeric(text, errors="coerce")
+    bad = values.isna() | np.isinf(values)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise LionSweepError(
+            f"{name}: target {target!r} of a regression task has the value "
+            f"{text.iloc[row]!r} in data row {row + 1}; it must be a finite number"
+        )
+    return values.to_numpy(dtype=np.float64)
 
 
 def _classes(values: pd.Series) -> list[str]:
     return [f"{v:g}" if isinstance(v, float) else str(v) for v in sorted(values.unique())]
 
 
-def positive_mask(y_raw: pd.Series, positive: Any, target: str, name: str) -> np.ndarray:
+def positive_mask(
+    y_raw: pd.Series, positive: Any, target: str, name: str, explicit: bool = True
+) -> np.ndarray:
     """1 where the target is the positive class, matched by meaning: a number by value
-    (``1`` matches "1", "1.0" and " 1"), a string exactly after stripping spaces."""
+    (``1`` matches "1", "1.0" and " 1"), a string exactly after stripping spaces.
+    ``explicit``: the config says `task: binary` (else binary was inferred)."""
     text = y_raw.astype(str).str.strip()
     by_value = isinstance(positive, int | float) and not isinstance(positive, bool)
     if by_value:
@@ -208,9 +260,10 @@ def positive_mask(y_raw: pd.Series, positive: Any, target: str, name: str) -> np
         is_positive = values == str(positive).strip()
     classes = _classes(values)
     if len(classes) != 2:
+        hint = "" if explicit else f" (or set datasets.{name}.task: {' or '.join(TASKS[1:])})"
         raise LionSweepError(
             f"{name}: target {target!r} must take exactly two values (a binary task); "
-            f"found {len(classes)}: {classes[:10]}"
+            f"found {len(classes)}: {classes[:10]}{hint}"
         )
     if not is_positive.any():
         hint = ""
