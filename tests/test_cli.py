@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT
+from lionsweep import cli
+from lionsweep.fetch import sha256_of
 
 
 def lionsweep(*args: str) -> subprocess.CompletedProcess[str]:
@@ -54,6 +58,8 @@ def test_malformed_file_names_the_culprit(config: dict, tmp_path: Path) -> None:
         json.dumps(config["split"]),
         "--raw",
         str(raw),
+        "--sha256",
+        sha256_of(raw),
         "--outdir",
         str(tmp_path / "out"),
     )
@@ -67,3 +73,77 @@ def test_sub_command_help_lists_its_own_arguments() -> None:
     assert proc.returncode == 0
     for flag in ("--rows", "--grid", "--job-mem-mb"):
         assert flag in proc.stdout
+
+
+def _prepare_args(config: dict, raw: Path, sha256: str, outdir: Path) -> list[str]:
+    spec = config["datasets"]["titanic"]
+    return [
+        "prepare",
+        "--dataset",
+        "titanic",
+        "--spec",
+        json.dumps(spec),
+        "--split",
+        json.dumps(config["split"]),
+        "--raw",
+        str(raw),
+        "--sha256",
+        sha256,
+        "--outdir",
+        str(outdir),
+    ]
+
+
+def test_prepare_refuses_a_raw_file_edited_after_fetch(
+    mirror: Path, config: dict, tmp_path: Path
+) -> None:
+    raw = tmp_path / "titanic.csv"
+    raw.write_text((mirror / "titanic.csv").read_text() + "892,1,3,x,male,30,0,0,t,7.5,,S\n")
+    expected = config["datasets"]["titanic"]["sha256"]
+    proc = lionsweep(*_prepare_args(config, raw, expected, tmp_path / "out"))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith(
+        f"lionsweep prepare: error: {raw}: sha256 is {sha256_of(raw)}, expected {expected}"
+    )
+    assert f"Delete {raw} and rerun" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_prepare_requires_sha256(mirror: Path, config: dict, tmp_path: Path) -> None:
+    args = _prepare_args(config, mirror / "titanic.csv", "x", tmp_path / "out")[:-4]
+    proc = lionsweep(*args, "--outdir", str(tmp_path / "out"))
+    assert proc.returncode == 2 and "the following arguments are required: --sha256" in proc.stderr
+
+
+def test_cuda_without_cuda_is_one_line_before_reading_anything(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    settings = {"hidden": 4, "dropout": 0.0, "epochs": 1, "batch_size": 8, "device": "cuda"}
+    argv = ["train", "--dataset", "d", "--optimizer", "lion", "--seed", "0", "--shard", "0"]
+    argv += ["--rows", "0:1", "--settings", json.dumps(settings)]
+    argv += ["--grid", str(tmp_path / "missing.parquet"), "--data", str(tmp_path / "missing")]
+    argv += ["--output", str(tmp_path / "out.parquet")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(
+        "lionsweep train: error: training.device is cuda, but CUDA is not available on this node"
+    )
+    assert err.rstrip().endswith(
+        "set training.device: auto (CUDA where a node has it, else CPU), or install a CUDA "
+        "build of torch"
+    )
+    assert not (tmp_path / "out.parquet").exists()
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu"])
+def test_other_devices_are_not_refused_without_cuda(monkeypatch, device: str) -> None:
+    import torch
+
+    from lionsweep.sweep import check_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    check_device(device)

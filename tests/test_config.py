@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import copy_workflow, snakemake
+from conftest import ROOT, copy_workflow, snakemake
+from lionsweep.config import validate
+from lionsweep.errors import LionSweepError
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +31,13 @@ def test_default_and_test_configs_are_valid(workdir: Path) -> None:
 
 
 BAD = {
-    "wrong_type": ({"training": {"epochs": "ten"}}, ["'ten' is not of type 'integer'", "epochs"]),
+    "wrong_type": (
+        {"training": {"epochs": "ten"}},
+        ["invalid configuration: training.epochs: 'ten' is not an integer"],
+    ),
     "unknown_dataset_key": (
         {"datasets": {"titanic": {"colour": "red"}}},
-        ["'colour' was unexpected", "titanic"],
+        ["datasets.titanic: unknown key 'colour' (allowed keys: categorical,"],
     ),
     "beta1_out_of_range": (
         {"optimizers": {"lion": {"defaults": {"beta1": 1.0}}}},
@@ -53,6 +59,10 @@ BAD = {
         },
         ["My-Data"],
     ),
+    "unsafe_file_name": (
+        {"datasets": {"titanic": {"file": "t$(touch X).csv"}}},
+        ["datasets.titanic.file: 't$(touch X).csv' is not allowed"],
+    ),
     "undefined_dataset": ({"study": {"datasets": ["titanic", "iris"]}}, ["iris", "study.datasets"]),
 }
 
@@ -66,3 +76,164 @@ def test_invalid_config_fails_naming_the_key(workdir: Path, case: str) -> None:
     for needle in needles:
         assert needle in output, f"{needle!r} not in:\n{output}"
     assert "Job stats" not in output  # failed before planning any job
+    assert "Traceback" not in output and "$defs" not in output  # no schema dump
+
+
+# Unit tests of lionsweep.config.validate: fast, and exact about the message.
+
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def _edit(config: dict, path: str, value) -> dict:
+    """A deep copy of ``config`` with the dotted key ``path`` set to ``value``."""
+    config = copy.deepcopy(config)
+    *parents, last = path.split(".")
+    node = config
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return config
+
+
+def _message(config: dict) -> str:
+    with pytest.raises(LionSweepError) as err:
+        validate(config, SCHEMA)
+    message = str(err.value)
+    assert "\n" not in message and "$defs" not in message and "{'type'" not in message
+    return message
+
+
+MESSAGES = {
+    "unknown key": (
+        "datasets.titanic.colour",
+        "red",
+        "datasets.titanic: unknown key 'colour' (allowed keys: categorical, description,",
+    ),
+    "wrong type": ("training.epochs", "ten", "training.epochs: 'ten' is not an integer"),
+    "enum": (
+        "training.device",
+        "gpu",
+        "training.device: 'gpu' is not one of the allowed values: auto, cpu, cuda",
+    ),
+    "pattern": (
+        "datasets.titanic.sha256",
+        "abc",
+        "datasets.titanic.sha256: 'abc' is not allowed: use 64 lowercase hexadecimal digits",
+    ),
+    "minimum": ("training.epochs", 0, "training.epochs: 0 is less than the minimum of 1"),
+    "oneOf, deepest branch": (
+        "optimizers.lion.grid.beta1",
+        {"start": 0.5, "stop": 1.5, "num": 3},
+        "optimizers.lion.grid.beta1.stop: 1.5 is greater than or equal to the maximum of 1",
+    ),
+    "oneOf, every branch": (
+        "datasets.titanic.categorical",
+        "yes",
+        "datasets.titanic.categorical: 'yes' is not a list or 'yes' is not allowed: "
+        "the only allowed value is 'all'",
+    ),
+    "sep too long": (
+        "datasets.titanic.read.sep",
+        ";;",
+        "datasets.titanic.read.sep: ';;' is too long: at most 1 character(s)",
+    ),
+    "yaml boolean": (
+        "datasets.titanic.positive",
+        True,
+        "datasets.titanic.positive: True is not a string or a number (YAML reads yes/no",
+    ),
+    "duplicate columns": (
+        "datasets.spambase.read.columns",
+        ["a", "b", "a"],
+        "datasets.spambase.read.columns: duplicate entries ['a']",
+    ),
+    "duplicate features": (
+        "datasets.titanic.features",
+        ["Sex", "Age", "Pclass", "Embarked", "Age"],
+        "datasets.titanic.features: duplicate entries ['Age']",
+    ),
+    "duplicate categorical": (
+        "datasets.titanic.categorical",
+        ["Sex", "Sex"],
+        "datasets.titanic.categorical: duplicate entries ['Sex']",
+    ),
+    "empty features": ("datasets.titanic.features", [], "datasets.titanic.features: [] should"),
+}
+
+
+@pytest.mark.parametrize("case", list(MESSAGES))
+def test_schema_error_is_one_line_naming_key_value_and_rule(config: dict, case: str) -> None:
+    path, value, expected = MESSAGES[case]
+    assert _message(_edit(config, path, value)).startswith(expected)
+
+
+@pytest.mark.parametrize(
+    "name", ["t$(touch X).csv", "a/b.csv", "{x}.csv", "x}.csv", "..", "", ".hidden", "-rf", "x "]
+)
+def test_unsafe_file_names_are_refused(config: dict, name: str) -> None:
+    message = _message(_edit(config, "datasets.titanic.file", name))
+    assert message.startswith(f"datasets.titanic.file: {name!r} is not allowed: use a plain")
+    assert "letters, digits, '.', '_', '-' and spaces" in message
+
+
+def test_file_name_with_space_is_accepted(config: dict) -> None:
+    validate(_edit(config, "datasets.titanic.file", "my data.csv"), SCHEMA)
+
+
+CONSISTENCY = {
+    "target in features": (
+        "datasets.titanic.features",
+        ["Sex", "Survived"],
+        "datasets.titanic.features lists the target column 'Survived'",
+    ),
+    "target categorical": (
+        "datasets.titanic.categorical",
+        ["Sex", "Survived"],
+        "datasets.titanic.categorical lists the target column 'Survived'",
+    ),
+    "categorical not a feature": (
+        "datasets.titanic.categorical",
+        ["Sex", "Cabin"],
+        "datasets.titanic.categorical: ['Cabin'] are not listed in features",
+    ),
+    "target not a column": (
+        "datasets.spambase.target",
+        "is_spam",
+        "datasets.spambase.target: ['is_spam'] not among read.columns",
+    ),
+    "line break as sep": (
+        "datasets.titanic.read.sep",
+        "\n",
+        "datasets.titanic.read.sep: '\\n' is a line break and cannot separate fields",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CONSISTENCY))
+def test_inconsistent_dataset_entry_is_refused(config: dict, case: str) -> None:
+    path, value, expected = CONSISTENCY[case]
+    assert _message(_edit(config, path, value)) == expected
+
+
+def test_target_in_features_of_unstudied_dataset_is_refused(config: dict) -> None:
+    config = _edit(config, "study.datasets", ["spambase"])
+    message = _message(_edit(config, "datasets.titanic.features", ["Survived"]))
+    assert message == "datasets.titanic.features lists the target column 'Survived'"
+
+
+def test_defaults_are_applied_like_snakemake(config: dict) -> None:
+    config = copy.deepcopy(config)
+    del config["download"]
+    validate(config, SCHEMA)
+    assert config["download"] == {"timeout_s": 60, "retries": 3}
+    assert config["training"]["threads"] == 2
+    assert config["datasets"]["spambase"]["max_dropped_fraction"] == 0.1
+    assert config["datasets"]["titanic"]["max_dropped_fraction"] == 0.25  # set, not replaced
+    assert config["optimizers"]["adamw"]["grid_overrides"]["titanic"]["lr"]["num"] == 20
+    assert config["results"]["top_k"] == 10
+    # each default is a fresh copy, never shared between entries
+    for name in ("lion", "adamw"):
+        del config["optimizers"][name]["grid_overrides"]
+    validate(config, SCHEMA)
+    lion, adamw = (config["optimizers"][n]["grid_overrides"] for n in ("lion", "adamw"))
+    assert lion == adamw == {} and lion is not adamw

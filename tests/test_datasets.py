@@ -127,3 +127,116 @@ def test_empty_or_binary_file(config: dict, tmp_path: Path, content: bytes, mess
     path.write_bytes(content)
     with pytest.raises(LionSweepError, match=f"titanic.csv: {message}"):
         load_raw(path, config["datasets"]["titanic"])
+
+
+# Small hand-written files: how a careless user's data is read or refused.
+
+TINY = {"read": {"header": True}, "target": "y", "positive": 1, "features": None}
+
+
+def _tiny(tmp_path: Path, text: str | bytes, name: str = "tiny.csv") -> Path:
+    path = tmp_path / name
+    if isinstance(text, str):
+        path.write_text(text)
+    else:
+        path.write_bytes(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "column",
+    ["1\n0\n1\n0", "1.0\n0.0\n1.0\n0.0", " 1\n0\n1 \n0", '"1"\n"0"\n1\n0', "1\n0.0\n1.00\n0"],
+)
+def test_numeric_positive_matches_by_value(tmp_path: Path, column: str) -> None:
+    x = ["0.5", "1.5", "2.5", "3.5"]
+    lines = [f"{a},{b}" for a, b in zip(x, column.split("\n"), strict=True)]
+    path = _tiny(tmp_path, "x,y\n" + "\n".join(lines) + "\n")
+    raw = load_raw(path, TINY)
+    assert raw.target.tolist() == [1, 0, 1, 0]
+
+
+def test_string_positive_matches_exactly_after_stripping(tmp_path: Path) -> None:
+    path = _tiny(tmp_path, "x,y\n1,yes\n2, no\n3,yes \n4,no\n")
+    raw = load_raw(path, {**TINY, "positive": "yes"})
+    assert raw.target.tolist() == [1, 0, 1, 0]
+    # a string positive is text: "1" does not match "1.0"
+    path = _tiny(tmp_path, "x,y\n1,1.0\n2,0.0\n", name="f.csv")
+    with pytest.raises(
+        LionSweepError,
+        match=r"f.csv: positive class '1' does not occur in target 'y', which takes the "
+        r"values \['0.0', '1.0'\] \(write positive without quotes to match numbers by value\)",
+    ):
+        load_raw(path, {**TINY, "positive": "1"})
+
+
+def test_numeric_positive_against_text_target(tmp_path: Path) -> None:
+    path = _tiny(tmp_path, "x,y\n1,yes\n2,no\n")
+    with pytest.raises(
+        LionSweepError,
+        match=r"target 'y' has the non-numeric value 'yes' in data row 1, but positive is "
+        r"the number 1 \(quote positive",
+    ):
+        load_raw(path, TINY)
+
+
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        ("1,0\n2,0\n3,0\n", r"must take exactly two values \(a binary task\); found 1: \['0'\]"),
+        (
+            "1,0\n2,2\n3,0\n",
+            r"positive class 1 does not occur in target 'y', which takes the "
+            r"values \['0', '2'\]$",
+        ),
+        ("1,0\n2,1\n3,2\n", r"found 3: \['0', '1', '2'\]"),
+    ],
+)
+def test_bad_target_values_are_named(tmp_path: Path, body: str, message: str) -> None:
+    with pytest.raises(LionSweepError, match=message):
+        load_raw(_tiny(tmp_path, "x,y\n" + body), TINY)
+
+
+def test_bom_crlf_and_trailing_empty_line_are_read(tmp_path: Path) -> None:
+    text = "y,x\r\n1,0.5\r\n0,1.5\r\n\r\n"
+    path = _tiny(tmp_path, b"\xef\xbb\xbf" + text.encode())
+    raw = load_raw(path, {**TINY, "rows": 2})
+    assert raw.target.tolist() == [1, 0]
+    assert raw.features["x"].tolist() == [0.5, 1.5]
+
+
+@pytest.mark.parametrize(
+    "text,spec,message",
+    [
+        ("x,y,x\n1,1,2\n3,0,4\n", {}, r"tiny.csv: the header repeats the column names \['x'\]"),
+        (
+            "x;y\n1;1\n2;0\n",
+            {},
+            r"tiny.csv: the header has a single column 'x;y': is read.sep ',' the file's",
+        ),
+        (
+            "1;1\n2;0\n",
+            {"read": {"header": False, "columns": ["x", "y"]}},
+            r"tiny.csv: line 1 has 1 fields, expected 2 .* \(is read.sep ',' right\?\)",
+        ),
+        (
+            "x;y\n1,5;1\n2,5;0\n",
+            {"read": {"header": True, "sep": ";"}},
+            r"column 'x' has a non-numeric value '1,5' in data row 1 \(a decimal comma\?",
+        ),
+        ("x,y\n1,1\n2,0\n", {"rows": 3}, "tiny.csv: 2 data rows, expected 3"),
+        ("x,y\n1,1\n2\n", {}, "tiny.csv: line 3 has 1 fields, expected 2"),
+    ],
+)
+def test_careless_files_give_one_readable_line(
+    tmp_path: Path, text: str, spec: dict, message: str
+) -> None:
+    with pytest.raises(LionSweepError, match=message):
+        load_raw(_tiny(tmp_path, text), {**TINY, **spec})
+
+
+def test_missing_by_column_counts_rows(tmp_path: Path) -> None:
+    path = _tiny(tmp_path, "a,b,y\n1,,1\n,,0\n3,4,1\n5,6,0\n7,8,1\n")
+    raw = load_raw(path, {**TINY, "dropna": True})
+    assert raw.dropped_rows == 2
+    assert raw.missing_by_column == {"a": 1, "b": 2}
+    assert raw.target.tolist() == [1, 0, 1]

@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from lionsweep.errors import LionSweepError
-from lionsweep.io import atomic_path
+from lionsweep.io import WRITE_ERRNOS, atomic_path
 
 MIRROR_ENV = "LIONSWEEP_DATA_MIRROR"
 CHUNK = 1 << 20
@@ -45,6 +45,8 @@ def _download(url: str, file: str, dest: Path, timeout_s: float, retries: int) -
                 shutil.copyfileobj(resp, out, CHUNK)
             return
         except (urllib.error.URLError, TimeoutError, OSError) as err:
+            if err.errno in WRITE_ERRNOS:  # disk full: retrying cannot help
+                raise
             last = err
             if attempt < retries:
                 wait = 2**attempt

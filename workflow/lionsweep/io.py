@@ -1,7 +1,13 @@
-"""Atomic file writes: a killed job must never leave a readable partial output."""
+"""Atomic file writes: a killed job must never leave a readable partial output.
+
+A write that fails (disk full, no permission) is reported as one ``LionSweepError``
+naming the path; the temporary file is removed and an earlier file at that path is
+left untouched, so nothing half-written is ever kept.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -13,6 +19,20 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lionsweep.errors import LionSweepError
+
+# Errors of the output's file system (not of whatever the caller reads meanwhile).
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
+def write_error(path: Path, err: OSError) -> LionSweepError:
+    """One line naming the output, the reason, and that nothing was kept."""
+    reason = err.strerror or str(err) or type(err).__name__
+    return LionSweepError(
+        f"cannot write {path}: {reason}; nothing was kept (no partial file; "
+        "an earlier file at that path, if any, is unchanged)"
+    )
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -22,26 +42,43 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     atomic on POSIX file systems (including the shared ones of SLURM clusters).
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
-    os.close(fd)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+        os.close(fd)
+    except OSError as err:
+        raise write_error(final, err) from None
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        # mkstemp creates 0600; give the result the permissions of a normal file
-        # (others on a shared cluster file system must be able to read results).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, final)
+        try:
+            yield tmp_path
+        except OSError as err:
+            if err.errno in WRITE_ERRNOS:
+                raise write_error(final, err) from None
+            raise
+        try:
+            # mkstemp creates 0600; give the result the permissions of a normal file
+            # (others on a shared cluster file system must be able to read results).
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp_path, 0o666 & ~umask)
+            os.replace(tmp_path, final)
+        except OSError as err:
+            raise write_error(final, err) from None
     finally:
         tmp_path.unlink(missing_ok=True)
 
 
 def write_atomic(path: str | os.PathLike[str], writer: Callable[[Path], Any]) -> None:
-    """Call ``writer(tmp_path)`` and move the result to ``path`` atomically."""
+    """Call ``writer(tmp_path)`` and move the result to ``path`` atomically.
+
+    Any ``OSError`` of the writer is a failed write (it only writes the temporary file).
+    """
     with atomic_path(path) as tmp:
-        writer(tmp)
+        try:
+            writer(tmp)
+        except OSError as err:
+            raise write_error(Path(path), err) from None
 
 
 def write_parquet(table: pa.Table, path: str | os.PathLike[str]) -> None:

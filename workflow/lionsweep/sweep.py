@@ -103,6 +103,25 @@ def results_table(
     return table
 
 
+def check_device(device: str | None) -> None:
+    """``training.device: cuda`` on a node without CUDA: one line saying what to do, before
+    any data is read (torch itself would fail deep inside the engine with an assertion)."""
+    if device != "cuda":
+        return
+    import socket
+
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    why = "this torch is a CPU-only build" if torch.version.cuda is None else "no GPU is visible"
+    raise LionSweepError(
+        f"training.device is cuda, but CUDA is not available on this node "
+        f"({socket.gethostname()}: {why}); set training.device: auto (CUDA where a node has "
+        "it, else CPU), or install a CUDA build of torch"
+    )
+
+
 def train_shard(
     grid_path: Path,
     data_dir: Path,
@@ -117,6 +136,7 @@ def train_shard(
     progress: bool = True,
     job_mem_mb: int | None = None,
 ) -> pa.Table:
+    check_device(config.get("device"))
     from lionsweep.engine import train_grid
 
     configs = shard_slice(pq.read_table(grid_path).to_pandas(), rows)

@@ -4,7 +4,7 @@ import json
 import sys
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -13,14 +13,13 @@ min_version("9.0")
 PACKAGE_ROOT = str(Path(workflow.basedir) / "workflow")
 sys.path.insert(0, PACKAGE_ROOT)
 
-from lionsweep.config import check, export_job_environment  # noqa: E402
+from lionsweep.config import export_job_environment, validate  # noqa: E402
 from lionsweep.errors import LionSweepError  # noqa: E402
 from lionsweep.fetch import resolve_mirror  # noqa: E402
 from lionsweep.grid import grid_size, grid_spec, n_shards, shard_bounds  # noqa: E402
 
-validate(config, "../schemas/config.schema.yaml")
 try:
-    check(config)
+    validate(config, Path(PACKAGE_ROOT) / "schemas" / "config.schema.yaml")
 except LionSweepError as err:
     raise WorkflowError(f"invalid configuration: {err}") from None
 
