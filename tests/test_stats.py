@@ -258,3 +258,14 @@ def test_schema_violations_are_readable() -> None:
         check_sweep(frame.assign(is_default=False))
     with pytest.raises(LionSweepError, match="honest_metrics"):
         settings({"honest_metrics": "last"})
+
+
+def test_scipy_and_tabulate_are_pinned_at_the_installed_versions() -> None:
+    """The results import scipy.stats and DataFrame.to_markdown (tabulate) directly."""
+    from importlib.metadata import version
+
+    from conftest import ROOT
+
+    lines = (ROOT / "envs" / "requirements.txt").read_text().splitlines()
+    pins = dict(line.split("==") for line in lines if "==" in line and not line.startswith("#"))
+    assert pins["scipy"] == version("scipy") and pins["tabulate"] == version("tabulate")
