@@ -19,6 +19,7 @@ from lionsweep.selection import (
     select_paper,
     sensitivity,
     settings,
+    unselectable,
 )
 from lionsweep.stats import (
     bootstrap_ci,
@@ -234,11 +235,13 @@ def test_a_diverged_configuration_is_never_selected() -> None:
     assert sens["n_failed"] == 2 and sens["n_grid"] == 18
 
 
-def test_everything_diverged_is_a_readable_error() -> None:
-    frame = make_sweep(datasets=("toy",), optimizers=("lion",))
-    diverge(frame, ~frame["is_default"])
-    with pytest.raises(LionSweepError, match="every grid configuration failed"):
-        select_honest(config_table(check_sweep(frame), Metrics("final")))
+def test_everything_diverged_selects_nothing_and_says_which() -> None:
+    """Tables and figures report n/a for such a pair instead of stopping (issue 8, defect 7)."""
+    frame = make_sweep(datasets=("toy",))
+    diverge(frame, ~frame["is_default"] & (frame["optimizer"] == "lion"))
+    configs = config_table(check_sweep(frame), Metrics("final"))
+    assert select_honest(configs)["optimizer"].tolist() == ["adamw"]
+    assert unselectable(configs) == [("toy", "lion")]
 
 
 def test_sensitivity_share(sweep: pd.DataFrame) -> None:

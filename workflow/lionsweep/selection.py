@@ -15,6 +15,7 @@ in any seed has failed: it counts in the grid's size but is never selected.
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,14 +164,62 @@ def rank_grid(configs: pd.DataFrame) -> pd.DataFrame:
 
 
 def select_honest(configs: pd.DataFrame) -> pd.DataFrame:
-    """The honest choice per (dataset, optimizer): rank 1 of ``rank_grid``."""
+    """The honest choice per (dataset, optimizer): rank 1 of ``rank_grid``.
+
+    A (dataset, optimizer) whose grid has no working point (every configuration
+    diverged, or a grid of the default alone) has no row here: ``unselectable``
+    lists them, and the tables report them as n/a instead of stopping.
+    """
     ranked = rank_grid(configs)
-    chosen = ranked[ranked["rank"] == 1].set_index(GROUP)
+    return ranked[ranked["rank"] == 1].reset_index(drop=True)
+
+
+def unselectable(configs: pd.DataFrame) -> list[tuple[str, str]]:
+    """(dataset, optimizer) pairs without a working grid point, in sorted order."""
+    chosen = set(map(tuple, select_honest(configs)[GROUP].to_numpy().tolist()))
     everything = configs.groupby(GROUP).size().index
-    lost = [k for k in everything if k not in chosen.index]
-    if lost:
-        raise LionSweepError(f"every grid configuration failed (diverged) for {lost}")
-    return chosen.reset_index()
+    return [k for k in everything if k not in chosen]
+
+
+def grid_extent(configs: pd.DataFrame) -> dict[tuple[str, str], dict[str, tuple[float, float]]]:
+    """Per (dataset, optimizer): (lowest, highest) of every hyperparameter the grid varies.
+
+    Failed points count (they are part of the grid the user asked for); the default
+    row does not (it lies on or off the grid by the user's choice, not the grid's).
+    """
+    grid = configs[~configs["is_default"]]
+    out: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
+    for key, g in grid.groupby(GROUP, sort=True):
+        out[key] = {
+            h: (float(g[h].min()), float(g[h].max())) for h in HPARAMS if g[h].nunique() > 1
+        }
+    return out
+
+
+def edge_label(row: Any, extent: dict[tuple[str, str], dict[str, tuple[float, float]]]) -> Any:
+    """``"lr=max, weight_decay=min"`` for a selected configuration on the grid's boundary,
+    "no" when it is interior on every varied axis, NaN when nothing was selected."""
+    if pd.isna(row.get("lr", math.nan)):
+        return math.nan
+    ends = []
+    for axis, (low, high) in extent.get((row["dataset"], row["optimizer"]), {}).items():
+        value = row[axis]
+        if math.isclose(value, low, rel_tol=1e-9, abs_tol=1e-15):
+            ends.append(f"{axis}=min")
+        elif math.isclose(value, high, rel_tol=1e-9, abs_tol=1e-15):
+            ends.append(f"{axis}=max")
+    return ", ".join(ends) or "no"
+
+
+def mark_grid_edges(table: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (one selected configuration per row) with an ``at_grid_edge`` column.
+
+    A best configuration at the end of an axis the grid varies says the optimum may
+    lie outside the grid; axes with one value have no edge to speak of.
+    """
+    extent = grid_extent(configs)
+    edges = [edge_label(r, extent) for _, r in table.iterrows()]
+    return table.assign(at_grid_edge=pd.Series(edges, index=table.index, dtype=object))
 
 
 def select_paper(frame: pd.DataFrame) -> pd.DataFrame:
