@@ -262,6 +262,7 @@ def sensitivity(configs: pd.DataFrame, points: float = 1.0) -> pd.DataFrame:
     """
     grid = configs[~configs["is_default"]]
     rows = []
+    columns = [*GROUP, "n_grid", "n_failed", "best_val_acc", "n_within", "share_within"]
     for (dataset, optimizer), g in grid.groupby(GROUP, sort=True):
         best = g["val_acc_mean"].max()
         near = int((g["val_acc_mean"] >= best - points / 100.0 - 1e-12).sum())
@@ -276,7 +277,7 @@ def sensitivity(configs: pd.DataFrame, points: float = 1.0) -> pd.DataFrame:
                 "share_within": near / len(g),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=columns)  # no rows for a grid of the default alone
 
 
 def restrict(
