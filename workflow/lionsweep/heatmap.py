@@ -21,6 +21,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import NullLocator
 
 MAX_TICK_LABELS = 6  # per axis; a 20-value axis shows every 4th value
+SIDE_TICK_LABELS = 3  # the narrower beta1 panel
 NO_GRID = "no working grid point"
 NAMES = {"lr": "learning rate", "beta1": "beta1", "weight_decay": "weight decay"}
 
@@ -60,9 +61,9 @@ def thinned(values: np.ndarray, most: int = MAX_TICK_LABELS) -> np.ndarray:
     return np.asarray(values)[::step]
 
 
-def grid_ticks(ax: Axes, which: str, values: np.ndarray) -> None:
+def grid_ticks(ax: Axes, which: str, values: np.ndarray, most: int = MAX_TICK_LABELS) -> None:
     """Ticks at (thinned) grid values, labelled with 3 significant digits; no minor ticks."""
-    ticks = thinned(values)
+    ticks = thinned(values, most)
     labels = [f"{t:.3g}" for t in ticks]
     axis = ax.xaxis if which == "x" else ax.yaxis
     axis.set_ticks(ticks, labels)
@@ -110,7 +111,7 @@ def _outline_default(ax: Axes, d: dict[str, np.ndarray]) -> None:
         ax.add_patch(box)
 
 
-def _mesh(ax: Axes, d: dict[str, np.ndarray], values: np.ndarray, **kw):
+def _mesh(ax: Axes, d: dict[str, np.ndarray], values: np.ndarray, most: int, **kw):
     """Draw one [wd x lr] panel in the grid's own scales, ticks at grid values."""
     xlog, ylog = d["scale"][0] == "log", d["scale"][1] == "log"
     mesh = ax.pcolormesh(
@@ -118,7 +119,7 @@ def _mesh(ax: Axes, d: dict[str, np.ndarray], values: np.ndarray, **kw):
     )
     ax.set_xscale(d["scale"][0])
     ax.set_yscale(d["scale"][1])
-    grid_ticks(ax, "x", d["lr"])
+    grid_ticks(ax, "x", d["lr"], most)
     grid_ticks(ax, "y", d["weight_decay"])
     ax.set_facecolor("0.85")  # failed cells (every beta1 diverged) show grey
     ax.set_xlabel(axis_label("lr", d["scale"][0]))
@@ -131,7 +132,7 @@ def _beta1_panel(fig: Figure, ax: Axes, d: dict[str, np.ndarray], title: str) ->
     values = d["beta1_values"]
     bounds = edges(values, False) if values.size > 1 else np.array([values[0] - 1, values[0] + 1])
     cmap = ListedColormap(plt.get_cmap("cividis")(np.linspace(0, 1, max(values.size, 2))))
-    mesh = _mesh(ax, d, d["beta1"], cmap=cmap, norm=BoundaryNorm(bounds, cmap.N))
+    mesh = _mesh(ax, d, d["beta1"], SIDE_TICK_LABELS, cmap=cmap, norm=BoundaryNorm(bounds, cmap.N))
     ax.set_title(title, fontsize=9)
     bar = fig.colorbar(mesh, ax=ax, label="beta1 of the best cell")
     bar.set_ticks(thinned(values), labels=[f"{v:.3g}" for v in thinned(values)])
@@ -162,13 +163,14 @@ def plot_heatmaps(
                 a.set_axis_off()
                 a.text(0.5, 0.5, f"{dataset}, {opt}: {NO_GRID}", ha="center", transform=a.transAxes)
             continue
-        mesh = _mesh(ax, d, d["acc"], vmin=vmin, vmax=vmax, cmap="viridis")
+        mesh = _mesh(ax, d, d["acc"], MAX_TICK_LABELS, vmin=vmin, vmax=vmax, cmap="viridis")
         _outline_default(ax, d)
+        title = f"{dataset}, {opt}: best over beta1; red box: default"
         if np.isfinite(d["selected"]).all():
-            ax.plot(*d["selected"][:2], marker="*", ms=16, color="white", mec="black",
-                    ls="none", label=f"selected (beta1 {d['selected'][2]:.3g})")  # fmt: skip
-            ax.legend(loc="upper left", fontsize=8, framealpha=0.8)
-        ax.set_title(f"{dataset}, {opt}: best over beta1", fontsize=10)
+            ax.plot(*d["selected"][:2], marker="*", ms=16, color="white", mec="black", ls="none")
+            title += f"\nstar: selected (lr {d['selected'][0]:.3g}, wd {d['selected'][1]:.3g}, "
+            title += f"beta1 {d['selected'][2]:.3g})"
+        ax.set_title(title, fontsize=9)
         fig.colorbar(mesh, ax=ax, label="mean validation accuracy (%)")
         _beta1_panel(fig, side, d, f"{opt}: beta1 of the best cell")
     fig.tight_layout()
