@@ -296,3 +296,44 @@ def test_every_figure_copes_with_degenerate_sweeps(case: str, tmp_path: Path) ->
     for name, fig in figs.items():
         save(fig, tmp_path, name)
         assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_meta_puts_the_rows_behind_each_dataset_figure_in_its_title(
+    tmp_path: Path, sweep, monkeypatch, capsys
+) -> None:
+    import json
+
+    import lionsweep.figures as figures
+
+    path = tmp_path / "sweep.parquet"
+    to_parquet(sweep, path)
+    meta = tmp_path / "meta.json"
+    rows = {"train": 456, "val": 113, "test": 143}
+    meta.write_text(
+        json.dumps(
+            {
+                "dataset": "toy",
+                "rows_raw": 891,
+                "rows_dropped": 179,
+                "rows": rows,
+                "positives": {k: v // 3 for k, v in rows.items()},
+            }
+        )
+    )
+    titles: dict[str, str] = {}
+
+    def record(fig: Figure, outdir: Path, stem: str) -> list[Path]:
+        titles[stem] = fig._suptitle.get_text() if fig._suptitle else ""
+        plt.close(fig)
+        return []
+
+    monkeypatch.setattr(figures, "save", record)
+    argv = ["figures", "--sweep", str(path), "--outdir", str(tmp_path / "f"), "--datasets", "toy"]
+    assert main([*argv, "--meta", str(meta)]) == 0
+    expected = "toy: 712 of 891 rows (179 dropped while preparing: missing values)"
+    assert {titles[f"{k}_toy"] for k in ("heatmap", "marginal", "curves")} == {expected}
+    assert titles["sensitivity"] == ""  # figures over every dataset keep their own title
+    assert main(argv) == 0 and titles["heatmap_toy"] == ""  # without --meta: as before
+    meta.write_text('{"dataset": "toy"}')
+    assert main([*argv, "--meta", str(meta)]) == 2
+    assert f"{meta}: meta.json lacks" in capsys.readouterr().err

@@ -40,6 +40,7 @@ from lionsweep.selection import (
     settings,
 )
 from lionsweep.stats import importance
+from lionsweep.writers import datasets_table
 
 COLORS = {"lion": "tab:orange", "adamw": "tab:blue"}
 VAL_PCT = "validation accuracy (%)"
@@ -281,6 +282,15 @@ def plot_decay(
     return fig, data
 
 
+def rows_notes(datasets: pd.DataFrame) -> dict[str, str]:
+    """Per dataset, the rows its figures rest on (from --meta), e.g. for a suptitle."""
+    return {
+        r.dataset: f"{r.dataset}: {r.rows_raw - r.rows_dropped} of {r.rows_raw} rows "
+        f"({r.rows_dropped} dropped while preparing: missing values)"
+        for r in datasets.itertuples()
+    }
+
+
 def save(fig: Figure, outdir: Path, stem: str) -> list[Path]:
     """Write ``stem``.png and .pdf atomically (fixed metadata: stable bytes across runs)."""
     paths = []
@@ -320,7 +330,12 @@ def run(args: argparse.Namespace) -> None:
         "importance": lambda _: plot_importance(configs, datasets, optimizers),
         "effective_decay": lambda _: plot_decay(configs, datasets, optimizers),
     }
+    notes = rows_notes(datasets_table(args.meta, datasets))
     stems = figure_stems(datasets)
     for stem, kind, dataset in stems:  # drawn and closed one at a time (large grids)
-        save(draw[kind](dataset)[0], args.outdir, stem)
+        fig = draw[kind](dataset)[0]
+        if dataset in notes:
+            fig.suptitle(notes[dataset], fontsize=9)
+            fig.tight_layout()
+        save(fig, args.outdir, stem)
     print(f"{args.outdir}: {len(stems)} figures as {', '.join(FIGURE_FORMATS)}")

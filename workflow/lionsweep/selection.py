@@ -300,3 +300,10 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--settings", default="{}", help="the `results:` config section as JSON")
     parser.add_argument("--datasets", nargs="*", help="datasets to report, in this order")
     parser.add_argument("--optimizers", nargs="*", help="optimizers to report, in this order")
+    parser.add_argument(
+        "--meta",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="prepared datasets' meta.json (rows raw/dropped per dataset, for the captions)",
+    )

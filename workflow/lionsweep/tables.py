@@ -289,15 +289,7 @@ def caption(name: str, table: pd.DataFrame, level: float, datasets: pd.DataFrame
     return " ".join(p for p in parts if p)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_sweep_arguments(parser)
-    parser.add_argument(
-        "--meta",
-        nargs="+",
-        type=Path,
-        metavar="PATH",
-        help="prepared datasets' meta.json: the datasets table and dropped rows in captions",
-    )
+add_arguments = add_sweep_arguments
 
 
 def run(args: argparse.Namespace) -> None:
