@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -272,3 +273,34 @@ def test_scipy_and_tabulate_are_pinned_at_the_installed_versions() -> None:
     lines = (ROOT / "envs" / "requirements.txt").read_text().splitlines()
     pins = dict(line.split("==") for line in lines if "==" in line and not line.startswith("#"))
     assert pins["scipy"] == version("scipy") and pins["tabulate"] == version("tabulate")
+
+
+def test_results_defaults_are_the_schema_and_config_defaults() -> None:
+    """One set of defaults: the code's, the schema's and config.yaml's agree."""
+    import yaml
+
+    from conftest import ROOT
+    from lionsweep.selection import DEFAULTS
+
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    block = schema["properties"]["results"]["properties"]
+    assert set(block) == set(DEFAULTS)
+    assert {k: v["default"] for k, v in block.items()} == DEFAULTS
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["results"]
+    assert {k: v for k, v in config.items() if k != "paper_table"} == {
+        k: v for k, v in DEFAULTS.items() if k != "paper_table"
+    }
+
+
+@pytest.mark.parametrize(
+    ("results", "message"),
+    [
+        ({"tick_labels": 1}, "results.tick_labels must be a whole number >= 2, got 1"),
+        ({"bootstrap_resamples": "many"}, "results.bootstrap_resamples must be a whole number"),
+        ({"top_k": True}, "results.top_k must be a whole number >= 1, got True"),
+        ({"ci_level": 95}, "results.ci_level must lie strictly between 0 and 1, got 95"),
+    ],
+)
+def test_bad_results_settings_name_the_key(results: dict, message: str) -> None:
+    with pytest.raises(LionSweepError, match=re.escape(message)):
+        settings(results)

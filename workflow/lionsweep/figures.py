@@ -23,7 +23,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from lionsweep.errors import LionSweepError
-from lionsweep.heatmap import NO_GRID, axis_label, grid_scale, grid_ticks, plot_heatmaps
+from lionsweep.heatmap import (
+    MAX_TICK_LABELS,
+    NO_GRID,
+    axis_label,
+    grid_scale,
+    grid_ticks,
+    plot_heatmaps,
+)
 from lionsweep.io import write_atomic
 from lionsweep.outputs import FIGURE_FORMATS, figure_stems
 from lionsweep.selection import (
@@ -66,7 +73,11 @@ def marginal_data(
 
 
 def plot_marginals(
-    frame: pd.DataFrame, metrics: Metrics, dataset: str, optimizers: list[str]
+    frame: pd.DataFrame,
+    metrics: Metrics,
+    dataset: str,
+    optimizers: list[str],
+    ticks: int = MAX_TICK_LABELS,
 ) -> tuple[Figure, dict[str, pd.DataFrame]]:
     """One row per optimizer, one panel per axis, in the grid's own scale (ticks at grid
     values); a panel without a working grid point says so instead of an empty frame."""
@@ -89,7 +100,7 @@ def plot_marginals(
                         label=f"{stat} over the other two")  # fmt: skip
                 ax.fill_between(s["value"], s["lo"], s["hi"], alpha=0.2, color=COLORS.get(opt))
             ax.set_xscale(scale)
-            grid_ticks(ax, "x", np.sort(grid[axis].unique()))
+            grid_ticks(ax, "x", np.sort(grid[axis].unique()), ticks)
             ax.set_xlabel(axis_label(axis, scale))
         if not d.empty:
             row[0].legend(fontsize=8, title="band: min-max over seeds", title_fontsize=8)
@@ -321,10 +332,10 @@ def run(args: argparse.Namespace) -> None:
     optimizers = args.optimizers or sorted(frame["optimizer"].unique())
     configs = config_table(frame, metrics)
     chosen = select_honest(configs)
-    points = float(cfg["sensitivity_points"])
+    points, ticks = float(cfg["sensitivity_points"]), int(cfg["tick_labels"])
     draw = {
-        "heatmap": lambda d: plot_heatmaps(configs, chosen, d, optimizers),
-        "marginal": lambda d: plot_marginals(frame, metrics, d, optimizers),
+        "heatmap": lambda d: plot_heatmaps(configs, chosen, d, optimizers, ticks),
+        "marginal": lambda d: plot_marginals(frame, metrics, d, optimizers, ticks),
         "curves": lambda d: plot_curves(frame, chosen, d, optimizers),
         "sensitivity": lambda _: plot_sensitivity(configs, points, datasets, optimizers),
         "importance": lambda _: plot_importance(configs, datasets, optimizers),

@@ -20,8 +20,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import NullLocator
 
-MAX_TICK_LABELS = 6  # per axis; a 20-value axis shows every 4th value
-SIDE_TICK_LABELS = 3  # the narrower beta1 panel
+from lionsweep.selection import DEFAULTS
+
+# Tick labels per axis (results.tick_labels): a 20-value axis shows every 4th value.
+MAX_TICK_LABELS = int(DEFAULTS["tick_labels"])
 NO_GRID = "no working grid point"
 NAMES = {"lr": "learning rate", "beta1": "beta1", "weight_decay": "weight decay"}
 
@@ -127,12 +129,12 @@ def _mesh(ax: Axes, d: dict[str, np.ndarray], values: np.ndarray, most: int, **k
     return mesh
 
 
-def _beta1_panel(fig: Figure, ax: Axes, d: dict[str, np.ndarray], title: str) -> None:
+def _beta1_panel(fig: Figure, ax: Axes, d: dict[str, np.ndarray], title: str, ticks: int) -> None:
     """The best beta1 per cell, one colour per beta1 value of the grid."""
     values = d["beta1_values"]
     bounds = edges(values, False) if values.size > 1 else np.array([values[0] - 1, values[0] + 1])
     cmap = ListedColormap(plt.get_cmap("cividis")(np.linspace(0, 1, max(values.size, 2))))
-    mesh = _mesh(ax, d, d["beta1"], SIDE_TICK_LABELS, cmap=cmap, norm=BoundaryNorm(bounds, cmap.N))
+    mesh = _mesh(ax, d, d["beta1"], ticks, cmap=cmap, norm=BoundaryNorm(bounds, cmap.N))
     ax.set_title(title, fontsize=9)
     bar = fig.colorbar(mesh, ax=ax, label="beta1 of the best cell")
     bar.set_ticks(thinned(values), labels=[f"{v:.3g}" for v in thinned(values)])
@@ -140,7 +142,11 @@ def _beta1_panel(fig: Figure, ax: Axes, d: dict[str, np.ndarray], title: str) ->
 
 
 def plot_heatmaps(
-    configs: pd.DataFrame, chosen: pd.DataFrame, dataset: str, optimizers: list[str]
+    configs: pd.DataFrame,
+    chosen: pd.DataFrame,
+    dataset: str,
+    optimizers: list[str],
+    ticks: int = MAX_TICK_LABELS,
 ) -> tuple[Figure, dict[str, dict[str, np.ndarray]]]:
     """Per optimizer (one row each): accuracy best over beta1 with the selected point
     starred and the default outlined, and beside it the beta1 achieving each cell."""
@@ -163,7 +169,7 @@ def plot_heatmaps(
                 a.set_axis_off()
                 a.text(0.5, 0.5, f"{dataset}, {opt}: {NO_GRID}", ha="center", transform=a.transAxes)
             continue
-        mesh = _mesh(ax, d, d["acc"], MAX_TICK_LABELS, vmin=vmin, vmax=vmax, cmap="viridis")
+        mesh = _mesh(ax, d, d["acc"], ticks, vmin=vmin, vmax=vmax, cmap="viridis")
         _outline_default(ax, d)
         title = f"{dataset}, {opt}: best over beta1; red box: default"
         if np.isfinite(d["selected"]).all():
@@ -172,6 +178,6 @@ def plot_heatmaps(
             title += f"beta1 {d['selected'][2]:.3g})"
         ax.set_title(title, fontsize=9)
         fig.colorbar(mesh, ax=ax, label="mean validation accuracy (%)")
-        _beta1_panel(fig, side, d, f"{opt}: beta1 of the best cell")
+        _beta1_panel(fig, side, d, f"{opt}: beta1 of the best cell", max(2, ticks // 2))
     fig.tight_layout()
     return fig, data

@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from lionsweep.errors import LionSweepError
+from lionsweep.stats import BOOTSTRAP_SAMPLES
 
 AXES = ("lr", "beta1", "weight_decay")  # the paper's three hyperparameters
 HPARAMS = ("lr", "beta1", "beta2", "weight_decay", "eps")
@@ -47,8 +48,13 @@ DEFAULTS: dict[str, Any] = {
     "ci_level": 0.95,
     "sensitivity_points": 1.0,
     "top_k": 10,
+    "bootstrap_resamples": BOOTSTRAP_SAMPLES,
+    "tick_labels": 6,
     "paper_table": {},
 }
+
+
+INTEGER_MINIMA = {"top_k": 1, "bootstrap_resamples": 100, "tick_labels": 2}
 
 
 def settings(results: dict[str, Any] | None) -> dict[str, Any]:
@@ -59,6 +65,13 @@ def settings(results: dict[str, Any] | None) -> dict[str, Any]:
             f"results.honest_metrics must be 'final' or 'best_epoch', "
             f"got {merged['honest_metrics']!r}"
         )
+    for key, low in INTEGER_MINIMA.items():  # the schema's checks, for --settings by hand
+        value = merged[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise LionSweepError(f"results.{key} must be a whole number >= {low}, got {value!r}")
+    level = merged["ci_level"]
+    if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
+        raise LionSweepError(f"results.ci_level must lie strictly between 0 and 1, got {level!r}")
     return merged
 
 

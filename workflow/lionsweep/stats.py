@@ -111,7 +111,9 @@ def signflip_p(d: np.ndarray) -> float:
     return float(result.pvalue)
 
 
-def bootstrap_ci(d: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(
+    d: np.ndarray, level: float = 0.95, resamples: int = BOOTSTRAP_SAMPLES
+) -> tuple[float, float]:
     """Percentile bootstrap interval of mean(d) (seeded); NaN when n < 2 or d is constant."""
     d = np.asarray(d, dtype=np.float64)
     if d.size < 2 or np.ptp(d) == 0:
@@ -120,7 +122,7 @@ def bootstrap_ci(d: np.ndarray, level: float = 0.95) -> tuple[float, float]:
         (d,),
         _mean,
         vectorized=True,
-        n_resamples=BOOTSTRAP_SAMPLES,
+        n_resamples=resamples,
         confidence_level=level,
         method="percentile",
         rng=np.random.default_rng(RNG_SEED),
@@ -133,6 +135,7 @@ def paired(
     b: Sequence[float],
     level: float = 0.95,
     bounds: tuple[float, float] | None = DIFF_RANGE,
+    resamples: int = BOOTSTRAP_SAMPLES,
 ) -> Paired:
     """Compare two per-seed series (same seed order); p-values are NaN when n < 2.
 
@@ -149,7 +152,7 @@ def paired(
         p_t = 1.0 if ci.mean == 0.0 else math.nan
     else:
         p_t = float(sps.ttest_rel(a, b).pvalue)
-    return Paired(ci, p_t, signflip_p(d), *bootstrap_ci(d, level))
+    return Paired(ci, p_t, signflip_p(d), *bootstrap_ci(d, level, resamples))
 
 
 def importance(grid: pd.DataFrame, value: str, axes: Sequence[str]) -> dict[str, float]:

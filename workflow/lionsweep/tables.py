@@ -96,7 +96,11 @@ def _default_id(configs: pd.DataFrame, dataset: str, optimizer: str) -> int:
 
 
 def honest_table(
-    frame: pd.DataFrame, configs: pd.DataFrame, metrics: Metrics, level: float
+    frame: pd.DataFrame,
+    configs: pd.DataFrame,
+    metrics: Metrics,
+    level: float,
+    resamples: int = BOOTSTRAP_SAMPLES,
 ) -> pd.DataFrame:
     """Selected on validation (mean over seeds), reported on test with t-intervals.
 
@@ -126,7 +130,10 @@ def honest_table(
         if (dataset, optimizer) in chosen.index:
             r = chosen.loc[(dataset, optimizer)]
             tuned = per_seed(frame, dataset, optimizer, int(r["config_id"]), test)
-            t, gain = mean_ci(tuned, level, ACC_RANGE), paired(tuned, base, level)
+            t, gain = (
+                mean_ci(tuned, level, ACC_RANGE),
+                paired(tuned, base, level, resamples=resamples),
+            )
             row |= {k: r[k] for k in ("lr", "beta1", "weight_decay", "at_grid_edge")}
             row |= {"config_id": int(r["config_id"]), "val_acc_mean": r["val_acc_mean"]}
             row |= {"test_acc_mean": t.mean, "test_acc_lo": t.lo, "test_acc_hi": t.hi}
@@ -140,7 +147,11 @@ def honest_table(
 
 
 def _compare(
-    frame: pd.DataFrame, dataset: str, ids: dict[str, int | None], test: str, level: float
+    frame: pd.DataFrame,
+    dataset: str,
+    ids: dict[str, int | None],
+    test: str,
+    intervals: tuple[float, int],
 ) -> dict[str, Any]:
     """One paired comparison of the two optimizers' configurations ``ids`` (None: n/a)."""
     first, second = COMPARED
@@ -149,7 +160,7 @@ def _compare(
     series = {opt: per_seed(frame, dataset, opt, cid, test) for opt, cid in ids.items()}
     common = series[first].index.intersection(series[second].index)
     a, b = series[first][common], series[second][common]
-    result = paired(a, b, level)
+    result = paired(a, b, intervals[0], resamples=intervals[1])
     return {
         f"{first}_test_acc_mean": a.mean(),
         f"{second}_test_acc_mean": b.mean(),
@@ -166,7 +177,11 @@ def _compare(
 
 
 def lion_vs_adamw(
-    frame: pd.DataFrame, honest: pd.DataFrame, metrics: Metrics, level: float
+    frame: pd.DataFrame,
+    honest: pd.DataFrame,
+    metrics: Metrics,
+    level: float,
+    resamples: int = BOOTSTRAP_SAMPLES,
 ) -> pd.DataFrame:
     """Lion minus AdamW, defaults vs defaults and tuned vs tuned, paired by seed.
 
@@ -190,7 +205,7 @@ def lion_vs_adamw(
             "tuned": {o: None if pd.isna(picks[o]) else int(picks[o]) for o in COMPARED},
         }
         for comparison, ids in plans.items():
-            result = _compare(frame, dataset, ids, test, level)
+            result = _compare(frame, dataset, ids, test, (level, resamples))
             rows.append({"dataset": dataset, "comparison": comparison, **result})
     return pd.DataFrame(rows, columns=columns)
 
@@ -213,16 +228,17 @@ def run_tables(
     """All tables as DataFrames (numbers, not strings): the testable core of `run`."""
     cfg = settings(cfg)
     metrics, level = Metrics(cfg["honest_metrics"]), float(cfg["ci_level"])
+    resamples = int(cfg["bootstrap_resamples"])
     order = datasets or sorted(frame["dataset"].unique())
     configs = config_table(frame, metrics)
     paper, paper_seeds = paper_tables(frame, configs, cfg["paper_table"])
-    honest = honest_table(frame, configs, metrics, level)
+    honest = honest_table(frame, configs, metrics, level, resamples)
     out = {
         "datasets": datasets_table(meta, order),
         "paper_table": paper,
         "paper_table_seeds": paper_seeds,
         "honest_table": honest,
-        "lion_vs_adamw": lion_vs_adamw(frame, honest, metrics, level),
+        "lion_vs_adamw": lion_vs_adamw(frame, honest, metrics, level, resamples),
         "best_configs": best_configs(configs, int(cfg["top_k"])),
     }
     out["claims_check"] = claims_check(paper_seeds, frame, honest, metrics, level)
@@ -269,13 +285,14 @@ WITH_DROPPED = ("paper_table", "honest_table")
 NOTED = ("honest_table", "lion_vs_adamw")  # tables whose `note` column says why a row is n/a
 
 
-def caption(name: str, table: pd.DataFrame, level: float, datasets: pd.DataFrame) -> str:
+def caption(name: str, table: pd.DataFrame, cfg: dict[str, Any], datasets: pd.DataFrame) -> str:
     """The one-paragraph caption written with the table (Markdown, LaTeX, HTML)."""
+    level, resamples = float(cfg["ci_level"]), int(cfg["bootstrap_resamples"])
     parts = [CAPTIONS[name]]
     if table.empty:
         parts.append(NOT_AVAILABLE.get(name, "n/a: nothing to report."))
     if name in WITH_INTERVALS:
-        parts.append(INTERVALS[name].format(level=level, n=BOOTSTRAP_SAMPLES))
+        parts.append(INTERVALS[name].format(level=level, n=resamples))
     if name in WITH_EDGES:
         parts.append(
             "at_grid_edge: the selected point lies at the lowest (min) or highest (max) value "
@@ -296,8 +313,7 @@ def run(args: argparse.Namespace) -> None:
     frame = restrict(load_sweep(args.sweep, curves=False), args.datasets, args.optimizers)
     cfg = json.loads(args.settings)
     tables = run_tables(frame, cfg, args.datasets, args.meta)
-    level = float(settings(cfg)["ci_level"])
     for name in TABLES:
-        text = caption(name, tables[name], level, tables["datasets"])
+        text = caption(name, tables[name], settings(cfg), tables["datasets"])
         write_table(tables[name], name, args.outdir, text)
         print(f"{args.outdir}/{name}: {len(tables[name])} rows")
