@@ -98,6 +98,10 @@ def plot_marginals(
                 s = d[(d["axis"] == axis) & (d["stat"] == stat)]
                 ax.plot(s["value"], s["mean"], style, marker="o", ms=3, color=COLORS.get(opt),
                         label=f"{stat} over the other two")  # fmt: skip
+                if len(s) == 1:  # one grid value: a band has no width, so a capped bar
+                    yerr = [s["mean"] - s["lo"], s["hi"] - s["mean"]]
+                    ax.errorbar(s["value"], s["mean"], yerr=yerr, capsize=4, alpha=0.5,
+                                color=COLORS.get(opt), ls="none")  # fmt: skip
                 ax.fill_between(s["value"], s["lo"], s["hi"], alpha=0.2, color=COLORS.get(opt))
             ax.set_xscale(scale)
             grid_ticks(ax, "x", np.sort(grid[axis].unique()), ticks)
