@@ -444,3 +444,23 @@ def test_two_meta_files_for_one_dataset_are_an_error(tmp_path: Path, sweep, caps
     missing = tmp_path / "nope" / "meta.json"
     assert main([*argv, "--meta", str(missing)]) == 2
     assert str(missing) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{bad", "--settings is not valid JSON"),
+        ("[1]", "--settings must be a JSON object"),
+        ('{"topk": 3}', "--settings: unknown results key(s) ['topk']"),
+        ('{"tick_labels": 0}', "results.tick_labels must be a whole number >= 2, got 0"),
+    ],
+)
+@pytest.mark.parametrize("stage", ["tables", "figures"])
+def test_bad_settings_are_one_line(tmp_path: Path, sweep, capsys, stage, text, message) -> None:
+    path = tmp_path / "sweep.parquet"
+    to_parquet(sweep, path)
+    argv = [stage, "--sweep", str(path), "--outdir", str(tmp_path / "out"), "--settings", text]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"lionsweep {stage}: error: ") and err.count("\n") == 1
+    assert message in err and not (tmp_path / "out").exists()

@@ -10,7 +10,6 @@ Accuracy is shown in percent; bands are the min-max range over seeds.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import warnings
 from pathlib import Path
@@ -41,10 +40,10 @@ from lionsweep.selection import (
     config_table,
     failed,
     load_sweep,
+    parse_settings,
     restrict,
     select_honest,
     sensitivity,
-    settings,
 )
 from lionsweep.stats import importance
 from lionsweep.writers import datasets_table
@@ -329,7 +328,7 @@ add_arguments = add_sweep_arguments
 
 
 def run(args: argparse.Namespace) -> None:
-    cfg = settings(json.loads(args.settings))
+    cfg = parse_settings(args.settings)
     metrics = Metrics(cfg["honest_metrics"])
     frame = restrict(load_sweep(args.sweep), args.datasets, args.optimizers)
     datasets = args.datasets or sorted(frame["dataset"].unique())

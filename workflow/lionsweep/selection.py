@@ -15,6 +15,7 @@ in any seed has failed: it counts in the grid's size but is never selected.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,22 @@ DEFAULTS: dict[str, Any] = {
 
 
 INTEGER_MINIMA = {"top_k": 1, "bootstrap_resamples": 100, "tick_labels": 2}
+
+
+def parse_settings(text: str) -> dict[str, Any]:
+    """``--settings`` (the `results:` section as JSON), checked: one readable line on error."""
+    try:
+        results = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise LionSweepError(f"--settings is not valid JSON ({err})") from None
+    if not isinstance(results, dict):
+        raise LionSweepError(
+            f"--settings must be a JSON object (the results: section), got {text!r}"
+        )
+    unknown = sorted(set(results) - set(DEFAULTS))
+    if unknown:
+        raise LionSweepError(f"--settings: unknown results key(s) {unknown}")
+    return settings(results)
 
 
 def settings(results: dict[str, Any] | None) -> dict[str, Any]:

@@ -10,7 +10,6 @@ still give every table, with n/a where a number does not exist and why in the ca
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from lionsweep.selection import (
     defaults,
     load_sweep,
     mark_grid_edges,
+    parse_settings,
     per_seed,
     rank_grid,
     restrict,
@@ -311,7 +311,7 @@ add_arguments = add_sweep_arguments
 
 def run(args: argparse.Namespace) -> None:
     frame = restrict(load_sweep(args.sweep, curves=False), args.datasets, args.optimizers)
-    cfg = json.loads(args.settings)
+    cfg = parse_settings(args.settings)
     tables = run_tables(frame, cfg, args.datasets, args.meta)
     for name in TABLES:
         text = caption(name, tables[name], settings(cfg), tables["datasets"])
