@@ -343,6 +343,13 @@ def test_every_table_is_written_for_degenerate_sweeps(case: str, tmp_path: Path)
         assert (honest_rows["verdict"] == "n/a").all()
     else:
         assert lost.empty
+    if case == "default only":
+        for name in ("paper_table", "honest_table"):
+            text = (tmp_path / f"{name}.md").read_text()
+            assert "n/a rows (spambase" in text and "no working grid point" in text
+    if case == "lion all diverged":
+        text = (tmp_path / "honest_table.md").read_text()
+        assert "n/a rows (spambase/lion, titanic/lion, toy/lion)" in text
     if case == "adamw only":
         assert out["paper_table"].empty
         assert "n/a: the sweep has no lion rows" in (tmp_path / "paper_table.md").read_text()

@@ -282,7 +282,22 @@ INTERVALS = {
 WITH_INTERVALS = tuple(INTERVALS)
 WITH_EDGES = ("paper_table", "paper_table_seeds", "honest_table", "best_configs")
 WITH_DROPPED = ("paper_table", "honest_table")
-NOTED = ("honest_table", "lion_vs_adamw")  # tables whose `note` column says why a row is n/a
+# How each table shows a row without a selection (every grid point failed, or no grid).
+LOST = {
+    "honest_table": lambda t: t["note"] != "",
+    "lion_vs_adamw": lambda t: t["note"] != "",
+    "paper_table": lambda t: t["best_test_acc"].isna(),
+    "paper_table_seeds": lambda t: t["best_test_acc"].isna(),
+}
+
+
+def _lost_rows(name: str, table: pd.DataFrame) -> list[str]:
+    """ "dataset" or "dataset/optimizer" of the rows ``name`` shows as n/a, in table order."""
+    if name not in LOST or table.empty:
+        return []
+    rows = table[LOST[name](table)]
+    keys = [c for c in GROUP if c in rows.columns]
+    return list(dict.fromkeys("/".join(map(str, k)) for k in rows[keys].itertuples(index=False)))
 
 
 def caption(name: str, table: pd.DataFrame, cfg: dict[str, Any], datasets: pd.DataFrame) -> str:
@@ -298,8 +313,8 @@ def caption(name: str, table: pd.DataFrame, cfg: dict[str, Any], datasets: pd.Da
             "at_grid_edge: the selected point lies at the lowest (min) or highest (max) value "
             "of a hyperparameter the grid varies: the grid may be too narrow."
         )
-    if name in NOTED and (table["note"] != "").any():
-        lost = table.loc[table["note"] != "", GROUP[0]].astype(str).unique()
+    lost = _lost_rows(name, table)
+    if lost:
         parts.append(f"n/a rows ({', '.join(lost)}): {NO_GRID_POINT}.")
     if name in WITH_DROPPED:
         parts.append(dropped_note(datasets))
