@@ -116,3 +116,28 @@ def to_parquet(frame: pd.DataFrame, path) -> None:
             field = field.with_type(pa.list_(pa.float32()))
         fields.append(field)
     pq.write_table(table.cast(pa.schema(fields)), path)
+
+
+def _all_diverged(optimizer: str) -> pd.DataFrame:
+    frame = make_sweep()
+    diverge(frame, (frame["optimizer"] == optimizer) & ~frame["is_default"])
+    return frame
+
+
+def _grids(**axes: list[float]) -> dict[str, dict[str, list[float]]]:
+    return {opt: {**grid, **axes} for opt, grid in GRIDS.items()}
+
+
+# Degenerate sweeps every table and figure must cope with (issue 8, defect 7).
+DEGENERATE = {
+    "one value per axis": lambda: make_sweep(
+        grids=_grids(lr=[1e-3], beta1=[0.9], weight_decay=[0.05])
+    ),
+    "all-zero decay": lambda: make_sweep(grids=_grids(weight_decay=[0.0])),
+    "one seed": lambda: make_sweep(seeds=(3,)),
+    "one dataset": lambda: make_sweep(datasets=("toy",)),
+    "lion only": lambda: make_sweep(optimizers=("lion",)),
+    "adamw only": lambda: make_sweep(optimizers=("adamw",)),
+    "lion all diverged": lambda: _all_diverged("lion"),
+    "default only": lambda: make_sweep(grids=_grids(lr=[], beta1=[], weight_decay=[])),
+}

@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_sweep import diverge, make_sweep, to_parquet
+from matplotlib.figure import Figure
+from synthetic_sweep import DEGENERATE, diverge, make_sweep, to_parquet
 
 from lionsweep.cli import main
 from lionsweep.figures import (
@@ -22,7 +23,9 @@ from lionsweep.figures import (
     plot_importance,
     plot_marginals,
     plot_sensitivity,
+    save,
 )
+from lionsweep.heatmap import grid_scale
 from lionsweep.outputs import figure_outputs, table_outputs
 from lionsweep.selection import Metrics, check_sweep, config_table, select_honest
 
@@ -59,7 +62,8 @@ def grid_of(sweep: pd.DataFrame, dataset: str, opt: str) -> pd.DataFrame:
 
 
 def test_heatmap_is_best_over_beta1_of_seed_means(sweep, configs) -> None:
-    fig, data = plot_heatmaps(configs, "titanic", OPTS)
+    chosen = select_honest(configs)
+    fig, data = plot_heatmaps(configs, chosen, "titanic", OPTS)
     for opt in OPTS:
         g = grid_of(sweep, "titanic", opt)
         bad = g.groupby("config_id")["diverged"].transform("any")
@@ -78,6 +82,11 @@ def test_heatmap_is_best_over_beta1_of_seed_means(sweep, configs) -> None:
     assert "learning rate" in ax.get_xlabel() and "weight decay" in ax.get_ylabel()
     colorbars = [a for a in fig.axes if "accuracy (%)" in a.get_ylabel()]
     assert len(colorbars) == 2  # one per optimizer, with units
+    # The selected configuration is starred in its cell; no per-cell beta1 labels.
+    pick = chosen.set_index(["dataset", "optimizer"]).loc[("titanic", "lion")]
+    (star,) = [line for line in ax.lines if line.get_marker() == "*"]
+    assert star.get_xdata()[0] == pick["lr"] and star.get_ydata()[0] == pick["weight_decay"]
+    assert f"beta1 {pick['beta1']:.3g}" in ax.get_title() and not ax.texts
 
 
 def test_marginals_best_and_median_per_seed(sweep) -> None:
@@ -175,3 +184,156 @@ def test_rules_use_the_shared_output_lists() -> None:
     for kw in reported:
         caption = ROOT / "workflow" / "rules" / kw["caption"]
         assert caption.is_file(), caption
+
+
+# ------------------------------------------------------------------ readable heatmaps
+
+
+def test_grid_scale_follows_the_grid_spacing() -> None:
+    assert grid_scale(np.geomspace(5e-5, 1e-2, 20)) == "log"
+    assert grid_scale(np.linspace(1e-3, 1e-2, 10)) == "linear"  # a linearly spaced lr
+    assert grid_scale(np.linspace(0, 0.1, 20)) == "linear"  # zero: never log
+    assert grid_scale([1e-4, 1e-2]) == "log" and grid_scale([0.8, 0.9]) == "linear"
+    assert grid_scale([1e-3]) == "linear"
+
+
+def test_a_20_by_20_heatmap_is_readable() -> None:
+    """Issue 11: no 400 beta1 labels; grid-value ticks thinned; beta1 as its own panel."""
+    lrs, wds = np.geomspace(5e-5, 1e-2, 20), np.linspace(0, 0.1, 20)
+    grids = {"lion": {"lr": list(lrs), "beta1": [0.8, 0.9, 0.95], "weight_decay": list(wds)}}
+    frame = check_sweep(
+        make_sweep(datasets=("titanic",), optimizers=("lion",), seeds=(0,), grids=grids)
+    )
+    configs = config_table(frame, FINAL)
+    fig, data = plot_heatmaps(configs, select_honest(configs), "titanic", ["lion"])
+    main_ax, side = fig.axes[0], fig.axes[1]
+    assert main_ax.get_xscale() == "log" and main_ax.get_yscale() == "linear"
+    for ax in (main_ax, side):
+        assert not ax.texts  # was: one beta1 label per cell
+        for ticks, grid in ((ax.get_xticks(), lrs), (ax.get_yticks(), wds)):
+            assert 2 <= len(ticks) <= 6  # readable, not 20
+            assert all(np.isclose(t, grid).any() for t in ticks)  # at grid values
+        assert not ax.xaxis.get_minorticklocs().size
+    assert main_ax.get_xticklabels()[0].get_text() == "5e-05"
+    # The beta1 panel draws the argmax beta1 of each cell, one colour per grid value.
+    mesh = side.collections[0]
+    np.testing.assert_array_equal(
+        np.ma.filled(mesh.get_array(), np.nan).reshape(20, 20), data["lion"]["beta1"]
+    )
+    assert mesh.norm.boundaries.size == 4  # three beta1 values, three colours
+    beta_bar = [a for a in fig.axes if a.get_ylabel() == "beta1 of the best cell"]
+    assert len(beta_bar) == 1 and list(beta_bar[0].get_yticks()) == [0.8, 0.9, 0.95]
+
+
+# ------------------------------------------------------------------ degenerate sweeps
+
+
+def _draw_all(frame: pd.DataFrame) -> dict[str, Figure]:
+    from lionsweep.figures import plot_heatmaps as heatmaps
+
+    datasets = sorted(frame["dataset"].unique())
+    opts = sorted(frame["optimizer"].unique())
+    configs = config_table(frame, FINAL)
+    chosen = select_honest(configs)
+    d = datasets[0]
+    return {
+        "heatmap": heatmaps(configs, chosen, d, opts)[0],
+        "marginal": plot_marginals(frame, FINAL, d, opts)[0],
+        "curves": plot_curves(frame, chosen, d, opts)[0],
+        "sensitivity": plot_sensitivity(configs, 1.0, datasets, opts)[0],
+        "importance": plot_importance(configs, datasets, opts)[0],
+        "effective_decay": plot_decay(configs, datasets, opts)[0],
+    }
+
+
+def _texts(fig: Figure) -> str:
+    return " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+
+
+@pytest.mark.parametrize("case", list(DEGENERATE))
+def test_every_figure_copes_with_degenerate_sweeps(case: str, tmp_path: Path) -> None:
+    frame = check_sweep(DEGENERATE[case]())
+    figs = _draw_all(frame)
+    opts = sorted(frame["optimizer"].unique())
+    datasets = sorted(frame["dataset"].unique())
+    heat = figs["heatmap"]
+    panels = [a for a in heat.axes if a.get_label() != "<colorbar>"]
+    assert len(panels) == 2 * len(opts)  # one row per optimizer: accuracy and beta1
+    assert len(figs["curves"].axes) == 2 * len(opts)
+    assert len(figs["effective_decay"].axes) == len(datasets)
+    decay = figs["effective_decay"].axes[0]
+    if case in ("all-zero decay", "default only"):
+        assert decay.get_xscale() == "linear" and "no grid point with weight decay > 0" in _texts(
+            figs["effective_decay"]
+        )
+    else:
+        assert decay.get_xscale() == "log"
+    if case in ("default only", "lion all diverged"):
+        lost = "lion" if case == "lion all diverged" else "adamw"
+        assert f"{lost}: no working grid point" in _texts(heat)
+        assert "no working grid point" in _texts(figs["marginal"])
+        assert "n/a: " in _texts(figs["importance"])
+        curve_labels = [
+            t.get_text() for a in figs["curves"].axes for t in a.get_legend().get_texts()
+        ]
+        assert any(label.startswith("default (no working grid point") for label in curve_labels)
+    if case == "one value per axis":
+        for ax in panels[::2]:
+            assert len(ax.get_xticks()) == 1 and ax.get_xscale() == "linear"
+        assert "no variance over the grid" in _texts(figs["importance"])
+    if case == "default only":
+        bars = figs["sensitivity"].axes[0]
+        assert {t.get_text() for t in bars.texts} == {"n/a"}
+    if case == "one seed":  # the band over seeds collapses onto the line
+        configs = config_table(frame, FINAL)
+        _, data = plot_curves(frame, select_honest(configs), datasets[0], opts)
+        for d in data.values():
+            np.testing.assert_array_equal(d["lo"], d["hi"])
+            np.testing.assert_allclose(d["mean"], d["lo"])
+    if case == "all-zero decay":
+        for ax in panels:
+            assert list(ax.get_yticks()) == [0.0] and ax.get_yscale() == "linear"
+    for name, fig in figs.items():
+        save(fig, tmp_path, name)
+        assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_meta_puts_the_rows_behind_each_dataset_figure_in_its_title(
+    tmp_path: Path, sweep, monkeypatch, capsys
+) -> None:
+    import json
+
+    import lionsweep.figures as figures
+
+    path = tmp_path / "sweep.parquet"
+    to_parquet(sweep, path)
+    meta = tmp_path / "meta.json"
+    rows = {"train": 456, "val": 113, "test": 143}
+    meta.write_text(
+        json.dumps(
+            {
+                "dataset": "toy",
+                "rows_raw": 891,
+                "rows_dropped": 179,
+                "rows": rows,
+                "positives": {k: v // 3 for k, v in rows.items()},
+            }
+        )
+    )
+    titles: dict[str, str] = {}
+
+    def record(fig: Figure, outdir: Path, stem: str) -> list[Path]:
+        titles[stem] = fig._suptitle.get_text() if fig._suptitle else ""
+        plt.close(fig)
+        return []
+
+    monkeypatch.setattr(figures, "save", record)
+    argv = ["figures", "--sweep", str(path), "--outdir", str(tmp_path / "f"), "--datasets", "toy"]
+    assert main([*argv, "--meta", str(meta)]) == 0
+    expected = "toy: 712 of 891 rows (179 dropped while preparing: missing values)"
+    assert {titles[f"{k}_toy"] for k in ("heatmap", "marginal", "curves")} == {expected}
+    assert titles["sensitivity"] == ""  # figures over every dataset keep their own title
+    assert main(argv) == 0 and titles["heatmap_toy"] == ""  # without --meta: as before
+    meta.write_text('{"dataset": "toy"}')
+    assert main([*argv, "--meta", str(meta)]) == 2
+    assert f"{meta}: meta.json lacks" in capsys.readouterr().err

@@ -113,8 +113,9 @@ def test_every_table_in_every_format_and_every_figure_is_real(results: Path) -> 
     for name in ("paper_table", "honest_table", "lion_vs_adamw", "best_configs", "claims_check"):
         csv = table(results, name)
         assert len(csv) > 0
-        markdown = (results / "tables" / f"{name}.md").read_text().splitlines()
-        assert len(markdown) == len(csv) + 2  # header, rule, one line per row
+        markdown, caption = (results / "tables" / f"{name}.md").read_text().split("\n\nTable: ")
+        assert len(markdown.splitlines()) == len(csv) + 2  # header, rule, one line per row
+        assert caption.strip()
         latex = (results / "tables" / f"{name}.tex").read_text()
         assert "\\begin{tabular}" in latex and latex.count("\\\\") >= len(csv)
     stems = ["sensitivity", "importance", "effective_decay"] + [
@@ -126,3 +127,44 @@ def test_every_table_in_every_format_and_every_figure_is_real(results: Path) -> 
         assert png.startswith(PNG) and len(png) > 10_000, stem
         assert pdf.startswith(PDF) and len(pdf) > 5_000, stem
     assert np.isfinite(table(results, "paper_table").best_test_acc).all()
+
+
+def test_intervals_stay_in_range_and_captions_say_so(results: Path) -> None:
+    honest = table(results, "honest_table")
+    for col in ("test_acc", "default_test_acc"):
+        assert ((honest[f"{col}_lo"] >= 0) & (honest[f"{col}_hi"] <= 1)).all()
+        assert (honest[f"{col}_lo"] <= honest[f"{col}_mean"]).all()
+    for t, col in ((honest, "gain"), (table(results, "lion_vs_adamw"), "diff")):
+        assert ((t[f"{col}_lo"] >= -1) & (t[f"{col}_hi"] <= 1)).all()
+        boot = t.dropna(subset=[f"{col}_boot_lo"])  # NaN: equal differences, no spread
+        assert (boot[f"{col}_boot_lo"] <= boot[f"{col}_mean"] + 1e-12).all()
+        assert (boot[f"{col}_boot_hi"] >= boot[f"{col}_mean"] - 1e-12).all()
+    for name in ("honest_table", "lion_vs_adamw", "claims_check"):
+        assert "clipped to the metric's range" in (results / "tables" / f"{name}.md").read_text()
+
+
+def test_grid_edge_flags_match_the_grids(results: Path) -> None:
+    """at_grid_edge recomputed from the sweep: axes the grid varies, at their min or max."""
+    frame = sweep(results)
+    grid = frame[~frame.is_default]
+    honest = table(results, "honest_table")
+    claims = table(results, "claims_check").fillna({"note": ""})
+    for r in honest.itertuples():
+        g = grid[(grid.dataset == r.dataset) & (grid.optimizer == r.optimizer)]
+        chosen = g[g.config_id == r.config_id].iloc[0]
+        ends = []
+        for axis in ("lr", "beta1", "beta2", "weight_decay", "eps"):
+            values = g[axis].dropna().unique()
+            if len(values) > 1 and chosen[axis] == values.min():
+                ends.append(f"{axis}=min")
+            elif len(values) > 1 and chosen[axis] == values.max():
+                ends.append(f"{axis}=max")
+        expected = ", ".join(ends) or "no"
+        assert r.at_grid_edge == expected, (r.dataset, r.optimizer)
+        if r.optimizer == "lion" and expected != "no":
+            mine = claims[
+                claims.claim.str.startswith(r.dataset.capitalize())
+                & claims.protocol.str.startswith("honest")
+            ]
+            note = f"best at grid edge: the grid may be too narrow ({r.dataset}: {expected})"
+            assert (mine.note == note).all() and len(mine) > 0

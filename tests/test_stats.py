@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -19,8 +20,16 @@ from lionsweep.selection import (
     select_paper,
     sensitivity,
     settings,
+    unselectable,
 )
-from lionsweep.stats import importance, mean_ci, paired, signflip_p, t_cdf, t_quantile
+from lionsweep.stats import (
+    bootstrap_ci,
+    importance,
+    mean_ci,
+    paired,
+    signflip_p,
+    t_quantile,
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +54,14 @@ def sweep() -> pd.DataFrame:
 def test_t_quantile_matches_tables(p: float, df: int, expected: float) -> None:
     assert t_quantile(p, df) == pytest.approx(expected, abs=2e-6)
     assert t_quantile(1 - p, df) == pytest.approx(-expected, abs=2e-6)
-    assert t_cdf(expected, df) == pytest.approx(p, abs=1e-7)
 
 
-def test_t_quantile_matches_scipy_if_present() -> None:
-    stats = pytest.importorskip("scipy.stats")
-    for p, df in itertools.product((0.6, 0.9, 0.975, 0.999), (1, 2, 3, 7, 50, 400)):
-        assert t_quantile(p, df) == pytest.approx(stats.t.ppf(p, df), rel=1e-9)
+def test_stats_has_no_hand_written_distributions() -> None:
+    """Issue 11: quantiles and tests come from scipy.stats, not a private incomplete beta."""
+    import lionsweep.stats as module
+
+    assert not hasattr(module, "betainc") and not hasattr(module, "t_cdf")
+    assert "scipy" in module.__doc__
 
 
 def test_mean_ci_half_width() -> None:
@@ -61,6 +71,42 @@ def test_mean_ci_half_width() -> None:
     assert ci.mean == pytest.approx(0.82)
     assert ci.hi - ci.mean == pytest.approx(half, rel=1e-6)
     assert ci.mean - ci.lo == pytest.approx(half, rel=1e-6)
+    assert not ci.clipped
+
+
+def test_accuracy_interval_is_clipped_to_0_1() -> None:
+    """Issue 8 defect 8: [1, 1, 0.5] has a raw t-interval of [0.116, 1.551]."""
+    x = [1.0, 1.0, 0.5]
+    half = 4.302653 * np.std(x, ddof=1) / math.sqrt(3)
+    raw = mean_ci(x)
+    assert raw.hi == pytest.approx(np.mean(x) + half, rel=1e-6) and raw.hi > 1.5
+    ci = mean_ci(x, bounds=(0.0, 1.0))
+    assert ci.clipped and ci.hi == 1.0 and ci.mean == pytest.approx(5 / 6)
+    assert ci.lo == pytest.approx(np.mean(x) - half, rel=1e-6)  # the inside end is untouched
+    low = mean_ci([0.0, 0.0, 0.5], bounds=(0.0, 1.0))
+    assert low.clipped and low.lo == 0.0 and 0 < low.hi < 1
+
+
+def test_difference_interval_is_clipped_to_minus_1_1() -> None:
+    # d = [1, 1, -1]: mean 1/3, raw t-interval [-2.54, +3.20]
+    result = paired([1.0, 1.0, 0.0], [0.0, 0.0, 1.0])
+    assert (result.diff.lo, result.diff.hi) == (-1.0, 1.0) and result.diff.clipped
+    assert result.diff.mean == pytest.approx(1 / 3)
+    unbounded = paired([1.0, 1.0, 0.0], [0.0, 0.0, 1.0], bounds=None)
+    assert unbounded.diff.lo == pytest.approx(1 / 3 - 4.302653 * 2 / math.sqrt(3) / math.sqrt(3))
+
+
+def test_paired_bootstrap_interval() -> None:
+    # n = 3: 27 equally likely resamples; the all-min and all-max ones have 1/27 > 2.5%,
+    # so the 95% percentile interval is exactly [min, max] of the differences.
+    lo, hi = bootstrap_ci(np.array([0.1, 0.2, 0.3]))
+    assert (lo, hi) == (pytest.approx(0.1), pytest.approx(0.3))
+    d = np.random.default_rng(3).normal(0.02, 0.01, 40)
+    lo, hi = bootstrap_ci(d)  # large n: close to the t-interval
+    ci = mean_ci(d)
+    assert lo == pytest.approx(ci.lo, abs=1e-3) and hi == pytest.approx(ci.hi, abs=1e-3)
+    assert bootstrap_ci(d) == (lo, hi)  # seeded: same numbers every time
+    assert all(math.isnan(v) for v in bootstrap_ci(np.array([0.1, 0.1, 0.1])))
 
 
 def test_one_seed_gives_no_interval_and_no_p_value() -> None:
@@ -83,7 +129,8 @@ def test_paired_t_test_and_sign_flip() -> None:
     result = paired(a, b)
     d = a - b
     t = d.mean() / (d.std(ddof=1) / 2)
-    assert result.p_ttest == pytest.approx(2 * (1 - t_cdf(abs(t), 3)))
+    assert t == pytest.approx(2.828427, rel=1e-6)
+    assert result.p_ttest == pytest.approx(0.0662756, abs=1e-7)  # R: 2 * pt(-2.828427, 3)
     # Exact: all 16 sign patterns, count |mean| >= observed.
     means = [abs(np.dot(s, d)) / 4 for s in itertools.product((1, -1), repeat=4)]
     expected = np.mean([m >= abs(d.mean()) - 1e-12 for m in means])
@@ -189,11 +236,13 @@ def test_a_diverged_configuration_is_never_selected() -> None:
     assert sens["n_failed"] == 2 and sens["n_grid"] == 18
 
 
-def test_everything_diverged_is_a_readable_error() -> None:
-    frame = make_sweep(datasets=("toy",), optimizers=("lion",))
-    diverge(frame, ~frame["is_default"])
-    with pytest.raises(LionSweepError, match="every grid configuration failed"):
-        select_honest(config_table(check_sweep(frame), Metrics("final")))
+def test_everything_diverged_selects_nothing_and_says_which() -> None:
+    """Tables and figures report n/a for such a pair instead of stopping (issue 8, defect 7)."""
+    frame = make_sweep(datasets=("toy",))
+    diverge(frame, ~frame["is_default"] & (frame["optimizer"] == "lion"))
+    configs = config_table(check_sweep(frame), Metrics("final"))
+    assert select_honest(configs)["optimizer"].tolist() == ["adamw"]
+    assert unselectable(configs) == [("toy", "lion")]
 
 
 def test_sensitivity_share(sweep: pd.DataFrame) -> None:
@@ -213,3 +262,45 @@ def test_schema_violations_are_readable() -> None:
         check_sweep(frame.assign(is_default=False))
     with pytest.raises(LionSweepError, match="honest_metrics"):
         settings({"honest_metrics": "last"})
+
+
+def test_scipy_and_tabulate_are_pinned_at_the_installed_versions() -> None:
+    """The results import scipy.stats and DataFrame.to_markdown (tabulate) directly."""
+    from importlib.metadata import version
+
+    from conftest import ROOT
+
+    lines = (ROOT / "envs" / "requirements.txt").read_text().splitlines()
+    pins = dict(line.split("==") for line in lines if "==" in line and not line.startswith("#"))
+    assert pins["scipy"] == version("scipy") and pins["tabulate"] == version("tabulate")
+
+
+def test_results_defaults_are_the_schema_and_config_defaults() -> None:
+    """One set of defaults: the code's, the schema's and config.yaml's agree."""
+    import yaml
+
+    from conftest import ROOT
+    from lionsweep.selection import DEFAULTS
+
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    block = schema["properties"]["results"]["properties"]
+    assert set(block) == set(DEFAULTS)
+    assert {k: v["default"] for k, v in block.items()} == DEFAULTS
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["results"]
+    assert {k: v for k, v in config.items() if k != "paper_table"} == {
+        k: v for k, v in DEFAULTS.items() if k != "paper_table"
+    }
+
+
+@pytest.mark.parametrize(
+    ("results", "message"),
+    [
+        ({"tick_labels": 1}, "results.tick_labels must be a whole number >= 2, got 1"),
+        ({"bootstrap_resamples": "many"}, "results.bootstrap_resamples must be a whole number"),
+        ({"top_k": True}, "results.top_k must be a whole number >= 1, got True"),
+        ({"ci_level": 95}, "results.ci_level must lie strictly between 0 and 1, got 95"),
+    ],
+)
+def test_bad_results_settings_name_the_key(results: dict, message: str) -> None:
+    with pytest.raises(LionSweepError, match=re.escape(message)):
+        settings(results)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -9,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_sweep import diverge, make_sweep, to_parquet
+from synthetic_sweep import DEGENERATE, diverge, make_sweep, to_parquet
 
 from lionsweep.cli import main
 from lionsweep.outputs import TABLE_FORMATS, TABLES
 from lionsweep.selection import check_sweep
-from lionsweep.tables import display, markdown, run_tables
+from lionsweep.tables import run_tables
+from lionsweep.writers import display, markdown
 
 PAPER = {"titanic": {"default": 0.67832, "best": 0.83217}}
 T975_DF2 = 4.302653  # t(0.975, df=2): three seeds
@@ -73,8 +75,8 @@ def test_honest_table_selection_interval_and_paired_gain(sweep, tables) -> None:
         test = grid[grid["config_id"] == r["config_id"]].sort_values("seed")["test_acc"].to_numpy()
         half = T975_DF2 * test.std(ddof=1) / math.sqrt(3)
         assert r["test_acc_mean"] == pytest.approx(test.mean())
-        assert r["test_acc_hi"] == pytest.approx(test.mean() + half, rel=1e-6)
-        assert r["test_acc_lo"] == pytest.approx(test.mean() - half, rel=1e-6)
+        assert r["test_acc_hi"] == pytest.approx(min(1.0, test.mean() + half), rel=1e-6)
+        assert r["test_acc_lo"] == pytest.approx(max(0.0, test.mean() - half), rel=1e-6)
         default = g[g["is_default"]].sort_values("seed")["test_acc"].to_numpy()
         d = test - default  # paired by seed
         assert r["gain_mean"] == pytest.approx(d.mean())
@@ -122,7 +124,7 @@ def test_one_seed_reports_n_a_without_crashing() -> None:
 def test_lion_only_sweep_has_an_empty_comparison() -> None:
     out = run_tables(check_sweep(make_sweep(optimizers=("lion",))), {})
     assert out["lion_vs_adamw"].empty and "diff_mean" in out["lion_vs_adamw"].columns
-    assert "| dataset |" in markdown(display(out["lion_vs_adamw"]))
+    assert markdown(display(out["lion_vs_adamw"])).startswith("| dataset   | comparison")
 
 
 def test_best_configs_top_k_in_selection_order(sweep, tables) -> None:
@@ -178,9 +180,9 @@ def test_writers_and_cli(tmp_path: Path, sweep) -> None:
     assert list(csv["dataset"]) == ["toy", "titanic"]
     direct = run_tables(sweep[sweep["dataset"].isin(["toy", "titanic"])], {}, ["toy", "titanic"])
     np.testing.assert_allclose(csv["best_test_acc"], direct["paper_table"]["best_test_acc"])
-    md = (outdir / "honest_table.md").read_text().splitlines()
-    assert md[0].startswith("| dataset | optimizer |") and set(md[1]) <= set("|- ")
-    assert len({line.count("|") for line in md}) == 1
+    md = (outdir / "honest_table.md").read_text().split("\n\n")[0].splitlines()
+    assert re.match(r"\| dataset +\| optimizer +\|", md[0]) and set(md[1]) <= set("|-:")
+    assert len({line.count("|") for line in md}) == 1 and len(md) == 2 + len(direct["honest_table"])
     assert "\\begin{tabular}" in (outdir / "claims_check.tex").read_text()
     assert "<table" in (outdir / "best_configs.html").read_text()
 
@@ -213,3 +215,259 @@ def test_rules_build_tables_figures_and_report_from_the_sweep_alone(tmp_path: Pa
     snakemake(work, "--report", "results/report.html", *args)
     html = (work / "results" / "report.html").read_text()
     assert "Two selection protocols" in html and "claims_check.html" in html
+
+
+# ------------------------------------------------------------------ bounded intervals
+
+
+def planted(grids: dict | None = None, datasets: tuple[str, ...] = ("titanic",)) -> pd.DataFrame:
+    """A Lion-only sweep whose numbers the tests set by hand."""
+    return make_sweep(datasets=datasets, optimizers=("lion",), grids=grids)
+
+
+def test_accuracy_intervals_stay_inside_0_1_and_say_so(tmp_path: Path) -> None:
+    """Issue 8 defect 8: test accuracies [1, 1, 0.5] have a raw t-interval up to 1.55."""
+    frame = planted()
+    grid, default = ~frame["is_default"], frame["is_default"]
+    frame.loc[grid, "val_acc"] = 0.5
+    frame.loc[frame["config_id"] == 4, "val_acc"] = 0.95  # the honest pick
+    frame.loc[frame["config_id"] == 4, "test_acc"] = [1.0, 1.0, 0.5]  # seeds 0, 1, 2
+    frame.loc[default, "test_acc"] = [0.0, 0.0, 1.0]  # gains 1, 1, -0.5: raw [-1.7, +2.7]
+    honest = run_tables(check_sweep(frame), {})["honest_table"].iloc[0]
+    assert honest["config_id"] == 4 and honest["test_acc_mean"] == pytest.approx(5 / 6)
+    assert honest["test_acc_hi"] == 1.0 and 0 < honest["test_acc_lo"] < 5 / 6
+    assert honest["default_test_acc_lo"] == 0.0 and honest["default_test_acc_hi"] <= 1.0
+    assert (honest["gain_lo"], honest["gain_hi"]) == (-1.0, 1.0)
+    assert -0.5 <= honest["gain_boot_lo"] <= honest["gain_boot_hi"] <= 1.0
+    path = tmp_path / "sweep.parquet"
+    to_parquet(frame, path)
+    assert main(["tables", "--sweep", str(path), "--outdir", str(tmp_path)]) == 0
+    md = (tmp_path / "honest_table.md").read_text()
+    assert "clipped to the metric's range ([0, 1] for accuracies, [-1, 1] for the gain)" in md
+    assert "clipped" in (tmp_path / "lion_vs_adamw.md").read_text()
+    assert "clipped" in (tmp_path / "honest_table.tex").read_text()
+
+
+def test_markdown_is_tabulate_with_escaped_pipes() -> None:
+    frame = pd.DataFrame({"claim": ["a | b"], "p_ttest": [0.5], "lr": [1e-3]})
+    text = markdown(display(frame), "A caption.")
+    expected = (
+        display(frame).assign(claim=["a \\| b"]).to_markdown(index=False, disable_numparse=True)
+    )
+    assert text == expected + "\n\nTable: A caption.\n"
+    assert "| 0.500 " in text and "| 0.001 " in text  # display strings, not re-parsed numbers
+
+
+# ------------------------------------------------------------------ grid edges
+
+
+EDGE_GRID = {"lion": {"lr": [1e-4, 1e-3, 1e-2], "beta1": [0.8, 0.9, 0.95], "weight_decay": [0.0]}}
+
+
+def _plant_best(frame: pd.DataFrame, lr: float, beta1: float) -> pd.DataFrame:
+    frame.loc[~frame["is_default"], ["val_acc", "test_acc"]] = 0.6
+    best = (frame["lr"] == lr) & (frame["beta1"] == beta1) & ~frame["is_default"]
+    frame.loc[best, ["val_acc", "test_acc"]] = 0.9
+    return check_sweep(frame)
+
+
+@pytest.mark.parametrize(
+    ("lr", "beta1", "edge"),
+    [(1e-3, 0.9, "no"), (1e-2, 0.9, "lr=max"), (1e-4, 0.8, "lr=min, beta1=min")],
+)
+def test_selected_configuration_at_the_grid_edge_is_flagged(lr, beta1, edge) -> None:
+    frame = _plant_best(planted(EDGE_GRID), lr, beta1)
+    out = run_tables(frame, {})
+    # weight_decay has one value: no edge to speak of, never flagged.
+    assert out["honest_table"]["at_grid_edge"].tolist() == [edge]
+    assert out["best_configs"].iloc[0]["at_grid_edge"] == edge
+    assert out["paper_table"]["at_grid_edge"].tolist() == [edge]
+    assert set(out["paper_table_seeds"]["at_grid_edge"]) == {edge}
+    notes = out["claims_check"].set_index(["claim", "protocol"])["note"]
+    titanic = notes[notes.index.get_level_values(0).str.startswith("Titanic: tuning")]
+    if edge == "no":
+        assert (titanic == "").all()
+    else:
+        expected = f"best at grid edge: the grid may be too narrow (titanic: {edge})"
+        assert (titanic == expected).all() and len(titanic) == 3
+    # The other claims read datasets that were not run: no note.
+    assert (notes[notes.index.get_level_values(0).str.startswith("Spambase")] == "").all()
+
+
+def test_edges_use_each_grid_own_extent() -> None:
+    """An optimizer's edges come from its own grid, the default row is not part of it."""
+    adamw = {"lr": [1e-3, 1e-2, 1e-1], "beta1": [0.9], "weight_decay": [0.0]}
+    grids = {**EDGE_GRID, "adamw": adamw}
+    frame = make_sweep(datasets=("toy",), grids=grids)
+    frame.loc[~frame["is_default"], "val_acc"] = 0.6
+    frame.loc[frame["lr"] == 1e-2, "val_acc"] = 0.9  # Lion's max, AdamW's middle
+    frame.loc[frame["is_default"], "val_acc"] = 0.99  # never a candidate
+    honest = run_tables(check_sweep(frame), {})["honest_table"].set_index("optimizer")
+    assert honest.loc["adamw", "at_grid_edge"] == "no"
+    assert honest.loc["lion", "at_grid_edge"].startswith("lr=max")
+
+
+# ------------------------------------------------------------------ degenerate sweeps
+
+
+@pytest.mark.parametrize("case", list(DEGENERATE))
+def test_every_table_is_written_for_degenerate_sweeps(case: str, tmp_path: Path) -> None:
+    frame = check_sweep(DEGENERATE[case]())
+    path = tmp_path / "sweep.parquet"
+    to_parquet(frame, path)
+    assert main(["tables", "--sweep", str(path), "--outdir", str(tmp_path)]) == 0
+    out = run_tables(frame, {})
+    for name in TABLES:
+        md = (tmp_path / f"{name}.md").read_text()
+        csv = pd.read_csv(tmp_path / f"{name}.csv")
+        assert len(csv) == len(out[name])
+        table, caption = md.split("\n\nTable: ")
+        assert len(table.splitlines()) == 2 + len(csv)
+        if csv.empty:
+            assert "n/a: " in caption, (name, caption)
+    honest = out["honest_table"]
+    pairs = frame.groupby(["dataset", "optimizer"]).ngroups
+    assert len(honest) == pairs  # one row per (dataset, optimizer), n/a or not
+    assert np.isfinite(honest["default_test_acc_mean"]).all()
+    lost = honest[honest["note"] != ""]
+    assert lost["config_id"].isna().all() and lost["test_acc_mean"].isna().all()
+    if case in ("lion all diverged", "default only"):
+        expect = {"lion"} if case == "lion all diverged" else {"lion", "adamw"}
+        assert set(lost["optimizer"]) == expect
+        assert lost["n_failed"].tolist() == lost["n_grid"].tolist()
+        vs = out["lion_vs_adamw"].set_index(["dataset", "comparison"])
+        assert vs.xs("tuned", level=1)["diff_mean"].isna().all()
+        assert np.isfinite(vs.xs("defaults", level=1)["diff_mean"]).all()  # still compared
+        claims = out["claims_check"]
+        honest_rows = claims[claims["protocol"].str.startswith("honest")]
+        assert (honest_rows["verdict"] == "n/a").all()
+    else:
+        assert lost.empty
+    if case == "default only":
+        for name in ("paper_table", "honest_table"):
+            text = (tmp_path / f"{name}.md").read_text()
+            assert "n/a rows (spambase" in text and "no working grid point" in text
+    if case == "lion all diverged":
+        text = (tmp_path / "honest_table.md").read_text()
+        assert "n/a rows (spambase/lion, titanic/lion, toy/lion)" in text
+    if case == "adamw only":
+        assert out["paper_table"].empty
+        assert "n/a: the sweep has no lion rows" in (tmp_path / "paper_table.md").read_text()
+    if case == "one value per axis":  # no axis varies: no edge
+        assert set(out["best_configs"]["at_grid_edge"]) == {"no"}
+    if case == "all-zero decay":
+        assert not out["honest_table"]["at_grid_edge"].str.contains("weight_decay").any()
+    if case == "one seed":
+        assert out["honest_table"]["test_acc_lo"].isna().all()
+
+
+# ------------------------------------------------------------------ --meta
+
+
+def write_meta(path: Path, dataset: str, raw: int, dropped: int) -> Path:
+    kept = raw - dropped
+    rows = {"train": kept // 2, "val": kept // 4, "test": kept - kept // 2 - kept // 4}
+    meta = {"dataset": dataset, "rows_raw": raw, "rows_dropped": dropped, "rows": rows}
+    meta["positives"] = {k: v // 3 for k, v in rows.items()}
+    meta["features"] = ["a", "b"]
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "meta.json").write_text(json.dumps(meta))
+    return path / "meta.json"
+
+
+def test_meta_gives_a_datasets_table_and_dropped_rows_in_captions(tmp_path: Path, sweep) -> None:
+    path = tmp_path / "sweep.parquet"
+    to_parquet(sweep, path)
+    metas = [
+        write_meta(tmp_path / "data" / "titanic", "titanic", 891, 179),
+        write_meta(tmp_path / "data" / "toy", "toy", 100, 0),
+        write_meta(tmp_path / "data" / "other", "other", 10, 1),  # not reported: left out
+    ]
+    argv = ["tables", "--sweep", str(path), "--outdir", str(tmp_path / "t")]
+    argv += ["--datasets", "toy", "titanic", "--meta", *map(str, metas)]
+    assert main(argv) == 0
+    table = pd.read_csv(tmp_path / "t" / "datasets.csv")
+    assert table["dataset"].tolist() == ["toy", "titanic"]
+    titanic = table.set_index("dataset").loc["titanic"]
+    assert (titanic["rows_raw"], titanic["rows_dropped"]) == (891, 179)
+    assert titanic["rows_train"] + titanic["rows_val"] + titanic["rows_test"] == 712
+    assert titanic["positives_test"] == (712 - 356 - 178) // 3
+    note = "Rows dropped while preparing the data (missing values): "
+    note += "toy 0 of 100, titanic 179 of 891."
+    for name in ("honest_table", "paper_table"):
+        assert note in (tmp_path / "t" / f"{name}.md").read_text().split("\n\nTable: ")[1]
+    assert "Rows dropped" not in (tmp_path / "t" / "best_configs.md").read_text()
+    # Without --meta: the same numbers, no dropped-rows line, the datasets table n/a.
+    assert main(argv[: argv.index("--meta")]) == 0
+    assert "Rows dropped" not in (tmp_path / "t" / "honest_table.md").read_text()
+    assert "n/a: no --meta" in (tmp_path / "t" / "datasets.md").read_text()
+    assert pd.read_csv(tmp_path / "t" / "datasets.csv").empty
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not a readable meta.json"),
+        ("[1, 2]", "must hold a JSON object"),
+        ('{"dataset": "toy", "rows_raw": 5}', "lacks ['rows_dropped', 'rows', 'positives']"),
+        (
+            '{"dataset": "toy", "rows_raw": "5", "rows_dropped": 0, "rows": {}, "positives": {}}',
+            "rows_raw must be a whole number, got '5'",
+        ),
+        (
+            '{"dataset": "toy", "rows_raw": 5, "rows_dropped": 0, "rows": {"train": 3, "val": 1},'
+            ' "positives": {"train": 1, "val": 0, "test": 0}}',
+            "rows_test must be a whole number, got None",
+        ),
+        (
+            '{"dataset": "toy", "rows_raw": 5, "rows_dropped": -1, "rows": {"train": 3, "val": 1,'
+            ' "test": 1}, "positives": {"train": 1, "val": 0, "test": 0}}',
+            "rows_dropped must not be negative",
+        ),
+    ],
+)
+def test_bad_meta_is_one_line_naming_the_file(tmp_path: Path, sweep, capsys, content, message):
+    path = tmp_path / "sweep.parquet"
+    to_parquet(sweep, path)
+    meta = tmp_path / "meta.json"
+    meta.write_text(content)
+    outdir = tmp_path / "t"
+    argv = ["tables", "--sweep", str(path), "--outdir", str(outdir), "--meta", str(meta)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"lionsweep tables: error: {meta}: ")
+    assert message in err
+    assert not outdir.exists() or not any(outdir.iterdir())  # nothing half-written
+
+
+def test_two_meta_files_for_one_dataset_are_an_error(tmp_path: Path, sweep, capsys) -> None:
+    path = tmp_path / "sweep.parquet"
+    to_parquet(sweep, path)
+    a = write_meta(tmp_path / "a", "toy", 10, 0)
+    b = write_meta(tmp_path / "b", "toy", 10, 1)
+    argv = ["tables", "--sweep", str(path), "--outdir", str(tmp_path / "t")]
+    assert main([*argv, "--meta", str(a), str(b)]) == 2
+    assert "several meta.json files for dataset 'toy'" in capsys.readouterr().err
+    missing = tmp_path / "nope" / "meta.json"
+    assert main([*argv, "--meta", str(missing)]) == 2
+    assert str(missing) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{bad", "--settings is not valid JSON"),
+        ("[1]", "--settings must be a JSON object"),
+        ('{"topk": 3}', "--settings: unknown results key(s) ['topk']"),
+        ('{"tick_labels": 0}', "results.tick_labels must be a whole number >= 2, got 0"),
+    ],
+)
+@pytest.mark.parametrize("stage", ["tables", "figures"])
+def test_bad_settings_are_one_line(tmp_path: Path, sweep, capsys, stage, text, message) -> None:
+    path = tmp_path / "sweep.parquet"
+    to_parquet(sweep, path)
+    argv = [stage, "--sweep", str(path), "--outdir", str(tmp_path / "out"), "--settings", text]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"lionsweep {stage}: error: ") and err.count("\n") == 1
+    assert message in err and not (tmp_path / "out").exists()

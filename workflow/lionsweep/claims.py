@@ -4,6 +4,9 @@ Each claim is a per-seed statistic in accuracy *points* and a region it must fal
 in. The point verdict reads the estimate (one seed, or the seed mean); the CI
 verdict reads the whole t-interval of the seed mean: "holds" only if the interval
 lies inside the region, "does not hold" only if it lies outside, else "inconclusive".
+Intervals are clipped to the statistic's range (a gain in points lies in [-100, 100],
+a difference of two gains in [-200, 200]). When a selected configuration the claim
+reads lies on the edge of its grid, ``note`` says so: the grid may be too narrow.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 from lionsweep.selection import Metrics, defaults, per_seed
-from lionsweep.stats import mean_ci
+from lionsweep.stats import Interval, mean_ci
+
+EDGE_NOTE = "best at grid edge: the grid may be too narrow"
 
 SMALL, LARGER = "titanic", ("spambase", "mushroom")
+OPTIMIZER = "lion"  # the paper's claims are about Lion
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,11 @@ class Claim:
         small = gains[self.datasets[0]]
         others = pd.concat([gains[d] for d in present], axis=1).max(axis=1)
         return 100.0 * (small - others)
+
+    def bounds(self) -> tuple[float, float]:
+        """Range of the statistic in points: one gain, or a difference of two gains."""
+        span = 100.0 * (1 if len(self.datasets) == 1 else 2)
+        return -span, span
 
     def region(self) -> str:
         # Words, not <= / >: they read the same in Markdown, HTML and LaTeX.
@@ -95,14 +106,49 @@ CLAIMS = (
 def honest_gains(
     frame: pd.DataFrame, honest: pd.DataFrame, metrics: Metrics
 ) -> dict[str, pd.Series]:
-    """Lion's per-seed test gain of the validation-selected point over the default."""
-    lion_picks = honest[honest["optimizer"] == "lion"].set_index("dataset")["config_id"]
-    base = defaults(frame[frame["optimizer"] == "lion"]).set_index("dataset")
+    """Lion's per-seed test gain of the validation-selected point over the default
+    (empty for a dataset without a working grid point: n/a, not "not run")."""
+    lion_picks = honest[honest["optimizer"] == OPTIMIZER].set_index("dataset")["config_id"]
+    base = defaults(frame[frame["optimizer"] == OPTIMIZER]).set_index("dataset")
     out = {}
     for dataset, cid in lion_picks.items():
+        if pd.isna(cid):
+            out[dataset] = pd.Series(dtype=float)
+            continue
         default_id = int(base.loc[[dataset], "config_id"].iloc[0])
-        tuned = per_seed(frame, dataset, "lion", int(cid), metrics.col("test"))
-        out[dataset] = tuned - per_seed(frame, dataset, "lion", default_id, metrics.col("test"))
+        tuned = per_seed(frame, dataset, OPTIMIZER, int(cid), metrics.col("test"))
+        out[dataset] = tuned - per_seed(frame, dataset, OPTIMIZER, default_id, metrics.col("test"))
+    return out
+
+
+def edge_note(edges: pd.DataFrame, datasets: tuple[str, ...]) -> str:
+    """The grid-edge note for the selections ``edges`` (dataset, at_grid_edge) of ``datasets``."""
+    here = edges[edges["dataset"].isin(datasets) & ~edges["at_grid_edge"].isin(["no"])]
+    here = here.dropna(subset=["at_grid_edge"]).drop_duplicates(["dataset", "at_grid_edge"])
+    if here.empty:
+        return ""
+    where = "; ".join(f"{r.dataset}: {r.at_grid_edge}" for r in here.itertuples())
+    return f"{EDGE_NOTE} ({where})"
+
+
+def _variants(
+    name: str, series: pd.Series | None, picks: pd.DataFrame, claim: Claim, level: float
+) -> list[tuple[str, float, Interval | None, pd.DataFrame]]:
+    """(label, estimate, interval, selections read) for one claim under one protocol."""
+    if series is None:
+        return [(f"{name}: {', '.join(claim.datasets)} not all run", math.nan, None, picks[:0])]
+    series = series.dropna().sort_index()
+    if series.empty:
+        return [(f"{name}: no working grid point", math.nan, None, picks[:0])]
+    out = []
+    if name == "paper":
+        first = series.index[0]
+        seed0 = picks[picks["seed"] == first]
+        out.append((f"paper: test-selected, seed {first}", series.iloc[0], None, seed0))
+        label = f"paper: test-selected, mean of {len(series)} seeds"
+    else:
+        label = f"{name}: val-selected, mean of {len(series)} seeds"
+    out.append((label, series.mean(), mean_ci(series, level, claim.bounds()), picks))
     return out
 
 
@@ -113,27 +159,21 @@ def claims_check(
     metrics: Metrics,
     level: float,
 ) -> pd.DataFrame:
-    """One row per (claim, protocol) with the statistic, its interval and verdicts."""
+    """One row per (claim, protocol) with the statistic, its interval, verdicts and a note."""
     paper = {d: g.set_index("seed")["gain"] for d, g in paper_seeds.groupby("dataset")}
     epoch = "final-epoch" if metrics.kind == "final" else "best-epoch"
-    protocols = {"paper": paper, f"honest ({epoch} metrics)": honest_gains(frame, honest, metrics)}
+    honest_name = f"honest ({epoch} metrics)"
+    protocols = {
+        "paper": (paper, paper_seeds),
+        honest_name: (
+            honest_gains(frame, honest, metrics),
+            honest[honest["optimizer"] == OPTIMIZER],
+        ),
+    }
     rows = []
     for claim in CLAIMS:
-        for name, gains in protocols.items():
-            series = claim.value(gains)
-            if series is None:
-                variants = [(f"{name}: {', '.join(claim.datasets)} not all run", math.nan, None)]
-            else:
-                series = series.dropna().sort_index()
-                variants = []
-                if name == "paper":
-                    first = series.index[0]
-                    variants.append((f"paper: test-selected, seed {first}", series.iloc[0], None))
-                    label = f"paper: test-selected, mean of {len(series)} seeds"
-                else:
-                    label = f"{name}: val-selected, mean of {len(series)} seeds"
-                variants.append((label, series.mean(), mean_ci(series, level)))
-            for label, value, ci in variants:
+        for name, (gains, picks) in protocols.items():
+            for label, value, ci, read in _variants(name, claim.value(gains), picks, claim, level):
                 lo = ci.lo if ci is not None else math.nan
                 hi = ci.hi if ci is not None else math.nan
                 rows.append(
@@ -147,6 +187,7 @@ def claims_check(
                         "holds_if": claim.region(),
                         "verdict": claim.verdict(value),
                         "ci_verdict": claim.ci_verdict(lo, hi),
+                        "note": edge_note(read, claim.datasets),
                     }
                 )
     return pd.DataFrame(rows)

@@ -10,7 +10,6 @@ Accuracy is shown in percent; bands are the min-max range over seeds.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import warnings
 from pathlib import Path
@@ -19,11 +18,18 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
+from lionsweep.errors import LionSweepError
+from lionsweep.heatmap import (
+    MAX_TICK_LABELS,
+    NO_GRID,
+    axis_label,
+    grid_scale,
+    grid_ticks,
+    plot_heatmaps,
+)
 from lionsweep.io import write_atomic
 from lionsweep.outputs import FIGURE_FORMATS, figure_stems
 from lionsweep.selection import (
@@ -34,98 +40,16 @@ from lionsweep.selection import (
     config_table,
     failed,
     load_sweep,
+    parse_settings,
     restrict,
     select_honest,
     sensitivity,
-    settings,
 )
 from lionsweep.stats import importance
+from lionsweep.writers import datasets_table
 
 COLORS = {"lion": "tab:orange", "adamw": "tab:blue"}
-LABELS = {
-    "lr": "learning rate (log scale)",
-    "beta1": "beta1 (momentum interpolation)",
-    "weight_decay": "weight decay coefficient",
-}
 VAL_PCT = "validation accuracy (%)"
-
-
-def _edges(values: np.ndarray, log: bool) -> np.ndarray:
-    """Cell edges around sorted grid values (midpoints; geometric on a log axis)."""
-    v = np.log10(values) if log else values.astype(float)
-    if v.size == 1:
-        half = 0.5 if log else max(abs(v[0]) * 0.5, 0.005)
-        e = np.array([v[0] - half, v[0] + half])
-    else:
-        mid = (v[1:] + v[:-1]) / 2
-        e = np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
-    return 10**e if log else e
-
-
-def heatmap_data(configs: pd.DataFrame, dataset: str, optimizer: str) -> dict[str, np.ndarray]:
-    """[weight decay x lr] best mean val accuracy (%) over beta1, and the beta1 achieving it."""
-    both = configs[(configs["dataset"] == dataset) & (configs["optimizer"] == optimizer)]
-    g = both[~both["is_default"]]
-    default = both[both["is_default"]].iloc[0]
-    lrs, wds = np.sort(g["lr"].unique()), np.sort(g["weight_decay"].unique())
-    acc = np.full((wds.size, lrs.size), np.nan)
-    beta = np.full((wds.size, lrs.size), np.nan)
-    for (wd, lr), cell in g.sort_values("beta1").groupby(["weight_decay", "lr"]):
-        vals = cell["val_acc_mean"].to_numpy()
-        if np.isfinite(vals).any():
-            k = int(np.nanargmax(vals))  # lowest beta1 on ties (sorted)
-            i, j = np.searchsorted(wds, wd), np.searchsorted(lrs, lr)
-            acc[i, j], beta[i, j] = 100 * vals[k], cell["beta1"].to_numpy()[k]
-    return {
-        "lr": lrs,
-        "weight_decay": wds,
-        "acc": acc,
-        "beta1": beta,
-        "default": np.array([default["lr"], default["weight_decay"]]),
-    }
-
-
-def _outline_default(ax: Axes, d: dict[str, np.ndarray]) -> None:
-    """Outline, in red, the cell holding the default's (lr, wd), if it lies on the grid."""
-    xe, ye = _edges(d["lr"], True), _edges(d["weight_decay"], False)
-    j, i = np.searchsorted(xe, d["default"][0]) - 1, np.searchsorted(ye, d["default"][1]) - 1
-    if 0 <= j < d["lr"].size and 0 <= i < d["weight_decay"].size:
-        box = Rectangle((xe[j], ye[i]), xe[j + 1] - xe[j], ye[i + 1] - ye[i])
-        box.set(fill=False, edgecolor="red", linewidth=2)
-        ax.add_patch(box)
-
-
-def plot_heatmaps(
-    configs: pd.DataFrame, dataset: str, optimizers: list[str]
-) -> tuple[Figure, dict[str, dict[str, np.ndarray]]]:
-    data = {o: heatmap_data(configs, dataset, o) for o in optimizers}
-    finite = np.concatenate([d["acc"][np.isfinite(d["acc"])] for d in data.values()])
-    vmin, vmax = (finite.min(), finite.max()) if finite.size else (0, 100)
-    fig, axes = plt.subplots(1, len(optimizers), figsize=(6 * len(optimizers), 4.8), squeeze=False)
-    for ax, (opt, d) in zip(axes[0], data.items(), strict=True):
-        mesh = ax.pcolormesh(
-            _edges(d["lr"], True),
-            _edges(d["weight_decay"], False),
-            np.ma.masked_invalid(d["acc"]),
-            vmin=vmin,
-            vmax=vmax,
-            cmap="viridis",
-        )
-        ax.set_xscale("log")
-        ax.set_facecolor("0.85")  # failed cells (every beta1 diverged) show grey
-        size = max(4.0, min(8.0, 120 / max(d["lr"].size, d["weight_decay"].size)))
-        for i, wd in enumerate(d["weight_decay"]):
-            for j, lr in enumerate(d["lr"]):
-                if np.isfinite(d["beta1"][i, j]):
-                    ax.text(lr, wd, f"{d['beta1'][i, j]:.2f}", ha="center", va="center",
-                            fontsize=size, color="w")  # fmt: skip
-        _outline_default(ax, d)
-        ax.set_xlabel(LABELS["lr"])
-        ax.set_ylabel(LABELS["weight_decay"])
-        ax.set_title(f"{dataset}, {opt}: best over beta1 (annotated: argmax beta1)")
-        fig.colorbar(mesh, ax=ax, label=f"mean {VAL_PCT}")
-    fig.tight_layout()
-    return fig, data
 
 
 def marginal_data(
@@ -148,23 +72,41 @@ def marginal_data(
 
 
 def plot_marginals(
-    frame: pd.DataFrame, metrics: Metrics, dataset: str, optimizers: list[str]
+    frame: pd.DataFrame,
+    metrics: Metrics,
+    dataset: str,
+    optimizers: list[str],
+    ticks: int = MAX_TICK_LABELS,
 ) -> tuple[Figure, dict[str, pd.DataFrame]]:
+    """One row per optimizer, one panel per axis, in the grid's own scale (ticks at grid
+    values); a panel without a working grid point says so instead of an empty frame."""
     data = {o: marginal_data(frame, metrics, dataset, o) for o in optimizers}
     fig, axes = plt.subplots(len(optimizers), 3, figsize=(13, 3.6 * len(optimizers)), squeeze=False)
     for row, (opt, d) in zip(axes, data.items(), strict=True):
+        here = frame[(frame["dataset"] == dataset) & (frame["optimizer"] == opt)]
+        grid = here[~here["is_default"]]
         for ax, axis in zip(row, AXES, strict=True):
+            ax.set_title(f"{dataset}, {opt}")
+            ax.set_ylabel(VAL_PCT)
+            if d.empty:
+                ax.text(0.5, 0.5, NO_GRID, ha="center", va="center", transform=ax.transAxes)
+                ax.set_xlabel(axis_label(axis, "linear"))
+                continue
+            scale = grid_scale(grid[axis].unique())
             for stat, style in (("best", "-"), ("median", "--")):
                 s = d[(d["axis"] == axis) & (d["stat"] == stat)]
                 ax.plot(s["value"], s["mean"], style, marker="o", ms=3, color=COLORS.get(opt),
                         label=f"{stat} over the other two")  # fmt: skip
+                if len(s) == 1:  # one grid value: a band has no width, so a capped bar
+                    yerr = [s["mean"] - s["lo"], s["hi"] - s["mean"]]
+                    ax.errorbar(s["value"], s["mean"], yerr=yerr, capsize=4, alpha=0.5,
+                                color=COLORS.get(opt), ls="none")  # fmt: skip
                 ax.fill_between(s["value"], s["lo"], s["hi"], alpha=0.2, color=COLORS.get(opt))
-            if axis == "lr":
-                ax.set_xscale("log")
-            ax.set_xlabel(LABELS[axis])
-            ax.set_ylabel(VAL_PCT)
-            ax.set_title(f"{dataset}, {opt}")
-        row[0].legend(fontsize=8, title="band: min-max over seeds", title_fontsize=8)
+            ax.set_xscale(scale)
+            grid_ticks(ax, "x", np.sort(grid[axis].unique()), ticks)
+            ax.set_xlabel(axis_label(axis, scale))
+        if not d.empty:
+            row[0].legend(fontsize=8, title="band: min-max over seeds", title_fontsize=8)
     fig.tight_layout()
     return fig, data
 
@@ -179,8 +121,11 @@ def plot_sensitivity(
     for k, opt in enumerate(opts):
         d = data[data["optimizer"] == opt].set_index("dataset").reindex(datasets)
         x = np.arange(len(datasets)) + (k - (len(opts) - 1) / 2) * width
-        bars = ax.bar(x, 100 * d["share_within"], width, label=opt, color=COLORS.get(opt))
-        counts = [f"{w}/{n}" for w, n in zip(d["n_within"], d["n_grid"], strict=True)]
+        bars = ax.bar(x, 100 * d["share_within"].fillna(0), width, label=opt, color=COLORS.get(opt))
+        counts = [  # n/a: no grid point for that pair (a grid of the default alone)
+            f"{w:.0f}/{n:.0f}" if n > 0 else "n/a"
+            for w, n in zip(d["n_within"], d["n_grid"].fillna(0), strict=True)
+        ]
         ax.bar_label(bars, counts, fontsize=7, padding=2)
     ax.set_ylim(0, 115)
     ax.set_xticks(np.arange(len(datasets)), datasets)
@@ -222,16 +167,17 @@ def plot_curves(
     data = {}
     for j, opt in enumerate(optimizers):
         rows = frame[(frame["dataset"] == dataset) & (frame["optimizer"] == opt)]
-        pick = chosen.set_index(["dataset", "optimizer"]).loc[(dataset, opt)]
-        picks = {
-            "default": int(rows.loc[rows["is_default"], "config_id"].iloc[0]),
-            "selected": int(pick["config_id"]),
-        }
-        names = {
-            "default": "default",
-            "selected": f"selected: lr {pick['lr']:.3g}, beta1 {pick['beta1']:.3g}, "
-            f"wd {pick['weight_decay']:.3g}",
-        }
+        picks = {"default": int(rows.loc[rows["is_default"], "config_id"].iloc[0])}
+        names = {"default": f"default ({NO_GRID} to select)"}
+        selected = chosen[(chosen["dataset"] == dataset) & (chosen["optimizer"] == opt)]
+        if not selected.empty:  # none when every grid point failed: the default alone
+            pick = selected.iloc[0]
+            picks["selected"] = int(pick["config_id"])
+            names["default"] = "default"
+            names["selected"] = (
+                f"selected: lr {pick['lr']:.3g}, beta1 {pick['beta1']:.3g}, "
+                f"wd {pick['weight_decay']:.3g}"
+            )
         for i, (col, label) in enumerate(
             (("curve_val_acc", VAL_PCT), ("curve_val_loss", "validation log-loss (nats)"))
         ):
@@ -258,7 +204,10 @@ def importance_data(configs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (dataset, opt), g in grid.groupby(["dataset", "optimizer"], sort=False):
         varying = [h for h in HPARAMS if h not in AXES and g[h].nunique(dropna=False) > 1]
-        shares = importance(g, "val_acc_mean", [*AXES, *varying])
+        try:
+            shares = importance(g, "val_acc_mean", [*AXES, *varying])
+        except LionSweepError:  # every point failed: nothing to decompose, drawn as n/a
+            continue
         for part, share in shares.items():
             if part != "filled":
                 rows.append({"dataset": dataset, "optimizer": opt, "part": part, "share": share,
@@ -269,23 +218,41 @@ def importance_data(configs: pd.DataFrame) -> pd.DataFrame:
 def plot_importance(
     configs: pd.DataFrame, datasets: list[str], optimizers: list[str]
 ) -> tuple[Figure, pd.DataFrame]:
+    """Stacked main-effect shares; a pair without a grid, with every point failed or
+    with no variance over its grid (all points equal) is labelled n/a, with the reason."""
     data = importance_data(configs)
     pairs = [(d, o) for d in datasets for o in optimizers]
-    parts = list(dict.fromkeys(data["part"]))
+    parts = list(dict.fromkeys(data["part"])) if not data.empty else []
     fig, ax = plt.subplots(figsize=(9, 1.4 + 0.5 * len(pairs)))
     left = np.zeros(len(pairs))
     for part, color in zip(parts, plt.get_cmap("Set2").colors, strict=False):
-        share = data[data["part"] == part].set_index(["dataset", "optimizer"]).loc[pairs, "share"]
-        values = 100 * share.fillna(0).to_numpy()
+        share = data[data["part"] == part].set_index(["dataset", "optimizer"])["share"]
+        values = 100 * share.reindex(pairs).fillna(0).to_numpy()
         ax.barh(np.arange(len(pairs)), values, left=left, label=part, color=color)
         left += np.clip(values, 0, None)
+    for y, pair in enumerate(pairs):
+        if left[y] == 0:
+            ax.text(1, y, f"n/a: {_importance_gap(configs, *pair)}", va="center", fontsize=8)
+    ax.set_xlim(0, 100)
     ax.set_yticks(np.arange(len(pairs)), [f"{d}, {o}" for d, o in pairs])
     ax.invert_yaxis()
     ax.set_xlabel("share of the variance of mean validation accuracy over the grid (%)")
     ax.set_title("Hyperparameter importance (functional ANOVA main effects)")
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    if parts:
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig, data
+
+
+def _importance_gap(configs: pd.DataFrame, dataset: str, optimizer: str) -> str:
+    """Why a pair has no importance bar."""
+    g = configs[(configs["dataset"] == dataset) & (configs["optimizer"] == optimizer)]
+    g = g[~g["is_default"]]
+    if g.empty:
+        return "no grid points"
+    if g["failed"].all():
+        return "every grid point failed"
+    return "no variance over the grid (one value per axis, or equal accuracies)"
 
 
 def decay_data(configs: pd.DataFrame, dataset: str, optimizer: str) -> dict[str, Any]:
@@ -314,13 +281,28 @@ def plot_decay(
                 ax.axhline(
                     d["best_wd0"], ls=":", color=COLORS.get(opt), label=f"{opt}, best at wd = 0"
                 )
-        ax.set_xscale("log")
-        ax.set_xlabel("lr x weight decay (per-step shrink factor, log scale)")
+        if any(data[(dataset, o)]["x"].size for o in optimizers):
+            ax.set_xscale("log")
+            ax.set_xlabel("lr x weight decay (per-step shrink factor, log scale)")
+        else:  # all-zero decay (or no working point): lr x wd has nothing to put on a log axis
+            ax.text(0.5, 0.5, "no grid point with weight decay > 0", ha="center",
+                    va="center", transform=ax.transAxes)  # fmt: skip
+            ax.set_xlabel("lr x weight decay (per-step shrink factor)")
         ax.set_ylabel(f"mean {VAL_PCT}")
         ax.set_title(dataset)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     fig.tight_layout()
     return fig, data
+
+
+def rows_notes(datasets: pd.DataFrame) -> dict[str, str]:
+    """Per dataset, the rows its figures rest on (from --meta), e.g. for a suptitle."""
+    return {
+        r.dataset: f"{r.dataset}: {r.rows_raw - r.rows_dropped} of {r.rows_raw} rows "
+        f"({r.rows_dropped} dropped while preparing: missing values)"
+        for r in datasets.itertuples()
+    }
 
 
 def save(fig: Figure, outdir: Path, stem: str) -> list[Path]:
@@ -346,23 +328,28 @@ add_arguments = add_sweep_arguments
 
 
 def run(args: argparse.Namespace) -> None:
-    cfg = settings(json.loads(args.settings))
+    cfg = parse_settings(args.settings)
     metrics = Metrics(cfg["honest_metrics"])
     frame = restrict(load_sweep(args.sweep), args.datasets, args.optimizers)
     datasets = args.datasets or sorted(frame["dataset"].unique())
     optimizers = args.optimizers or sorted(frame["optimizer"].unique())
     configs = config_table(frame, metrics)
     chosen = select_honest(configs)
-    points = float(cfg["sensitivity_points"])
+    points, ticks = float(cfg["sensitivity_points"]), int(cfg["tick_labels"])
     draw = {
-        "heatmap": lambda d: plot_heatmaps(configs, d, optimizers),
-        "marginal": lambda d: plot_marginals(frame, metrics, d, optimizers),
+        "heatmap": lambda d: plot_heatmaps(configs, chosen, d, optimizers, ticks),
+        "marginal": lambda d: plot_marginals(frame, metrics, d, optimizers, ticks),
         "curves": lambda d: plot_curves(frame, chosen, d, optimizers),
         "sensitivity": lambda _: plot_sensitivity(configs, points, datasets, optimizers),
         "importance": lambda _: plot_importance(configs, datasets, optimizers),
         "effective_decay": lambda _: plot_decay(configs, datasets, optimizers),
     }
+    notes = rows_notes(datasets_table(args.meta, datasets))
     stems = figure_stems(datasets)
     for stem, kind, dataset in stems:  # drawn and closed one at a time (large grids)
-        save(draw[kind](dataset)[0], args.outdir, stem)
+        fig = draw[kind](dataset)[0]
+        if dataset in notes:
+            fig.suptitle(notes[dataset], fontsize=9)
+            fig.tight_layout()
+        save(fig, args.outdir, stem)
     print(f"{args.outdir}: {len(stems)} figures as {', '.join(FIGURE_FORMATS)}")

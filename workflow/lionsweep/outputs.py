@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 TABLES = (
+    "datasets",
     "paper_table",
     "paper_table_seeds",
     "honest_table",

@@ -15,6 +15,8 @@ in any seed has failed: it counts in the grid's size but is never selected.
 from __future__ import annotations
 
 import argparse
+import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from lionsweep.errors import LionSweepError
+from lionsweep.stats import BOOTSTRAP_SAMPLES
 
 AXES = ("lr", "beta1", "weight_decay")  # the paper's three hyperparameters
 HPARAMS = ("lr", "beta1", "beta2", "weight_decay", "eps")
@@ -46,8 +49,29 @@ DEFAULTS: dict[str, Any] = {
     "ci_level": 0.95,
     "sensitivity_points": 1.0,
     "top_k": 10,
+    "bootstrap_resamples": BOOTSTRAP_SAMPLES,
+    "tick_labels": 6,
     "paper_table": {},
 }
+
+
+INTEGER_MINIMA = {"top_k": 1, "bootstrap_resamples": 100, "tick_labels": 2}
+
+
+def parse_settings(text: str) -> dict[str, Any]:
+    """``--settings`` (the `results:` section as JSON), checked: one readable line on error."""
+    try:
+        results = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise LionSweepError(f"--settings is not valid JSON ({err})") from None
+    if not isinstance(results, dict):
+        raise LionSweepError(
+            f"--settings must be a JSON object (the results: section), got {text!r}"
+        )
+    unknown = sorted(set(results) - set(DEFAULTS))
+    if unknown:
+        raise LionSweepError(f"--settings: unknown results key(s) {unknown}")
+    return settings(results)
 
 
 def settings(results: dict[str, Any] | None) -> dict[str, Any]:
@@ -58,6 +82,13 @@ def settings(results: dict[str, Any] | None) -> dict[str, Any]:
             f"results.honest_metrics must be 'final' or 'best_epoch', "
             f"got {merged['honest_metrics']!r}"
         )
+    for key, low in INTEGER_MINIMA.items():  # the schema's checks, for --settings by hand
+        value = merged[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise LionSweepError(f"results.{key} must be a whole number >= {low}, got {value!r}")
+    level = merged["ci_level"]
+    if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
+        raise LionSweepError(f"results.ci_level must lie strictly between 0 and 1, got {level!r}")
     return merged
 
 
@@ -163,14 +194,62 @@ def rank_grid(configs: pd.DataFrame) -> pd.DataFrame:
 
 
 def select_honest(configs: pd.DataFrame) -> pd.DataFrame:
-    """The honest choice per (dataset, optimizer): rank 1 of ``rank_grid``."""
+    """The honest choice per (dataset, optimizer): rank 1 of ``rank_grid``.
+
+    A (dataset, optimizer) whose grid has no working point (every configuration
+    diverged, or a grid of the default alone) has no row here: ``unselectable``
+    lists them, and the tables report them as n/a instead of stopping.
+    """
     ranked = rank_grid(configs)
-    chosen = ranked[ranked["rank"] == 1].set_index(GROUP)
+    return ranked[ranked["rank"] == 1].reset_index(drop=True)
+
+
+def unselectable(configs: pd.DataFrame) -> list[tuple[str, str]]:
+    """(dataset, optimizer) pairs without a working grid point, in sorted order."""
+    chosen = set(map(tuple, select_honest(configs)[GROUP].to_numpy().tolist()))
     everything = configs.groupby(GROUP).size().index
-    lost = [k for k in everything if k not in chosen.index]
-    if lost:
-        raise LionSweepError(f"every grid configuration failed (diverged) for {lost}")
-    return chosen.reset_index()
+    return [k for k in everything if k not in chosen]
+
+
+def grid_extent(configs: pd.DataFrame) -> dict[tuple[str, str], dict[str, tuple[float, float]]]:
+    """Per (dataset, optimizer): (lowest, highest) of every hyperparameter the grid varies.
+
+    Failed points count (they are part of the grid the user asked for); the default
+    row does not (it lies on or off the grid by the user's choice, not the grid's).
+    """
+    grid = configs[~configs["is_default"]]
+    out: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
+    for key, g in grid.groupby(GROUP, sort=True):
+        out[key] = {
+            h: (float(g[h].min()), float(g[h].max())) for h in HPARAMS if g[h].nunique() > 1
+        }
+    return out
+
+
+def edge_label(row: Any, extent: dict[tuple[str, str], dict[str, tuple[float, float]]]) -> Any:
+    """``"lr=max, weight_decay=min"`` for a selected configuration on the grid's boundary,
+    "no" when it is interior on every varied axis, NaN when nothing was selected."""
+    if pd.isna(row.get("lr", math.nan)):
+        return math.nan
+    ends = []
+    for axis, (low, high) in extent.get((row["dataset"], row["optimizer"]), {}).items():
+        value = row[axis]
+        if math.isclose(value, low, rel_tol=1e-9, abs_tol=1e-15):
+            ends.append(f"{axis}=min")
+        elif math.isclose(value, high, rel_tol=1e-9, abs_tol=1e-15):
+            ends.append(f"{axis}=max")
+    return ", ".join(ends) or "no"
+
+
+def mark_grid_edges(table: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (one selected configuration per row) with an ``at_grid_edge`` column.
+
+    A best configuration at the end of an axis the grid varies says the optimum may
+    lie outside the grid; axes with one value have no edge to speak of.
+    """
+    extent = grid_extent(configs)
+    edges = [edge_label(r, extent) for _, r in table.iterrows()]
+    return table.assign(at_grid_edge=pd.Series(edges, index=table.index, dtype=object))
 
 
 def select_paper(frame: pd.DataFrame) -> pd.DataFrame:
@@ -213,6 +292,7 @@ def sensitivity(configs: pd.DataFrame, points: float = 1.0) -> pd.DataFrame:
     """
     grid = configs[~configs["is_default"]]
     rows = []
+    columns = [*GROUP, "n_grid", "n_failed", "best_val_acc", "n_within", "share_within"]
     for (dataset, optimizer), g in grid.groupby(GROUP, sort=True):
         best = g["val_acc_mean"].max()
         near = int((g["val_acc_mean"] >= best - points / 100.0 - 1e-12).sum())
@@ -227,7 +307,7 @@ def sensitivity(configs: pd.DataFrame, points: float = 1.0) -> pd.DataFrame:
                 "share_within": near / len(g),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=columns)  # no rows for a grid of the default alone
 
 
 def restrict(
@@ -250,3 +330,10 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--settings", default="{}", help="the `results:` config section as JSON")
     parser.add_argument("--datasets", nargs="*", help="datasets to report, in this order")
     parser.add_argument("--optimizers", nargs="*", help="optimizers to report, in this order")
+    parser.add_argument(
+        "--meta",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="prepared datasets' meta.json (rows raw/dropped per dataset, for the captions)",
+    )

@@ -1,111 +1,64 @@
-"""Seed statistics without scipy: t intervals, paired comparisons, grid importance.
+"""Seed statistics through scipy.stats: t intervals, paired comparisons, grid importance.
 
-Why scipy-free: the run-time environment pins only what the workflow imports, and
-the few quantities needed here (Student-t quantiles, an exact sign-flip test, a
-functional ANOVA on a full factorial grid) are short and testable on their own.
+Accuracies live in [0, 1] and differences of accuracies in [-1, 1], but a
+t-interval over 2-5 seeds is wide enough to leave that range (e.g. [-0.27, 1.51]).
+Intervals of a bounded metric are therefore **clipped** to its range (the t-interval
+intersected with the range; the mean is never moved), and ``Interval.clipped`` says
+when that happened. The paired percentile bootstrap beside the t-interval stays in
+range by construction (a mean of resampled values lies within the values).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 from lionsweep.errors import LionSweepError
 
+# Ranges of the quantities the tables put intervals on.
+ACC_RANGE = (0.0, 1.0)  # an accuracy
+DIFF_RANGE = (-1.0, 1.0)  # a difference of two accuracies
 # Above this many seeds the sign-flip test samples sign patterns instead of
 # enumerating all 2^n of them (fixed generator seed: the p-value is reproducible).
 EXACT_SIGNFLIP_MAX_N = 16
 SIGNFLIP_SAMPLES = 20000
-
-
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz)."""
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 500):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-15:
-            break
-    return h
-
-
-def betainc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = (
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    )
-    front = math.exp(log_front)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _betacf(a, b, x) / a
-    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
-
-
-def t_cdf(t: float, df: float) -> float:
-    """P(T <= t) for Student's t with ``df`` degrees of freedom."""
-    if math.isinf(t):
-        return 1.0 if t > 0 else 0.0
-    tail = 0.5 * betainc(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t > 0 else tail
+BOOTSTRAP_SAMPLES = 9999
+RNG_SEED = 0  # sign-flip sampling and bootstrap resampling: same input => same numbers
 
 
 def t_quantile(p: float, df: float) -> float:
-    """Inverse of ``t_cdf`` by bisection (monotone, so exact to ~1e-12)."""
+    """Student-t quantile (scipy.stats.t.ppf), kept as a name the tables and tests share."""
     if not 0.0 < p < 1.0 or df <= 0:
         raise ValueError(f"t_quantile needs 0 < p < 1 and df > 0, got p={p}, df={df}")
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    lo, hi = 0.0, 1.0
-    while t_cdf(hi, df) < p:
-        lo, hi = hi, hi * 2.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if t_cdf(mid, df) < p:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-13 * max(1.0, hi):
-            break
-    return 0.5 * (lo + hi)
+    return float(sps.t.ppf(p, df))
 
 
 @dataclass(frozen=True)
 class Interval:
-    """Mean over seeds with a t-interval; lo/hi are NaN when n < 2 (no spread to speak of)."""
+    """Mean over seeds with a t-interval; lo/hi are NaN when n < 2 (no spread to speak of).
+
+    ``clipped`` is True when the raw t-interval left the metric's range and was cut to it.
+    """
 
     mean: float
     sd: float
     n: int
     lo: float
     hi: float
+    clipped: bool = False
 
 
-def mean_ci(values: Sequence[float] | np.ndarray, level: float = 0.95) -> Interval:
-    """Mean, sample sd and the two-sided t-interval of the mean (NaNs are an error upstream)."""
+def mean_ci(
+    values: Sequence[float] | np.ndarray,
+    level: float = 0.95,
+    bounds: tuple[float, float] | None = None,
+) -> Interval:
+    """Mean, sample sd and the two-sided t-interval of the mean, clipped to ``bounds``."""
     x = np.asarray(values, dtype=np.float64)
     n = int(x.size)
     if n == 0:
@@ -115,50 +68,91 @@ def mean_ci(values: Sequence[float] | np.ndarray, level: float = 0.95) -> Interv
         return Interval(mean, math.nan, n, math.nan, math.nan)
     sd = float(x.std(ddof=1))
     half = t_quantile(0.5 + level / 2.0, n - 1) * sd / math.sqrt(n)
-    return Interval(mean, sd, n, mean - half, mean + half)
+    lo, hi = mean - half, mean + half
+    if bounds is None:
+        return Interval(mean, sd, n, lo, hi)
+    clipped = lo < bounds[0] or hi > bounds[1]
+    return Interval(mean, sd, n, max(lo, bounds[0]), min(hi, bounds[1]), clipped)
 
 
 @dataclass(frozen=True)
 class Paired:
-    """a - b paired by seed: mean difference, its t-interval and two p-values."""
+    """a - b paired by seed: mean difference, its t-interval, a bootstrap interval, p-values."""
 
     diff: Interval
     p_ttest: float
     p_signflip: float
+    boot_lo: float = math.nan
+    boot_hi: float = math.nan
+
+
+def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(x, axis=axis)
 
 
 def signflip_p(d: np.ndarray) -> float:
-    """Two-sided sign-flip permutation p-value of mean(d) = 0 (exact for small n).
+    """Two-sided sign-flip permutation p-value of mean(d) = 0 (scipy.stats.permutation_test).
 
-    It makes no normality assumption, which matters with 2-5 seeds; its smallest
-    attainable value is 2 / 2^n, so it can never look significant with 3 seeds.
+    It makes no normality assumption, which matters with 2-5 seeds; exact (all 2^n
+    sign patterns) up to EXACT_SIGNFLIP_MAX_N seeds, so its smallest attainable value
+    is 2 / 2^n: it can never look significant with 3 seeds.
     """
-    n = d.size
-    observed = abs(d.mean())
-    if n <= EXACT_SIGNFLIP_MAX_N:
-        signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))
-    else:
-        rng = np.random.default_rng(0)
-        signs = rng.choice((1.0, -1.0), size=(SIGNFLIP_SAMPLES, n))
-        signs[0] = 1.0
-    means = np.abs(signs @ d) / n
-    return float(np.mean(means >= observed - 1e-12))
+    d = np.asarray(d, dtype=np.float64)
+    exact = d.size <= EXACT_SIGNFLIP_MAX_N
+    result = sps.permutation_test(
+        (d,),
+        _mean,
+        permutation_type="samples",  # one sample: the signs are permuted
+        vectorized=True,
+        n_resamples=math.inf if exact else SIGNFLIP_SAMPLES,
+        alternative="two-sided",
+        rng=np.random.default_rng(RNG_SEED),
+    )
+    return float(result.pvalue)
 
 
-def paired(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> Paired:
-    """Compare two per-seed series (same seed order); p-values are NaN when n < 2."""
-    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    ci = mean_ci(d, level)
+def bootstrap_ci(
+    d: np.ndarray, level: float = 0.95, resamples: int = BOOTSTRAP_SAMPLES
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of mean(d) (seeded); NaN when n < 2 or d is constant."""
+    d = np.asarray(d, dtype=np.float64)
+    if d.size < 2 or np.ptp(d) == 0:
+        return math.nan, math.nan
+    result = sps.bootstrap(
+        (d,),
+        _mean,
+        vectorized=True,
+        n_resamples=resamples,
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng(RNG_SEED),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def paired(
+    a: Sequence[float],
+    b: Sequence[float],
+    level: float = 0.95,
+    bounds: tuple[float, float] | None = DIFF_RANGE,
+    resamples: int = BOOTSTRAP_SAMPLES,
+) -> Paired:
+    """Compare two per-seed series (same seed order); p-values are NaN when n < 2.
+
+    ``bounds`` is the range of a - b (default: a difference of two accuracies).
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    d = a - b
+    ci = mean_ci(d, level, bounds)
     if ci.n < 2:
         return Paired(ci, math.nan, math.nan)
     if ci.sd <= 1e-12 * max(1.0, abs(ci.mean)):  # float noise of equal k/n differences
-        # Identical differences: t is 0/0 or infinite. Claiming p = 0 from two equal
-        # discrete accuracies would be absurd, so only the no-difference case gets a value.
+        # Identical differences: t is 0/0 or infinite (scipy says p = 0). Claiming p = 0
+        # from two equal discrete accuracies would be absurd: only no difference gets a value.
         p_t = 1.0 if ci.mean == 0.0 else math.nan
     else:
-        t = ci.mean / (ci.sd / math.sqrt(ci.n))
-        p_t = 2.0 * (1.0 - t_cdf(abs(t), ci.n - 1))
-    return Paired(ci, p_t, signflip_p(d))
+        p_t = float(sps.ttest_rel(a, b).pvalue)
+    return Paired(ci, p_t, signflip_p(d), *bootstrap_ci(d, level, resamples))
 
 
 def importance(grid: pd.DataFrame, value: str, axes: Sequence[str]) -> dict[str, float]:

@@ -1,0 +1,183 @@
+"""The accuracy heatmap (lr x weight decay, best over beta1) and the grid-axis helpers.
+
+A 20 x 20 grid cannot carry a beta1 label in each of its 400 cells, so the
+heatmap marks only the selected configuration (a star) and shows the best beta1
+per cell as its own colour-coded panel beside it. Axes use the grid's own
+spacing (log for a log-spaced learning rate) and put ticks at grid values,
+thinned to a readable number of labels.
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import NullLocator
+
+from lionsweep.selection import DEFAULTS
+
+# Tick labels per axis (results.tick_labels): a 20-value axis shows every 4th value.
+MAX_TICK_LABELS = int(DEFAULTS["tick_labels"])
+NO_GRID = "no working grid point"
+NAMES = {"lr": "learning rate", "beta1": "beta1", "weight_decay": "weight decay"}
+
+
+def grid_scale(values: np.ndarray) -> str:
+    """ "log" for positive values spaced evenly in log (or spanning a decade with 2
+    values), else "linear": a grid axis is drawn the way it was built."""
+    v = np.unique(np.asarray(values, dtype=float))
+    if v.size < 2 or (v <= 0).any():
+        return "linear"
+    if v.size == 2:
+        return "log" if v[1] / v[0] >= 10 else "linear"
+    lin, log = np.diff(v), np.diff(np.log(v))
+    spread = lambda d: float(np.ptp(d) / np.abs(d).mean())  # noqa: E731
+    return "log" if spread(log) < spread(lin) else "linear"
+
+
+def axis_label(axis: str, scale: str) -> str:
+    return NAMES.get(axis, axis) + (" (log scale)" if scale == "log" else "")
+
+
+def edges(values: np.ndarray, log: bool) -> np.ndarray:
+    """Cell edges around sorted grid values (midpoints; geometric on a log axis)."""
+    v = np.log10(values) if log else values.astype(float)
+    if v.size == 1:
+        half = 0.5 if log else max(abs(v[0]) * 0.5, 0.005)
+        e = np.array([v[0] - half, v[0] + half])
+    else:
+        mid = (v[1:] + v[:-1]) / 2
+        e = np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
+    return 10**e if log else e
+
+
+def thinned(values: np.ndarray, most: int = MAX_TICK_LABELS) -> np.ndarray:
+    """Every k-th grid value (first included) so that at most ``most`` remain."""
+    step = max(1, math.ceil(len(values) / most))
+    return np.asarray(values)[::step]
+
+
+def grid_ticks(ax: Axes, which: str, values: np.ndarray, most: int = MAX_TICK_LABELS) -> None:
+    """Ticks at (thinned) grid values, labelled with 3 significant digits; no minor ticks."""
+    ticks = thinned(values, most)
+    labels = [f"{t:.3g}" for t in ticks]
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    axis.set_ticks(ticks, labels)
+    axis.set_minor_locator(NullLocator())
+
+
+def heatmap_data(
+    configs: pd.DataFrame, dataset: str, optimizer: str, pick: pd.Series | None
+) -> dict[str, np.ndarray]:
+    """[weight decay x lr] best mean val accuracy (%) over beta1, the beta1 achieving it,
+    and the selected configuration (``pick``: lr, weight decay, beta1; NaN if none)."""
+    both = configs[(configs["dataset"] == dataset) & (configs["optimizer"] == optimizer)]
+    g = both[~both["is_default"]]
+    default = both[both["is_default"]].iloc[0]
+    lrs, wds = np.sort(g["lr"].unique()), np.sort(g["weight_decay"].unique())
+    acc = np.full((wds.size, lrs.size), np.nan)
+    beta = np.full((wds.size, lrs.size), np.nan)
+    for (wd, lr), cell in g.sort_values("beta1").groupby(["weight_decay", "lr"]):
+        vals = cell["val_acc_mean"].to_numpy()
+        if np.isfinite(vals).any():
+            k = int(np.nanargmax(vals))  # lowest beta1 on ties (sorted)
+            i, j = np.searchsorted(wds, wd), np.searchsorted(lrs, lr)
+            acc[i, j], beta[i, j] = 100 * vals[k], cell["beta1"].to_numpy()[k]
+    chosen = [math.nan] * 3 if pick is None else [pick[k] for k in ("lr", "weight_decay", "beta1")]
+    return {
+        "lr": lrs,
+        "weight_decay": wds,
+        "beta1_values": np.sort(g["beta1"].unique()),
+        "acc": acc,
+        "beta1": beta,
+        "default": np.array([default["lr"], default["weight_decay"]]),
+        "selected": np.array(chosen, dtype=float),
+        "scale": np.array([grid_scale(lrs), grid_scale(wds)]),
+    }
+
+
+def _outline_default(ax: Axes, d: dict[str, np.ndarray]) -> None:
+    """Outline, in red, the cell holding the default's (lr, wd), if it lies on the grid."""
+    xe = edges(d["lr"], d["scale"][0] == "log")
+    ye = edges(d["weight_decay"], d["scale"][1] == "log")
+    j, i = np.searchsorted(xe, d["default"][0]) - 1, np.searchsorted(ye, d["default"][1]) - 1
+    if 0 <= j < d["lr"].size and 0 <= i < d["weight_decay"].size:
+        box = Rectangle((xe[j], ye[i]), xe[j + 1] - xe[j], ye[i + 1] - ye[i])
+        box.set(fill=False, edgecolor="red", linewidth=2)
+        ax.add_patch(box)
+
+
+def _mesh(ax: Axes, d: dict[str, np.ndarray], values: np.ndarray, most: int, **kw):
+    """Draw one [wd x lr] panel in the grid's own scales, ticks at grid values."""
+    xlog, ylog = d["scale"][0] == "log", d["scale"][1] == "log"
+    mesh = ax.pcolormesh(
+        edges(d["lr"], xlog), edges(d["weight_decay"], ylog), np.ma.masked_invalid(values), **kw
+    )
+    ax.set_xscale(d["scale"][0])
+    ax.set_yscale(d["scale"][1])
+    grid_ticks(ax, "x", d["lr"], most)
+    grid_ticks(ax, "y", d["weight_decay"])
+    ax.set_facecolor("0.85")  # failed cells (every beta1 diverged) show grey
+    ax.set_xlabel(axis_label("lr", d["scale"][0]))
+    ax.set_ylabel(axis_label("weight_decay", d["scale"][1]))
+    return mesh
+
+
+def _beta1_panel(fig: Figure, ax: Axes, d: dict[str, np.ndarray], title: str, ticks: int) -> None:
+    """The best beta1 per cell, one colour per beta1 value of the grid."""
+    values = d["beta1_values"]
+    bounds = edges(values, False) if values.size > 1 else np.array([values[0] - 1, values[0] + 1])
+    cmap = ListedColormap(plt.get_cmap("cividis")(np.linspace(0, 1, max(values.size, 2))))
+    mesh = _mesh(ax, d, d["beta1"], ticks, cmap=cmap, norm=BoundaryNorm(bounds, cmap.N))
+    ax.set_title(title, fontsize=9)
+    bar = fig.colorbar(mesh, ax=ax, label="beta1 of the best cell")
+    bar.set_ticks(thinned(values), labels=[f"{v:.3g}" for v in thinned(values)])
+    bar.minorticks_off()
+
+
+def plot_heatmaps(
+    configs: pd.DataFrame,
+    chosen: pd.DataFrame,
+    dataset: str,
+    optimizers: list[str],
+    ticks: int = MAX_TICK_LABELS,
+) -> tuple[Figure, dict[str, dict[str, np.ndarray]]]:
+    """Per optimizer (one row each): accuracy best over beta1 with the selected point
+    starred and the default outlined, and beside it the beta1 achieving each cell."""
+    picks = chosen.set_index(["dataset", "optimizer"])
+    data = {
+        o: heatmap_data(
+            configs, dataset, o, picks.loc[(dataset, o)] if (dataset, o) in picks.index else None
+        )
+        for o in optimizers
+    }
+    finite = np.concatenate([d["acc"][np.isfinite(d["acc"])] for d in data.values()])
+    vmin, vmax = (finite.min(), finite.max()) if finite.size else (0, 100)
+    fig, axes = plt.subplots(
+        len(optimizers), 2, figsize=(10, 4 * len(optimizers)), squeeze=False,
+        gridspec_kw={"width_ratios": [1.6, 1]},
+    )  # fmt: skip
+    for (ax, side), (opt, d) in zip(axes, data.items(), strict=True):
+        if d["lr"].size == 0 or not np.isfinite(d["acc"]).any():
+            for a in (ax, side):
+                a.set_axis_off()
+                a.text(0.5, 0.5, f"{dataset}, {opt}: {NO_GRID}", ha="center", transform=a.transAxes)
+            continue
+        mesh = _mesh(ax, d, d["acc"], ticks, vmin=vmin, vmax=vmax, cmap="viridis")
+        _outline_default(ax, d)
+        title = f"{dataset}, {opt}: best over beta1; red box: default"
+        if np.isfinite(d["selected"]).all():
+            ax.plot(*d["selected"][:2], marker="*", ms=16, color="white", mec="black", ls="none")
+            title += f"\nstar: selected (lr {d['selected'][0]:.3g}, wd {d['selected'][1]:.3g}, "
+            title += f"beta1 {d['selected'][2]:.3g})"
+        ax.set_title(title, fontsize=9)
+        fig.colorbar(mesh, ax=ax, label="mean validation accuracy (%)")
+        _beta1_panel(fig, side, d, f"{opt}: beta1 of the best cell", max(2, ticks // 2))
+    fig.tight_layout()
+    return fig, data
