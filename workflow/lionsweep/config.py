@@ -13,7 +13,7 @@ from typing import Any
 
 from lionsweep.errors import LionSweepError
 from lionsweep.fetch import MIRROR_ENV
-from lionsweep.grid import axis_values, grid_spec
+from lionsweep.grid import check_grid, grid_source, grid_spec
 
 
 def check(config: dict[str, Any]) -> None:
@@ -34,8 +34,8 @@ def check(config: dict[str, Any]) -> None:
                 f"study.optimizers names {opt!r}, which has no entry under `optimizers`"
             )
         for name in config["study"]["datasets"]:
-            for axis, values in grid_spec(config, name, opt)["grid"].items():
-                axis_values(values, f"optimizers.{opt} grid for {name}: {axis}")
+            where = f"optimizers.{opt}.{grid_source(config, name, opt)}"
+            check_grid(grid_spec(config, name, opt)["grid"], where)
 
 
 def export_job_environment(package_root: str, python: str, mirror: Path | None) -> None:

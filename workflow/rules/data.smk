@@ -1,11 +1,13 @@
 # Stage 1: raw files (mirror or download, sha256-verified), then model-ready splits.
+# Both are shared between studies and content-addressed (lionsweep.layout): the raw
+# file by its sha256, the prepared data by a digest of its dataset entry and split.
 
 
 rule fetch:
     output:
-        "results/raw/{dataset}/{file}",
+        "results/raw/{dataset}/{sha}/{file}",
     log:
-        "logs/fetch/{dataset}/{file}.log",
+        "logs/raw/{dataset}/{sha}/{file}.log",
     conda:
         "../../envs/lionsweep.yaml"
     params:
@@ -14,8 +16,9 @@ rule fetch:
         timeout=config["download"]["timeout_s"],
         retries=config["download"]["retries"],
     shell:
-        "python -m lionsweep fetch --file {wildcards.file} --sha256 {params.sha256} --url={params.url:q}"
-        " --timeout {params.timeout} --retries {params.retries} --output {output} 2> {log}"
+        "python -m lionsweep fetch --file {wildcards.file:q} --sha256 {params.sha256:q}"
+        " --url={params.url:q} --timeout {params.timeout:q} --retries {params.retries:q}"
+        " --output {output:q} 2> {log:q}"
 
 
 rule prepare:
@@ -23,17 +26,22 @@ rule prepare:
         raw_file,
     output:
         multiext(
-            "results/data/{dataset}/", "train.parquet", "val.parquet", "test.parquet"
+            "results/data/{dataset}/{digest}/",
+            "train.parquet",
+            "val.parquet",
+            "test.parquet",
         ),
-        meta="results/data/{dataset}/meta.json",
+        meta="results/data/{dataset}/{digest}/meta.json",
     log:
-        "logs/prepare/{dataset}.log",
+        "logs/data/{dataset}/{digest}.log",
     conda:
         "../../envs/lionsweep.yaml"
     params:
         spec=lambda w: as_json(dataset_spec(w.dataset)),
         split=as_json(config["split"]),
+        outdir=lambda w, output: os.path.dirname(output.meta),
+    # stdout (the summary) to the log; stderr (warnings, errors) to the log and the console
     shell:
-        "python -m lionsweep prepare --dataset {wildcards.dataset} --spec {params.spec:q}"
-        " --split {params.split:q} --raw {input} --outdir results/data/{wildcards.dataset}"
-        " > {log} 2>&1"
+        "python -m lionsweep prepare --dataset {wildcards.dataset:q} --spec {params.spec:q}"
+        " --split {params.split:q} --raw {input:q} --outdir {params.outdir:q}"
+        " > {log:q} 2> >(tee -a {log:q} >&2)"

@@ -1,7 +1,5 @@
-# Stage 3: tables and figures, from results/sweep.parquet alone (seconds; never retrains).
+# Stage 3: tables and figures, from the study's sweep.parquet alone (seconds; never retrains).
 # File names come from lionsweep.outputs, which the writers use too.
-
-import os
 
 from lionsweep.outputs import figure_outputs, table_outputs
 
@@ -10,11 +8,14 @@ RESULTS_SETTINGS = as_json(config.get("results", {}))
 
 rule tables:
     input:
-        "results/sweep.parquet",
+        SWEEP,
     output:
-        [report(path, **kw) if kw else path for path, kw in table_outputs()],
+        [
+            report(path, **kw) if kw else path
+            for path, kw in table_outputs(f"{RESULTS}/tables")
+        ],
     log:
-        "logs/results/tables.log",
+        f"{LOGS}/results/tables.log",
     conda:
         "../../envs/lionsweep.yaml"
     params:
@@ -23,18 +24,21 @@ rule tables:
         optimizers=OPTIMIZERS,
         outdir=lambda w, output: os.path.dirname(output[0]),
     shell:
-        "python -m lionsweep tables --sweep {input} --outdir {params.outdir}"
-        " --settings {params.settings:q} --datasets {params.datasets}"
-        " --optimizers {params.optimizers} > {log} 2>&1"
+        "python -m lionsweep tables --sweep {input:q} --outdir {params.outdir:q}"
+        " --settings {params.settings:q} --datasets {params.datasets:q}"
+        " --optimizers {params.optimizers:q} > {log:q} 2>&1"
 
 
 rule figures:
     input:
-        "results/sweep.parquet",
+        SWEEP,
     output:
-        [report(path, **kw) if kw else path for path, kw in figure_outputs(DATASETS)],
+        [
+            report(path, **kw) if kw else path
+            for path, kw in figure_outputs(DATASETS, f"{RESULTS}/figures")
+        ],
     log:
-        "logs/results/figures.log",
+        f"{LOGS}/results/figures.log",
     conda:
         "../../envs/lionsweep.yaml"
     params:
@@ -43,6 +47,6 @@ rule figures:
         optimizers=OPTIMIZERS,
         outdir=lambda w, output: os.path.dirname(output[0]),
     shell:
-        "MPLBACKEND=Agg python -m lionsweep figures --sweep {input} --outdir {params.outdir}"
-        " --settings {params.settings:q} --datasets {params.datasets}"
-        " --optimizers {params.optimizers} > {log} 2>&1"
+        "MPLBACKEND=Agg python -m lionsweep figures --sweep {input:q} --outdir {params.outdir:q}"
+        " --settings {params.settings:q} --datasets {params.datasets:q}"
+        " --optimizers {params.optimizers:q} > {log:q} 2>&1"
