@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from lionsweep.errors import LionSweepError
 from lionsweep.io import write_parquet
+from lionsweep.layout import RERUN_ENV
 
 SORT_KEYS = [
     ("dataset", "ascending"),
@@ -19,10 +20,6 @@ SORT_KEYS = [
     ("seed", "ascending"),
     ("config_id", "ascending"),
 ]
-
-
-# Set by the workflow (common.smk) to the command that reruns the study.
-RERUN_ENV = "LIONSWEEP_RERUN"
 
 
 def rerun_command() -> str:

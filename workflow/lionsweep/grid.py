@@ -36,7 +36,9 @@ def _tidy(value: float) -> float:
 
 
 def _yaml_value(value: Any) -> str:
-    return json.dumps(value) if not isinstance(value, dict) else _flow(value)
+    if isinstance(value, dict):
+        return _flow(value)
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _flow(mapping: dict[str, Any]) -> str:

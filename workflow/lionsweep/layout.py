@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shlex
 from typing import Any
 
 # Dataset keys that say where a file comes from or what it is, not what it holds:
@@ -58,3 +60,19 @@ def study_dir(study: str) -> str:
 
 def study_logs(study: str) -> str:
     return f"logs/{study}"
+
+
+# The command that reruns the current study, set by the workflow for messages that jobs
+# print (an environment variable, not a rule parameter: how Snakemake was called must
+# not make anything out of date).
+RERUN_ENV = "LIONSWEEP_RERUN"
+
+
+def rerun_command(configfiles: list[str | os.PathLike[str]]) -> str:
+    """``snakemake --cores all --configfile ...`` with the run's config files, relative to
+    the working directory where they lie inside it, quoted for a POSIX shell."""
+    files = []
+    for path in configfiles:
+        relative = os.path.relpath(path)
+        files.append(relative if not relative.startswith("..") else os.path.abspath(path))
+    return shlex.join(["snakemake", "--cores", "all", *(["--configfile", *files] if files else [])])

@@ -2,7 +2,6 @@
 
 import json
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -50,16 +49,7 @@ SEEDS = config["sweep"]["seeds"]
 RESULTS = layout.study_dir(STUDY)
 LOGS = layout.study_logs(STUDY)
 SWEEP = f"{RESULTS}/sweep.parquet"
-# The command that reruns this study, for messages printed by jobs (not a rule
-# parameter: how Snakemake was called must not rerun anything).
-os.environ["LIONSWEEP_RERUN"] = shlex.join(
-    ["snakemake", "--cores", "all"]
-    + (
-        ["--configfile", *map(str, workflow.overwrite_configfiles)]
-        if workflow.overwrite_configfiles
-        else []
-    )
-)
+os.environ[layout.RERUN_ENV] = layout.rerun_command(workflow.overwrite_configfiles)
 
 
 wildcard_constraints:
