@@ -156,7 +156,7 @@ def test_a_grid_is_what_the_user_wrote(tmp_path: Path) -> None:
     user = {"optimizers": {"lion": {"grid": [{"param": "lr", "values": [1e-3, 1e-2]}]}}}
     (workdir / "mine.yaml").write_text(yaml.safe_dump(user))
     target = "results/paper/grids/spambase/lion.parquet"
-    proc = snakemake(workdir, "--cores", "1", "--configfile", "mine.yaml", target)
+    proc = snakemake(workdir, target, "--cores", "1", "--configfile", "mine.yaml")
     grid = pd.read_parquet(workdir / target)
     assert grid.lr.tolist() == [1e-3, 1e-2, 1e-4]
     assert grid.is_default.tolist() == [False, False, True]
@@ -253,7 +253,7 @@ def test_a_stage_error_reaches_the_console(tmp_path: Path, mirror: Path) -> None
     }
     (workdir / "bad.yaml").write_text(yaml.safe_dump(bad))
     proc = snakemake(
-        workdir, "--cores", "1", "--configfile", "bad.yaml", "data", mirror=mirror, check=False
+        workdir, "--cores", "1", "--configfile", "bad.yaml", mirror=mirror, check=False
     )
     assert proc.returncode != 0
     error = "lionsweep prepare: error: titanic: target column 'Survivors' not found"
