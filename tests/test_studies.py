@@ -50,11 +50,14 @@ def people_csv(folder: Path, n: int = 240) -> Path:
 
 def own_study(workdir: Path, csv: Path) -> None:
     """config/own.yaml: a study named `own` on the user's file and on Titanic prepared
-    differently from the test study (another split seed), with a one-axis Lion grid."""
+    differently from the test study (another split seed), with a Lion grid of its own
+    (a positive weight decay in it: the effective-decay figure has a log axis)."""
     own = {
         "study": {"name": "own", "datasets": ["people", "titanic"], "optimizers": ["lion"]},
         "data_mirror": str(csv.parent),
         "split": {"seed": 7},
+        # other download settings: Titanic's raw file is still shared, never refetched
+        "download": {"timeout_s": 5, "retries": 0},
         "datasets": {
             "people": {
                 "file": csv.name,
@@ -73,7 +76,10 @@ def own_study(workdir: Path, csv: Path) -> None:
         "sweep": {"seeds": [0], "shard_size": 100},
         "optimizers": {
             "lion": {
-                "grid": [{"param": "lr", "values": [1e-3, 1e-2]}],
+                "grid": [
+                    {"param": "lr", "values": [1e-3, 1e-2]},
+                    {"param": "weight_decay", "values": [0.0, 0.1]},
+                ],
                 "grid_overrides": {"titanic": None},  # drop the paper's Titanic grid
             }
         },
@@ -111,9 +117,10 @@ def test_own_study_beside_the_test_study(finished: Path, mirror: Path, tmp_path:
     proc = snakemake(workdir, "--cores", "2", *OWN, mirror=mirror)
     # onstart: one line per (dataset, optimizer), with where its grid came from
     for dataset in ("people", "titanic"):
-        line = f"grid {dataset}/lion: 3 configurations (lr: 2; + the default)"
+        line = f"grid {dataset}/lion: 5 configurations (lr: 2, weight_decay: 2; + the default)"
         assert f"{line} from optimizers.lion.grid\n" in output(proc)
-    assert "rule fetch" in output(proc)  # the user's file; Titanic's raw file is shared
+    # one fetch (the user's file): Titanic's raw file is shared, whatever the download settings
+    assert len(re.findall(r"rule fetch:", output(proc))) == 1
     after = snapshot(workdir)
     assert {k: after[k] for k in test_files} == test_files  # nothing of the test study changed
 
@@ -133,13 +140,14 @@ def test_own_study_beside_the_test_study(finished: Path, mirror: Path, tmp_path:
     titanic = sorted((workdir / "results/data/titanic").glob("*/meta.json"))
     assert len(titanic) == 2
     assert {json.loads(p.read_text())["split"]["seed"] for p in titanic} == {42, 7}
-    # grids as written: the one lr axis and the default, everything else at its default
+    # grids as written (Titanic's paper override dropped): two axes and the default
     grid = pd.read_parquet(workdir / "results/own/grids/titanic/lion.parquet")
-    assert grid.lr.tolist() == [1e-3, 1e-2, 1e-4]
-    assert set(grid.beta1) == {0.9} and set(grid.weight_decay) == {0.0}
+    assert grid.lr.tolist() == [1e-3, 1e-3, 1e-2, 1e-2, 1e-4]
+    assert grid.weight_decay.tolist() == [0.0, 0.1, 0.0, 0.1, 0.0]
+    assert set(grid.beta1) == {0.9} and set(grid.beta2) == {0.99}
     sweep = pd.read_parquet(workdir / "results/own/sweep.parquet")
     assert sorted(set(sweep.dataset)) == ["people", "titanic"] and set(sweep.optimizer) == {"lion"}
-    assert len(sweep) == 2 * 3
+    assert len(sweep) == 2 * 5
     assert (workdir / "logs/own/aggregate.log").is_file()
     assert NOTHING in output(snakemake(workdir, "-n", *OWN, mirror=mirror))
 

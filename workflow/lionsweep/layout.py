@@ -76,3 +76,18 @@ def rerun_command(configfiles: list[str | os.PathLike[str]]) -> str:
         relative = os.path.relpath(path)
         files.append(relative if not relative.startswith("..") else os.path.abspath(path))
     return shlex.join(["snakemake", "--cores", "all", *(["--configfile", *files] if files else [])])
+
+
+def download_environment(config: dict[str, Any]) -> dict[str, str]:
+    """Where and how to download raw files, as environment variables for the fetch jobs.
+
+    Not rule parameters: a raw file is named by its sha256, so two studies that give it
+    different URLs or timeouts share it, and must not refetch it (a new mtime would make
+    every study's prepared data, and so its sweep, out of date)."""
+    env = {
+        "LIONSWEEP_DOWNLOAD_TIMEOUT_S": str(config["download"]["timeout_s"]),
+        "LIONSWEEP_DOWNLOAD_RETRIES": str(config["download"]["retries"]),
+    }
+    for name, spec in config["datasets"].items():
+        env[f"LIONSWEEP_URL_{name}"] = spec.get("url") or ""
+    return env

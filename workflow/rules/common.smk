@@ -50,6 +50,7 @@ RESULTS = layout.study_dir(STUDY)
 LOGS = layout.study_logs(STUDY)
 SWEEP = f"{RESULTS}/sweep.parquet"
 os.environ[layout.RERUN_ENV] = layout.rerun_command(workflow.overwrite_configfiles)
+os.environ.update(layout.download_environment(config))
 
 
 wildcard_constraints:

@@ -12,12 +12,12 @@ rule fetch:
         "../../envs/lionsweep.yaml"
     params:
         sha256=lambda w: config["datasets"][w.dataset]["sha256"],
-        url=lambda w: config["datasets"][w.dataset].get("url") or "",
-        timeout=config["download"]["timeout_s"],
-        retries=config["download"]["retries"],
+    # URL, timeout and retries come from the environment (lionsweep.layout.download_environment):
+    # how a file is fetched must not refetch a file its sha256 already names.
     shell:
         "python -m lionsweep fetch --file {wildcards.file:q} --sha256 {params.sha256:q}"
-        " --url={params.url:q} --timeout {params.timeout:q} --retries {params.retries:q}"
+        ' --url="${{LIONSWEEP_URL_{wildcards.dataset}:-}}"'
+        ' --timeout "$LIONSWEEP_DOWNLOAD_TIMEOUT_S" --retries "$LIONSWEEP_DOWNLOAD_RETRIES"'
         " --output {output:q} 2> {log:q}"
 
 
