@@ -252,20 +252,38 @@ def test_a_damaged_shard_says_how_to_recover(finished: Path, mirror: Path, tmp_p
     pd.testing.assert_frame_equal(recovered, original, check_exact=True)
 
 
-def test_a_stage_error_reaches_the_console(tmp_path: Path, mirror: Path) -> None:
-    """No --profile: profiles/default shows the failed job's log, where the error line is."""
+@pytest.mark.parametrize(
+    "entry,error,log_dir",
+    [
+        (
+            {"target": "Survivors"},
+            "lionsweep prepare: error: titanic: target column 'Survivors' not found",
+            "logs/data/titanic",
+        ),
+        (
+            {"sha256": "0" * 64},
+            "lionsweep fetch: error: sha256 mismatch for titanic.csv",
+            "logs/raw/titanic/0000000000000000",
+        ),
+    ],
+    ids=["prepare", "fetch"],
+)
+def test_a_stage_error_reaches_the_console(
+    tmp_path: Path, mirror: Path, entry: dict, error: str, log_dir: str
+) -> None:
+    """No --profile: profiles/default prints the failed job's log, which holds the error
+    line (prepare's stderr also goes straight to the console)."""
     workdir = copy_workflow(tmp_path / "wf")
     bad = {
         "study": {"name": "bad", "datasets": ["titanic"], "optimizers": ["lion"]},
-        "datasets": {"titanic": {"target": "Survivors"}},
+        "datasets": {"titanic": entry},
     }
     (workdir / "bad.yaml").write_text(yaml.safe_dump(bad))
     proc = snakemake(
         workdir, "--cores", "1", "--configfile", "bad.yaml", mirror=mirror, check=False
     )
     assert proc.returncode != 0
-    error = "lionsweep prepare: error: titanic: target column 'Survivors' not found"
     assert error in proc.stdout + proc.stderr
-    (log,) = (workdir / "logs/data/titanic").glob("*.log")
+    (log,) = (workdir / log_dir).glob("*.log")
     assert error in log.read_text()
     assert not list((workdir / "results/data").rglob("*.parquet"))  # no half-written output
