@@ -287,3 +287,14 @@ def test_a_stage_error_reaches_the_console(
     (log,) = (workdir / log_dir).glob("*.log")
     assert error in log.read_text()
     assert not list((workdir / "results/data").rglob("*.parquet"))  # no half-written output
+
+
+@pytest.mark.parametrize("name", ["my study", "../paper", "raw", "data", ""])
+def test_a_bad_study_name_stops_before_any_job(tmp_path: Path, name: str) -> None:
+    """A study name is one folder under results/ that is not a shared one (raw, data)."""
+    workdir = copy_workflow(tmp_path / "wf")
+    (workdir / "bad.yaml").write_text(yaml.safe_dump({"study": {"name": name}}))
+    proc = snakemake(workdir, "-n", "--configfile", "bad.yaml", check=False)
+    assert proc.returncode != 0
+    assert "study" in output(proc) and repr(name) in output(proc), output(proc)
+    assert "Job stats" not in output(proc)
