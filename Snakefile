@@ -1,5 +1,6 @@
 # lion-sweep: the Lion optimizer's hyperparameters on Titanic, Mushroom and Spambase,
 # compared with AdamW. The stages follow the study: data -> grid sweep -> results.
+# A study's outputs live under results/<study.name>/ (config/config.yaml: `paper`).
 
 
 configfile: "config/config.yaml"
@@ -28,16 +29,16 @@ localrules:
 rule all:
     default_target: True
     input:
-        "results/sweep.parquet",
+        SWEEP,
         rules.tables.output,
         rules.figures.output,
 
 
 rule data:
     input:
-        expand("results/data/{dataset}/meta.json", dataset=DATASETS),
+        [f"{data_dir(d)}/meta.json" for d in DATASETS],
 
 
 rule sweep:
     input:
-        "results/sweep.parquet",
+        SWEEP,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -73,3 +74,21 @@ def finished(tmp_path_factory, mirror: Path) -> Path:
     workdir = copy_workflow(tmp_path_factory.mktemp("run"))
     snakemake(workdir, "--cores", "2", "--configfile", "config/test.yaml", mirror=mirror)
     return workdir
+
+
+def copy_run(src: Path, dest: Path) -> Path:
+    """Copy a finished run (results, logs, .snakemake) keeping mtimes, so Snakemake sees
+    the same state there as in ``src`` (cheaper than running the test study again)."""
+    shutil.copytree(src, dest, symlinks=True)
+    return dest
+
+
+def snapshot(workdir: Path, *exclude: str) -> dict[str, tuple[str, int]]:
+    """(sha256, mtime) of every file under results/ and logs/, less paths under ``exclude``."""
+    out = {}
+    for top in ("results", "logs"):
+        for path in sorted((workdir / top).rglob("*")):
+            rel = path.relative_to(workdir).as_posix()
+            if path.is_file() and not any(rel.startswith(f"{e}/") for e in exclude):
+                out[rel] = (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+    return out

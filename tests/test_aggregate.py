@@ -54,3 +54,37 @@ def test_duplicates_are_an_error(tmp_path: Path) -> None:
     a = shard(tmp_path / "a.parquet", [0, 1], default=1)
     with pytest.raises(LionSweepError, match="duplicate"):
         aggregate([a, a])
+
+
+def test_damaged_shards_are_named_with_the_command_that_recovers(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A truncated shard: one line naming every damaged file, how to delete it, and the
+    command that reruns the study (which the workflow puts in LIONSWEEP_RERUN)."""
+    monkeypatch.setenv("LIONSWEEP_RERUN", "snakemake --cores all --configfile config/test.yaml")
+    good = shard(tmp_path / "good.parquet", [0, 1], default=1)
+    bad = tmp_path / "my shards" / "shard0001.parquet"
+    bad.parent.mkdir()
+    data = shard(bad, [2, 3], default=None).read_bytes()
+    bad.write_bytes(data[: len(data) // 2])
+    empty = tmp_path / "empty.parquet"
+    empty.write_bytes(b"")
+    with pytest.raises(LionSweepError) as err:
+        aggregate([good, bad, empty])
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith("2 damaged shard file(s), not readable as Parquet: ")
+    assert f"{bad} (" in message and f"{empty} (" in message and f"{good} (" not in message
+    assert message.endswith(
+        f"rm '{bad}' {empty} && snakemake --cores all --configfile config/test.yaml"
+    )
+
+
+def test_a_gap_names_the_folder_to_delete(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("LIONSWEEP_RERUN", "snakemake --cores all")
+    folder = tmp_path / "shards" / "titanic" / "lion" / "seed0"
+    folder.mkdir(parents=True)
+    a = shard(folder / "shard0000.parquet", [0, 1, 2], default=None)
+    with pytest.raises(LionSweepError) as err:
+        aggregate([a])
+    assert str(err.value).endswith(f"rm -r {folder.parent} && snakemake --cores all")

@@ -179,7 +179,9 @@ def test_cli_writes_valid_png_and_pdf_matching_the_rule(tmp_path: Path, sweep) -
 def test_rules_use_the_shared_output_lists() -> None:
     """results.smk builds its outputs from lionsweep.outputs, the writers' own names."""
     text = (ROOT / "workflow" / "rules" / "results.smk").read_text()
-    assert "table_outputs()" in text and "figure_outputs(DATASETS)" in text
+    # (in the study's folder: results/{study.name}/tables, .../figures)
+    assert 'table_outputs(f"{RESULTS}/tables")' in text
+    assert 'figure_outputs(DATASETS, f"{RESULTS}/figures")' in text
     reported = [kw for _, kw in table_outputs() + figure_outputs(["titanic"]) if kw]
     for kw in reported:
         caption = ROOT / "workflow" / "rules" / kw["caption"]

@@ -1,12 +1,30 @@
-"""Grid expansion and sharding: the paper's grids, the defaults as their own rows, stable shards."""
+"""Grid expansion and sharding: grids as written (lists of axes), the paper's grids,
+the defaults as their own rows, stable shards."""
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import pytest
 
 from lionsweep.errors import LionSweepError
-from lionsweep.grid import axis_values, expand, grid_size, grid_spec, shard_bounds
+from lionsweep.grid import (
+    axis_values,
+    check_grids,
+    expand,
+    grid_size,
+    grid_source,
+    grid_spec,
+    grid_summary,
+    shard_bounds,
+)
+
+LION_DEFAULTS = {"lr": 1e-4, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.0}
+
+
+def spec(grid: list[dict]) -> dict:
+    return {"optimizer": "lion", "defaults": LION_DEFAULTS, "grid": grid}
 
 
 def test_paper_grids(config: dict) -> None:
@@ -39,18 +57,105 @@ def test_paper_grids(config: dict) -> None:
     ]
 
 
-def test_axis_forms() -> None:
-    assert axis_values([0.1, 0.3]) == [0.1, 0.3]
-    assert axis_values({"start": 0.8, "stop": 0.99, "num": 3}) == [0.8, 0.895, 0.99]
-    assert axis_values({"start": 1e-4, "stop": 1e-2, "num": 3, "scale": "log"}) == [
-        1e-4,
-        1e-3,
-        1e-2,
+def test_paper_config_ids_keep_their_order(config: dict) -> None:
+    """The paper's grids list lr, beta1, weight decay in that order: config ids are those of
+    an independent lr-major product (as before grids became lists), so results stay comparable."""
+    got = expand(grid_spec(config, "spambase", "lion"))
+    lr = np.geomspace(1e-5, 1e-2, 10)
+    beta1 = np.linspace(0.8, 0.99, 10)
+    wd = np.linspace(0.0, 0.1, 10)
+    want = np.array(list(itertools.product(lr, beta1, wd)))
+    grid = got[~got.is_default]
+    np.testing.assert_allclose(grid[["lr", "beta1", "weight_decay"]].to_numpy(), want, rtol=1e-11)
+
+
+def test_axes_expand_in_the_order_written_last_fastest() -> None:
+    grid = [
+        {"param": "weight_decay", "values": [0.0, 0.1]},
+        {"param": "lr", "values": [1e-3, 1e-2, 1e-1]},
     ]
+    frame = expand(spec(grid))
+    points = frame[~frame.is_default]
+    assert list(zip(points.weight_decay, points.lr, strict=True)) == [
+        (0.0, 1e-3),
+        (0.0, 1e-2),
+        (0.0, 1e-1),
+        (0.1, 1e-3),
+        (0.1, 1e-2),
+        (0.1, 1e-1),
+    ]
+    # hyperparameters without an axis stay at the default; eps (not a Lion default) is NaN
+    assert (points.beta1 == 0.9).all() and (points.beta2 == 0.99).all()
+    assert points.eps.isna().all()
+    assert len(frame) == grid_size(spec(grid)) == 7
+
+
+def test_one_axis_grid_is_that_axis_and_the_default() -> None:
+    frame = expand(spec([{"param": "lr", "values": [1e-3, 1e-2]}]))
+    assert frame.lr.tolist() == [1e-3, 1e-2, 1e-4]
+    assert frame.is_default.tolist() == [False, False, True]
+    assert frame.beta1.tolist() == [0.9] * 3 and frame.weight_decay.tolist() == [0.0] * 3
+
+
+def test_axis_forms() -> None:
+    assert axis_values({"param": "lr", "values": [0.1, 0.3]}) == [0.1, 0.3]
+    assert axis_values({"param": "beta1", "start": 0.8, "stop": 0.99, "num": 3}) == [
+        0.8,
+        0.895,
+        0.99,
+    ]
+    log = {"param": "lr", "start": 1e-4, "stop": 1e-2, "num": 3, "scale": "log"}
+    assert axis_values(log) == [1e-4, 1e-3, 1e-2]
     with pytest.raises(LionSweepError, match="log scale needs start and stop > 0"):
-        axis_values({"start": 0.0, "stop": 1e-2, "num": 3, "scale": "log"}, "lr")
-    with pytest.raises(LionSweepError, match="'wd' is empty"):
-        axis_values([], "wd")
+        axis_values({**log, "start": 0.0}, "lr")
+    with pytest.raises(LionSweepError, match="wd: `values` must be a non-empty list"):
+        axis_values({"param": "weight_decay", "values": []}, "wd")
+
+
+def config_with(lion: dict) -> dict:
+    return {"optimizers": {"lion": {"defaults": LION_DEFAULTS, **lion}}}
+
+
+def test_duplicated_param_is_an_error() -> None:
+    grid = [{"param": "lr", "values": [1e-3]}, {"param": "lr", "values": [1e-2]}]
+    with pytest.raises(LionSweepError, match=r"optimizers\.lion\.grid: param 'lr' appears twice"):
+        check_grids(config_with({"grid": grid}))
+
+
+def test_unknown_param_is_an_error() -> None:
+    with pytest.raises(LionSweepError, match=r"optimizers\.lion\.grid\[0\]: `param` must be"):
+        check_grids(config_with({"grid": [{"param": "momentum", "values": [0.9]}]}))
+
+
+def test_old_mapping_shape_says_how_to_write_the_list() -> None:
+    old = {"lr": [1e-3, 1e-2], "beta1": {"start": 0.8, "stop": 0.9, "num": 2}}
+    with pytest.raises(LionSweepError) as err:
+        check_grids(
+            config_with({"grid": [{"param": "lr", "values": [1]}], "grid_overrides": {"x": old}})
+        )
+    message = str(err.value)
+    assert message.startswith("optimizers.lion.grid_overrides.x is a mapping")
+    assert (
+        "x: [{param: lr, values: [0.001, 0.01]}, {param: beta1, start: 0.8, stop: 0.9, num: 2}]"
+        in message
+    )
+    assert "\n" not in message
+
+
+def test_override_null_means_the_common_grid() -> None:
+    common = [{"param": "lr", "values": [1e-3, 1e-2]}]
+    own = [{"param": "beta1", "values": [0.5]}]
+    cfg = config_with({"grid": common, "grid_overrides": {"titanic": own, "mushroom": None}})
+    cfg["study"] = {"datasets": ["titanic", "mushroom"], "optimizers": ["lion"]}
+    check_grids(cfg)
+    assert grid_source(cfg, "titanic", "lion") == "grid_overrides.titanic"
+    assert grid_source(cfg, "mushroom", "lion") == "grid"
+    assert grid_spec(cfg, "mushroom", "lion")["grid"] == common
+    assert grid_summary(cfg) == [
+        "grid titanic/lion: 2 configurations (beta1: 1; + the default) "
+        "from optimizers.lion.grid_overrides.titanic",
+        "grid mushroom/lion: 3 configurations (lr: 2; + the default) from optimizers.lion.grid",
+    ]
 
 
 @pytest.mark.parametrize("rows,size", [(1001, 1000), (8001, 1000), (13, 6), (5, 6), (12, 6)])

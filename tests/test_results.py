@@ -1,7 +1,7 @@
 """The written tables, checked against numbers recomputed here, independently, from the Parquet.
 
 Runs on the test configuration's end-to-end run (always), and on the repository's own
-`results/` when a full run of the default configuration is there (`make run` first;
+`results/paper/` when a full run of the default configuration is there (`make run` first;
 skipped otherwise), so the README's reproduced table is checked by the same code.
 """
 
@@ -19,16 +19,16 @@ pytestmark = pytest.mark.slow
 PNG, PDF = b"\x89PNG\r\n\x1a\n", b"%PDF-"
 
 
-@pytest.fixture(params=["test-config run", "full run in results/"])
+@pytest.fixture(params=["test-config run", "full run in results/paper"])
 def results(request, finished: Path) -> Path:
     if request.param == "test-config run":
-        return finished / "results"
-    full = ROOT / "results"
+        return finished / "results" / "test"
+    full = ROOT / "results" / "paper"
     if not (full / "tables" / "paper_table.csv").is_file():
-        pytest.skip("no full run in results/ (make run)")
+        pytest.skip("no full run in results/paper (make run)")
     sweep_mtime = (full / "sweep.parquet").stat().st_mtime
     if (full / "tables" / "paper_table.csv").stat().st_mtime < sweep_mtime:
-        pytest.skip("results/tables is older than results/sweep.parquet")
+        pytest.skip("results/paper/tables is older than results/paper/sweep.parquet")
     return full
 
 

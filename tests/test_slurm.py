@@ -94,12 +94,12 @@ def test_test_config_runs_through_slurm(slurm_cluster, tmp_path: Path, mirror: P
     )
     log = proc.stdout + proc.stderr
 
-    assert (workdir / "results" / "sweep.parquet").is_file()
+    assert (workdir / "results" / "test" / "sweep.parquet").is_file()
 
     # Every non-local job went through sbatch ...
     submitted = dict(re.findall(r"submitted with SLURM jobid (\d+) \(log: (\S+)\)", log))
     assert submitted, f"no job was submitted through sbatch:\n{log[-3000:]}"
-    shards = sorted((workdir / "results" / "shards").rglob("*.parquet"))
+    shards = sorted((workdir / "results" / "test" / "shards").rglob("*.parquet"))
     train_logs = sorted((workdir / ".snakemake" / "slurm_logs" / "rule_train_shard").rglob("*.log"))
     assert len(train_logs) == len(shards) > 0
     assert (workdir / ".snakemake" / "slurm_logs" / "rule_prepare").is_dir()
@@ -128,8 +128,8 @@ def test_test_config_runs_through_slurm(slurm_cluster, tmp_path: Path, mirror: P
     )
     volatile = ["wall_time_s", "device"]
     keys = ["dataset", "optimizer", "seed", "config_id"]
-    on_slurm = pd.read_parquet(workdir / "results/sweep.parquet").drop(columns=volatile)
-    on_local = pd.read_parquet(local / "results/sweep.parquet").drop(columns=volatile)
+    on_slurm = pd.read_parquet(workdir / "results/test/sweep.parquet").drop(columns=volatile)
+    on_local = pd.read_parquet(local / "results/test/sweep.parquet").drop(columns=volatile)
     pd.testing.assert_frame_equal(
         on_slurm.sort_values(keys).reset_index(drop=True),
         on_local.sort_values(keys).reset_index(drop=True),

@@ -197,23 +197,23 @@ def test_cli_names_a_missing_dataset(tmp_path: Path, sweep, capsys) -> None:
 
 @pytest.mark.slow
 def test_rules_build_tables_figures_and_report_from_the_sweep_alone(tmp_path: Path) -> None:
-    """`snakemake tables figures` from a bare results/sweep.parquet: no training, a report."""
+    """`snakemake tables figures` from a bare results/test/sweep.parquet: no training, a report."""
     from conftest import copy_workflow, snakemake
 
     work = copy_workflow(tmp_path / "wf")
     frame = make_sweep(datasets=("titanic", "spambase", "mushroom"), seeds=(0, 1))
-    (work / "results").mkdir()
-    to_parquet(frame, work / "results" / "sweep.parquet")
+    (work / "results" / "test").mkdir(parents=True)
+    to_parquet(frame, work / "results" / "test" / "sweep.parquet")
     args = ("--configfile", "config/test.yaml")
     dry = snakemake(work, "tables", "figures", "-n", *args)
     block = dry.stdout.split("Job stats:")[1].split("Reasons:")[0]
     jobs = set(re.findall(r"^(\w+)\s+\d+$", block, flags=re.M)) - {"total"}
     assert jobs == {"tables", "figures"}, block
     snakemake(work, "tables", "figures", "--cores", "1", *args)
-    assert (work / "results" / "tables" / "claims_check.md").is_file()
-    assert (work / "results" / "figures" / "heatmap_mushroom.pdf").is_file()
-    snakemake(work, "--report", "results/report.html", *args)
-    html = (work / "results" / "report.html").read_text()
+    assert (work / "results" / "test" / "tables" / "claims_check.md").is_file()
+    assert (work / "results" / "test" / "figures" / "heatmap_mushroom.pdf").is_file()
+    snakemake(work, "--report", "results/test/report.html", *args)
+    html = (work / "results" / "test" / "report.html").read_text()
     assert "Two selection protocols" in html and "claims_check.html" in html
 
 

@@ -19,7 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -31,6 +30,7 @@ from lionsweep.grid import grid_size, grid_spec, n_shards
 pytestmark = pytest.mark.slow
 
 TEST_CONFIG = ("--configfile", "config/test.yaml")
+RESULTS = Path("results/test")  # the test study's outputs (study.name: test)
 # Columns that legitimately differ between two runs of the same configuration.
 VOLATILE = ["wall_time_s", "device"]
 KEYS = ["dataset", "optimizer", "seed", "config_id"]
@@ -74,7 +74,7 @@ def digests(workdir: Path) -> dict[str, tuple[str, int]]:
     """(sha256, mtime) of every shard Snakemake knows as finished."""
     out = {}
     unfinished = incomplete(workdir)
-    for path in sorted((workdir / "results" / "shards").rglob("*.parquet")):
+    for path in sorted((workdir / RESULTS / "shards").rglob("*.parquet")):
         if str(path.relative_to(workdir)) in unfinished:
             continue
         out[str(path.relative_to(workdir))] = (
@@ -86,13 +86,15 @@ def digests(workdir: Path) -> dict[str, tuple[str, int]]:
 
 def test_every_dataset_prepared_as_the_paper(finished: Path) -> None:
     for name, rows in {"titanic": 143, "spambase": 921, "mushroom": 1625}.items():
-        meta = json.loads((finished / "results" / "data" / name / "meta.json").read_text())
+        (meta_path,) = (finished / "results" / "data" / name).glob("*/meta.json")
+        meta = json.loads(meta_path.read_text())
         assert meta["rows"]["test"] == rows
-    assert (finished / "logs" / "prepare" / "titanic.log").read_text().startswith("titanic:")
+    (log,) = (finished / "logs" / "data" / "titanic").glob("*.log")
+    assert log.read_text().startswith("titanic:")
 
 
 def test_sweep_table_schema_and_engines(finished: Path) -> None:
-    path = finished / "results" / "sweep.parquet"
+    path = finished / RESULTS / "sweep.parquet"
     frame = pd.read_parquet(path)
     assert len(frame) == expected(finished, "rows")
     assert not frame.duplicated(KEYS).any()
@@ -148,10 +150,11 @@ def test_sharding_does_not_change_numbers(finished: Path, tmp_path: Path) -> Non
     cfg = yaml.safe_load((finished / "config" / "test.yaml").read_text())
     settings = {**cfg["model"], **cfg["training"]}
     out = tmp_path / "one.parquet"
-    grid = finished / "results/grids/spambase/lion.parquet"
+    grid = finished / RESULTS / "grids/spambase/lion.parquet"
+    (data,) = (finished / "results/data/spambase").glob("*/")
     table = train_shard(
         grid,
-        finished / "results/data/spambase",
+        data,
         "spambase",
         "lion",
         1,
@@ -163,7 +166,7 @@ def test_sharding_does_not_change_numbers(finished: Path, tmp_path: Path) -> Non
         progress=False,
     )
     alone = table.to_pandas().drop(columns=[*VOLATILE, "shard"])
-    sweep = comparable(finished / "results" / "sweep.parquet").drop(columns=["shard"])
+    sweep = comparable(finished / RESULTS / "sweep.parquet").drop(columns=["shard"])
     sharded = sweep[(sweep.dataset == "spambase") & (sweep.optimizer == "lion") & (sweep.seed == 1)]
     pd.testing.assert_frame_equal(
         alone.reset_index(drop=True), sharded.reset_index(drop=True), check_exact=True
@@ -173,7 +176,7 @@ def test_sharding_does_not_change_numbers(finished: Path, tmp_path: Path) -> Non
 def _dry_run_shards(workdir: Path, mirror: Path, *configs: str) -> set[str]:
     args = ["-n", "--configfile", *configs]
     proc = snakemake(workdir, *args, mirror=mirror)
-    return set(re.findall(r"output: (results/shards/\S+\.parquet)", proc.stdout))
+    return set(re.findall(r"output: (results/test/shards/\S+\.parquet)", proc.stdout))
 
 
 def test_changes_rerun_only_what_they_must(finished: Path, mirror: Path) -> None:
@@ -188,11 +191,11 @@ def test_changes_rerun_only_what_they_must(finished: Path, mirror: Path) -> None
                 "optimizers": {
                     "lion": {
                         "grid_overrides": {
-                            "titanic": {
-                                "beta1": [0.8, 0.9],
-                                "lr": [1e-4, 1e-3, 1e-2],
-                                "weight_decay": [0.0, 0.05],
-                            }
+                            "titanic": [
+                                {"param": "lr", "values": [1e-4, 1e-3, 1e-2]},
+                                {"param": "beta1", "values": [0.8, 0.9]},
+                                {"param": "weight_decay", "values": [0.0, 0.05]},
+                            ]
                         }
                     }
                 }
@@ -200,7 +203,7 @@ def test_changes_rerun_only_what_they_must(finished: Path, mirror: Path) -> None
         )
     )
     planned = _dry_run_shards(finished, mirror, "config/test.yaml", "config/titanic_grid.yaml")
-    assert planned and all(p.startswith("results/shards/titanic/lion/") for p in planned)
+    assert planned and all(p.startswith("results/test/shards/titanic/lion/") for p in planned)
 
     (config / "no_titanic.yaml").write_text(
         yaml.safe_dump({"study": {"datasets": ["spambase", "mushroom"]}})
@@ -221,7 +224,7 @@ def _interrupt(workdir: Path, mirror: Path, sig: signal.Signals, after_shards: i
     )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
-        if (workdir / "results" / "shards").is_dir() and len(digests(workdir)) >= after_shards:
+        if (workdir / RESULTS / "shards").is_dir() and len(digests(workdir)) >= after_shards:
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the run finished before it could be interrupted"
@@ -236,7 +239,7 @@ def test_kill_and_resume(finished: Path, mirror: Path, tmp_path: Path, sig) -> N
     _interrupt(workdir, mirror, sig, after_shards=4)
     before = digests(workdir)
     assert 4 <= len(before) < total
-    assert not (workdir / "results" / "sweep.parquet").exists()
+    assert not (workdir / RESULTS / "sweep.parquet").exists()
     # no readable partial shard: every shard file present is a complete Parquet file
     for rel in before:
         pq.read_table(workdir / rel)
@@ -250,62 +253,16 @@ def test_kill_and_resume(finished: Path, mirror: Path, tmp_path: Path, sig) -> N
     ran = re.findall(r"rule train_shard:", proc.stdout + proc.stderr)
     assert len(ran) == total - len(before)  # only the missing shards were trained
     pd.testing.assert_frame_equal(
-        comparable(workdir / "results" / "sweep.parquet"),
-        comparable(finished / "results" / "sweep.parquet"),
+        comparable(workdir / RESULTS / "sweep.parquet"),
+        comparable(finished / RESULTS / "sweep.parquet"),
         check_exact=True,
     )
-
-
-def test_own_dataset_by_config_alone(tmp_path: Path) -> None:
-    """A user's CSV, described only in a config file, goes through every rule."""
-    rng = np.random.default_rng(0)
-    n = 240
-    frame = pd.DataFrame(
-        {
-            "height": rng.normal(170, 10, n).round(1),
-            "colour": rng.choice(["red", "green", "blue"], n),
-            "weight": rng.normal(70, 8, n).round(1),
-        }
-    )
-    frame["label"] = np.where(frame.height + 5 * (frame.colour == "red") > 172, "yes", "no")
-    data = tmp_path / "mirror"
-    data.mkdir()
-    frame.to_csv(data / "people.csv", index=False)
-    digest = hashlib.sha256((data / "people.csv").read_bytes()).hexdigest()
-    workdir = copy_workflow(tmp_path / "wf")
-    own = {
-        "study": {"datasets": ["people"], "optimizers": ["lion"]},
-        "data_mirror": str(data),
-        "datasets": {
-            "people": {
-                "file": "people.csv",
-                "sha256": digest,
-                "read": {"header": True},
-                "target": "label",
-                "positive": "yes",
-                "features": None,
-                "categorical": ["colour"],
-                "dropna": True,
-                "rows": n,
-            }
-        },
-        "sweep": {"seeds": [0], "shard_size": 100},
-    }
-    (workdir / "config" / "own.yaml").write_text(yaml.safe_dump(own))
-    snakemake(workdir, "--cores", "2", "--configfile", "config/test.yaml", "config/own.yaml")
-    meta = json.loads((workdir / "results/data/people/meta.json").read_text())
-    assert meta["features"] == ["height", "weight", "colour=blue", "colour=green", "colour=red"]
-    assert meta["rows"]["test"] == 48
-    sweep = pd.read_parquet(workdir / "results" / "sweep.parquet")
-    assert set(sweep.dataset) == {"people"} and set(sweep.optimizer) == {"lion"}
-    assert len(sweep) == 2 * 3 * 2 + 1  # the test config's Lion grid plus the default
-    assert not (workdir / "results" / "data" / "titanic").exists()
 
 
 def test_tables_and_figures_regenerate_from_shards_without_training(
     finished: Path, mirror: Path
 ) -> None:
-    results = finished / "results"
+    results = finished / RESULTS
     before = digests(finished)
     (results / "sweep.parquet").unlink()
     for sub in ("tables", "figures"):

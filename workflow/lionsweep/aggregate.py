@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 from pathlib import Path
 
 import pyarrow as pa
@@ -10,6 +12,7 @@ import pyarrow.parquet as pq
 
 from lionsweep.errors import LionSweepError
 from lionsweep.io import write_parquet
+from lionsweep.layout import RERUN_ENV
 
 SORT_KEYS = [
     ("dataset", "ascending"),
@@ -19,25 +22,52 @@ SORT_KEYS = [
 ]
 
 
-def aggregate(shards: list[Path]) -> pa.Table:
-    if not shards:
-        raise LionSweepError("no shard files to aggregate")
-    tables = []
+def rerun_command() -> str:
+    return os.environ.get(RERUN_ENV) or "your snakemake command (with its --configfile)"
+
+
+def damaged_message(damaged: list[tuple[Path, str]]) -> str:
+    """What to do about unreadable shards: which files, how to delete them, how to rerun.
+
+    Deleting is the remedy because Snakemake sees a damaged file as finished; once
+    gone, the same command retrains only those shards (with identical numbers)."""
+    names = ", ".join(f"{path} ({why})" for path, why in damaged)
+    rm = shlex.join(["rm", *(str(path) for path, _ in damaged)])
+    return (
+        f"{len(damaged)} damaged shard file(s), not readable as Parquet: {names}. "
+        f"Delete them and rerun, which retrains only those shards: {rm} && {rerun_command()}"
+    )
+
+
+def read_shards(shards: list[Path]) -> list[pa.Table]:
+    tables, damaged = [], []
     for path in shards:
         try:
             tables.append(pq.read_table(path))
         except (OSError, pa.ArrowInvalid) as err:
-            raise LionSweepError(f"{path}: not a readable Parquet shard ({err})") from None
+            damaged.append((path, str(err).splitlines()[0] if str(err) else type(err).__name__))
+    if damaged:
+        raise LionSweepError(damaged_message(damaged))
+    return tables
+
+
+def aggregate(shards: list[Path]) -> pa.Table:
+    if not shards:
+        raise LionSweepError("no shard files to aggregate")
+    tables = read_shards(shards)
     try:
         table = pa.concat_tables(tables, promote_options="default")
     except pa.ArrowInvalid as err:
         raise LionSweepError(f"shards have incompatible schemas: {err}") from None
     table = table.sort_by(SORT_KEYS)
-    check_complete(table.select(["dataset", "optimizer", "seed", "config_id", "is_default"]))
+    folders = {Path(path).parent.parent for path in shards}  # .../shards/{dataset}/{optimizer}
+    check_complete(
+        table.select(["dataset", "optimizer", "seed", "config_id", "is_default"]), folders
+    )
     return table
 
 
-def check_complete(keys: pa.Table) -> None:
+def check_complete(keys: pa.Table, folders: set[Path] = frozenset()) -> None:
     """Each (dataset, optimizer, seed) must hold configurations 0..n-1 once each, the
     default among them: a stale or missing shard is an error, not a silent gap."""
     frame = keys.to_pandas()
@@ -47,20 +77,26 @@ def check_complete(keys: pa.Table) -> None:
         ids = group["config_id"].to_numpy()
         gaps = len(ids) != ids.max() + 1
         if gaps or int(group["is_default"].sum()) != 1:
+            grid = [str(f) for f in folders if f.parts[-2:] == (dataset, optimizer)]
+            where = shlex.join(["rm", "-r", *grid]) if grid else "delete its shards"
             raise LionSweepError(
                 f"shards of {dataset}/{optimizer}/seed{seed} do not cover its grid "
                 f"({len(ids)} rows, config_id up to {ids.max()}, "
                 f"{int(group['is_default'].sum())} default rows): a shard is stale or missing; "
-                f"delete results/shards/{dataset}/{optimizer} and rerun"
+                f"{where} && {rerun_command()}"
             )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, type=Path)
+    parser.add_argument(
+        "--inputs-digest", default="", help="digest of the settings the shards come from (logged)"
+    )
     parser.add_argument("shards", nargs="+", type=Path)
 
 
 def run(args: argparse.Namespace) -> None:
     table = aggregate(args.shards)
     write_parquet(table, args.output)
-    print(f"{args.output}: {table.num_rows} rows from {len(args.shards)} shards")
+    digest = f" (inputs digest {args.inputs_digest})" if args.inputs_digest else ""
+    print(f"{args.output}: {table.num_rows} rows from {len(args.shards)} shards{digest}")

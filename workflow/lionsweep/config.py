@@ -16,7 +16,7 @@ from typing import Any
 
 from lionsweep.errors import LionSweepError
 from lionsweep.fetch import MIRROR_ENV
-from lionsweep.grid import axis_values, grid_spec
+from lionsweep.grid import check_grid, grid_source, grid_spec
 
 # Keys of a schema node that explain its `pattern` in words (an annotation that
 # jsonschema ignores); without one, the message shows the regular expression.
@@ -172,8 +172,8 @@ def check(config: dict[str, Any]) -> None:
                 f"study.optimizers names {opt!r}, which has no entry under `optimizers`"
             )
         for name in config["study"]["datasets"]:
-            for axis, values in grid_spec(config, name, opt)["grid"].items():
-                axis_values(values, f"optimizers.{opt} grid for {name}: {axis}")
+            where = f"optimizers.{opt}.{grid_source(config, name, opt)}"
+            check_grid(grid_spec(config, name, opt)["grid"], where)
 
 
 # Separators the CSV reader cannot use: they end a line or quote a field.

@@ -1,5 +1,10 @@
 """Expand an optimizer's hyperparameter grid for one dataset into a stable table.
 
+A grid is a YAML *list* of axes, ``[{param: lr, values: [...]}, {param: beta1,
+start:, stop:, num:, scale:}]``, not a mapping: Snakemake merges ``--configfile``
+mappings key by key but replaces lists whole, so a user's grid is exactly what
+they wrote and never silently inherits axes from config/config.yaml.
+
 The table is written once per (dataset, optimizer) and read by every shard job,
 so that whole grids never sit in rule parameters: changing one dataset's grid
 changes one small file, and only that dataset's shards rerun.
@@ -22,6 +27,7 @@ from lionsweep.errors import LionSweepError
 from lionsweep.io import write_parquet
 
 HPARAMS = ("lr", "beta1", "beta2", "weight_decay", "eps")
+RANGE_KEYS = ("start", "stop", "num")
 
 
 def _tidy(value: float) -> float:
@@ -29,44 +35,117 @@ def _tidy(value: float) -> float:
     return float(f"{value:.12g}")
 
 
-def axis_values(spec: list[float] | dict[str, Any], name: str = "axis") -> list[float]:
-    """Values of one axis: an explicit list, or {start, stop, num, scale: linear|log}."""
-    if isinstance(spec, list):
-        if not spec:
-            raise LionSweepError(f"grid axis {name!r} is empty")
-        return [_tidy(float(v)) for v in spec]
-    start, stop, num = float(spec["start"]), float(spec["stop"]), int(spec["num"])
+def _yaml_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return _flow(value)
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _flow(mapping: dict[str, Any]) -> str:
+    """A mapping as one-line YAML flow style, for error messages users can paste."""
+    return "{" + ", ".join(f"{k}: {_yaml_value(v)}" for k, v in mapping.items()) + "}"
+
+
+def old_shape_hint(where: str, grid: dict[str, Any]) -> str:
+    """The message for a grid written as a mapping (the shape before grids were lists)."""
+    axes = [
+        {"param": name, "values": axis} if isinstance(axis, list) else {"param": name, **axis}
+        for name, axis in grid.items()
+    ]
+    example = "[" + ", ".join(_flow(a) for a in axes) + "]"
+    return (
+        f"{where} is a mapping; a grid is now a list of axes, e.g. {where.rsplit('.', 1)[-1]}: "
+        f"{example} (Snakemake merges --configfile mappings with config/config.yaml's, "
+        "so a mapping would pick up the paper's axes; a list is replaced whole)"
+    )
+
+
+def axis_values(axis: dict[str, Any], where: str = "axis") -> list[float]:
+    """Values of one axis: ``{param, values: [...]}`` or ``{param, start, stop, num, scale}``."""
+    if "values" in axis:
+        values = axis["values"]
+        if not isinstance(values, list) or not values:
+            raise LionSweepError(f"{where}: `values` must be a non-empty list")
+        return [_tidy(float(v)) for v in values]
+    missing = [k for k in RANGE_KEYS if k not in axis]
+    if missing:
+        raise LionSweepError(f"{where}: needs `values`, or `start`, `stop` and `num`")
+    start, stop, num = float(axis["start"]), float(axis["stop"]), int(axis["num"])
     if num < 1:
-        raise LionSweepError(f"grid axis {name!r}: num must be >= 1, got {num}")
-    if spec.get("scale", "linear") == "log":
+        raise LionSweepError(f"{where}: num must be >= 1, got {num}")
+    if axis.get("scale", "linear") == "log":
         if start <= 0 or stop <= 0:
-            raise LionSweepError(f"grid axis {name!r}: a log scale needs start and stop > 0")
+            raise LionSweepError(f"{where}: a log scale needs start and stop > 0")
         values = np.geomspace(start, stop, num)
     else:
         values = np.linspace(start, stop, num)
     return [_tidy(v) for v in values]
 
 
+def axis_length(axis: dict[str, Any]) -> int:
+    return len(axis["values"]) if "values" in axis else int(axis["num"])
+
+
+def check_grid(grid: Any, where: str) -> None:
+    """Raise LionSweepError naming ``where`` for a grid that is not a valid list of axes."""
+    if isinstance(grid, dict):
+        raise LionSweepError(old_shape_hint(where, grid))
+    if not isinstance(grid, list) or not grid:
+        raise LionSweepError(f"{where}: a grid is a non-empty list of axes {{param: ..., ...}}")
+    seen: set[str] = set()
+    for i, axis in enumerate(grid):
+        name = axis.get("param") if isinstance(axis, dict) else None
+        if name not in HPARAMS:
+            raise LionSweepError(f"{where}[{i}]: `param` must be one of {list(HPARAMS)}")
+        if name in seen:
+            raise LionSweepError(f"{where}: param {name!r} appears twice (one axis per param)")
+        seen.add(name)
+        axis_values(axis, f"{where}[{i}] ({name})")
+
+
+def grid_source(config: dict[str, Any], dataset: str, optimizer: str) -> str:
+    """Which config key gives ``dataset``'s grid: `grid_overrides.<dataset>` or `grid`.
+
+    An override set to null means "no override" (the only way a --configfile can
+    drop an override that config/config.yaml defines, since mappings are merged).
+    """
+    overrides = config["optimizers"][optimizer].get("grid_overrides") or {}
+    return f"grid_overrides.{dataset}" if overrides.get(dataset) is not None else "grid"
+
+
 def grid_spec(config: dict[str, Any], dataset: str, optimizer: str) -> dict[str, Any]:
     """The grid and defaults that apply to ``dataset`` (per-dataset override, else `grid`)."""
     opt = config["optimizers"][optimizer]
-    grid = opt.get("grid_overrides", {}).get(dataset, opt["grid"])
+    source = grid_source(config, dataset, optimizer)
+    grid = opt["grid"] if source == "grid" else opt["grid_overrides"][dataset]
     return {"optimizer": optimizer, "defaults": opt["defaults"], "grid": grid}
 
 
+def check_grids(config: dict[str, Any]) -> None:
+    """Check every grid of the configuration (before the schema, whose messages for the
+    old mapping shape would not say how to write the new one)."""
+    for optimizer, opt in (config.get("optimizers") or {}).items():
+        if not isinstance(opt, dict):
+            continue
+        if "grid" in opt:
+            check_grid(opt["grid"], f"optimizers.{optimizer}.grid")
+        for dataset, grid in (opt.get("grid_overrides") or {}).items():
+            if grid is not None:
+                check_grid(grid, f"optimizers.{optimizer}.grid_overrides.{dataset}")
+
+
 def expand(spec: dict[str, Any]) -> pd.DataFrame:
-    """All grid points (config_id 0..n-1, last axis fastest), then the default as its own row."""
+    """All grid points (config_id 0..n-1, axes in the order written, last axis fastest),
+    then the default as its own row; a hyperparameter without an axis keeps its default."""
     defaults = spec["defaults"]
-    grid = spec["grid"]
-    unknown = sorted(set(grid) - set(HPARAMS))
-    if unknown:
-        raise LionSweepError(f"unknown hyperparameters in grid: {unknown}")
-    axes = {
-        h: axis_values(grid[h], h) if h in grid else [defaults.get(h, math.nan)] for h in HPARAMS
-    }
-    rows = [dict(zip(HPARAMS, point, strict=True)) for point in itertools.product(*axes.values())]
-    default_row = {h: float(defaults.get(h, math.nan)) for h in HPARAMS}
-    frame = pd.DataFrame([*rows, default_row], columns=list(HPARAMS), dtype="float64")
+    check_grid(spec["grid"], f"optimizers.{spec['optimizer']} grid")
+    names = [axis["param"] for axis in spec["grid"]]
+    values = [axis_values(axis, axis["param"]) for axis in spec["grid"]]
+    fixed = {h: float(defaults.get(h, math.nan)) for h in HPARAMS}
+    rows = [
+        {**fixed, **dict(zip(names, point, strict=True))} for point in itertools.product(*values)
+    ]
+    frame = pd.DataFrame([*rows, fixed], columns=list(HPARAMS), dtype="float64")
     frame.insert(0, "is_default", [False] * len(rows) + [True])
     frame.insert(0, "config_id", np.arange(len(frame), dtype=np.int64))
     return frame
@@ -74,12 +153,7 @@ def expand(spec: dict[str, Any]) -> pd.DataFrame:
 
 def grid_size(spec: dict[str, Any]) -> int:
     """Rows of ``expand(spec)`` without building it (grid points + the default)."""
-    n = 1
-    for h, axis in spec["grid"].items():
-        n *= len(axis) if isinstance(axis, list) else int(axis["num"])
-        if h not in HPARAMS:
-            raise LionSweepError(f"unknown hyperparameter in grid: {h!r}")
-    return n + 1
+    return math.prod(axis_length(axis) for axis in spec["grid"]) + 1
 
 
 def shard_bounds(rows: int, shard_size: int) -> list[tuple[int, int]]:
@@ -98,6 +172,21 @@ def shard_bounds(rows: int, shard_size: int) -> list[tuple[int, int]]:
 
 def n_shards(spec: dict[str, Any], shard_size: int) -> int:
     return len(shard_bounds(grid_size(spec), shard_size))
+
+
+def grid_summary(config: dict[str, Any]) -> list[str]:
+    """One line per studied (dataset, optimizer): configurations and where the grid came from."""
+    lines = []
+    for dataset in config["study"]["datasets"]:
+        for optimizer in config["study"]["optimizers"]:
+            spec = grid_spec(config, dataset, optimizer)
+            axes = ", ".join(f"{a['param']}: {axis_length(a)}" for a in spec["grid"])
+            source = grid_source(config, dataset, optimizer)
+            lines.append(
+                f"grid {dataset}/{optimizer}: {grid_size(spec)} configurations "
+                f"({axes}; + the default) from optimizers.{optimizer}.{source}"
+            )
+    return lines
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

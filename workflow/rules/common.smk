@@ -1,6 +1,7 @@
-"""Helpers for the rules: config validation, targets, and per-job parameters."""
+"""Helpers for the rules: config validation, paths, targets, and per-job parameters."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,12 +14,21 @@ min_version("9.0")
 PACKAGE_ROOT = str(Path(workflow.basedir) / "workflow")
 sys.path.insert(0, PACKAGE_ROOT)
 
+from lionsweep import layout  # noqa: E402
 from lionsweep.config import export_job_environment, validate  # noqa: E402
 from lionsweep.errors import LionSweepError  # noqa: E402
 from lionsweep.fetch import resolve_mirror  # noqa: E402
-from lionsweep.grid import grid_size, grid_spec, n_shards, shard_bounds  # noqa: E402
+from lionsweep.grid import (  # noqa: E402
+    check_grids,
+    grid_size,
+    grid_spec,
+    grid_summary,
+    n_shards,
+    shard_bounds,
+)
 
-try:
+try:  # grids first: the schema's message for a grid written as a mapping says not how to fix it
+    check_grids(config)
     validate(config, Path(PACKAGE_ROOT) / "schemas" / "config.schema.yaml")
 except LionSweepError as err:
     raise WorkflowError(f"invalid configuration: {err}") from None
@@ -27,9 +37,16 @@ export_job_environment(
     PACKAGE_ROOT, sys.executable, resolve_mirror(config.get("data_mirror"))
 )
 
+STUDY = config["study"]["name"]
 DATASETS = config["study"]["datasets"]
 OPTIMIZERS = config["study"]["optimizers"]
 SEEDS = config["sweep"]["seeds"]
+# This study's outputs and logs; raw files and prepared data are shared (lionsweep.layout).
+RESULTS = layout.study_dir(STUDY)
+LOGS = layout.study_logs(STUDY)
+SWEEP = f"{RESULTS}/sweep.parquet"
+os.environ[layout.RERUN_ENV] = layout.rerun_command(workflow.overwrite_configfiles)
+os.environ.update(layout.download_environment(config))
 
 
 wildcard_constraints:
@@ -37,6 +54,9 @@ wildcard_constraints:
     optimizer="|".join(config["optimizers"]),
     seed=r"\d+",
     shard=r"\d{4}",
+    sha=r"[0-9a-f]{16}",
+    digest=r"[0-9a-f]{16}",
+    file=r"[^/]+",
 
 
 def as_json(obj):
@@ -44,15 +64,18 @@ def as_json(obj):
 
 
 def raw_file(wildcards):
-    return f"results/raw/{wildcards.dataset}/{config['datasets'][wildcards.dataset]['file']}"
+    return layout.raw_path(wildcards.dataset, config["datasets"][wildcards.dataset])
+
+
+def data_dir(dataset):
+    """The prepared data folder, named by a digest of what preparing depends on."""
+    return layout.data_dir(dataset, config["datasets"][dataset], config["split"])
 
 
 def prepared(dataset):
-    return expand(
-        "results/data/{dataset}/{split}.parquet",
-        dataset=dataset,
-        split=["train", "val", "test"],
-    )
+    return [
+        f"{data_dir(dataset)}/{split}.parquet" for split in ("train", "val", "test")
+    ]
 
 
 def shard_rows(wildcards):
@@ -68,7 +91,7 @@ def shard_files(dataset, optimizer, seed):
     spec = grid_spec(config, dataset, optimizer)
     count = n_shards(spec, config["sweep"]["shard_size"])
     return [
-        f"results/shards/{dataset}/{optimizer}/seed{seed}/shard{i:04d}.parquet"
+        f"{RESULTS}/shards/{dataset}/{optimizer}/seed{seed}/shard{i:04d}.parquet"
         for i in range(count)
     ]
 
@@ -84,10 +107,8 @@ def all_shards(wildcards=None):
 
 
 def dataset_spec(dataset):
-    """What preparing a dataset depends on: its entry, less provenance-only keys
-    (a changed URL or description must not rerun the sweep)."""
-    spec = config["datasets"][dataset]
-    return {k: v for k, v in spec.items() if k not in ("url", "description")}
+    """What preparing a dataset depends on (a changed URL or description must not rerun)."""
+    return layout.preparing_spec(config["datasets"][dataset])
 
 
 def train_settings():
@@ -96,3 +117,28 @@ def train_settings():
     job_only = ("threads", "memory_budget_mb", "runtime_min")
     training = {k: v for k, v in config["training"].items() if k not in job_only}
     return {**config["model"], **training}
+
+
+def sweep_digest():
+    """Everything the shards compute from, as one digest: a parameter of the aggregate,
+    so that a changed setting makes the sweep (and all after it) out of date even when
+    the shards it would retrain are gone (e.g. deleted after failing)."""
+    return layout.digest(
+        {
+            "training": train_settings(),
+            "seeds": SEEDS,
+            "shard_size": config["sweep"]["shard_size"],
+            "grids": {
+                f"{d}/{o}": grid_spec(config, d, o)
+                for d in DATASETS
+                for o in OPTIMIZERS
+            },
+            "data": {d: data_dir(d) for d in DATASETS},
+        }
+    )
+
+
+onstart:
+    print(f"study {STUDY!r}: outputs in {RESULTS}/, logs in {LOGS}/")
+    for line in grid_summary(config):
+        print(line)

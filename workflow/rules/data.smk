@@ -1,21 +1,24 @@
 # Stage 1: raw files (mirror or download, sha256-verified), then model-ready splits.
+# Both are shared between studies and content-addressed (lionsweep.layout): the raw
+# file by its sha256, the prepared data by a digest of its dataset entry and split.
 
 
 rule fetch:
     output:
-        "results/raw/{dataset}/{file}",
+        "results/raw/{dataset}/{sha}/{file}",
     log:
-        "logs/fetch/{dataset}/{file}.log",
+        "logs/raw/{dataset}/{sha}/{file}.log",
     conda:
         "../../envs/lionsweep.yaml"
     params:
         sha256=lambda w: config["datasets"][w.dataset]["sha256"],
-        url=lambda w: config["datasets"][w.dataset].get("url") or "",
-        timeout=config["download"]["timeout_s"],
-        retries=config["download"]["retries"],
+    # URL, timeout and retries come from the environment (lionsweep.layout.download_environment):
+    # how a file is fetched must not refetch a file its sha256 already names.
     shell:
-        "python -m lionsweep fetch --file {wildcards.file} --sha256 {params.sha256} --url={params.url:q}"
-        " --timeout {params.timeout} --retries {params.retries} --output {output} 2> {log}"
+        "python -m lionsweep fetch --file {wildcards.file:q} --sha256 {params.sha256:q}"
+        ' --url="${{LIONSWEEP_URL_{wildcards.dataset}:-}}"'
+        ' --timeout "$LIONSWEEP_DOWNLOAD_TIMEOUT_S" --retries "$LIONSWEEP_DOWNLOAD_RETRIES"'
+        " --output {output:q} 2> {log:q}"
 
 
 rule prepare:
@@ -23,17 +26,24 @@ rule prepare:
         raw_file,
     output:
         multiext(
-            "results/data/{dataset}/", "train.parquet", "val.parquet", "test.parquet"
+            "results/data/{dataset}/{digest}/",
+            "train.parquet",
+            "val.parquet",
+            "test.parquet",
         ),
-        meta="results/data/{dataset}/meta.json",
+        meta="results/data/{dataset}/{digest}/meta.json",
     log:
-        "logs/prepare/{dataset}.log",
+        "logs/data/{dataset}/{digest}.log",
     conda:
         "../../envs/lionsweep.yaml"
     params:
         spec=lambda w: as_json(dataset_spec(w.dataset)),
         split=as_json(config["split"]),
+        sha256=lambda w: config["datasets"][w.dataset]["sha256"],
+        outdir=lambda w, output: os.path.dirname(output.meta),
+    # stdout (the summary) to the log; stderr (warnings, errors) to the log and the console
     shell:
-        "python -m lionsweep prepare --dataset {wildcards.dataset} --spec {params.spec:q}"
-        " --split {params.split:q} --raw {input} --outdir results/data/{wildcards.dataset}"
-        " > {log} 2>&1"
+        "python -m lionsweep prepare --dataset {wildcards.dataset:q} --spec {params.spec:q}"
+        " --split {params.split:q} --raw {input:q} --sha256 {params.sha256:q}"
+        " --outdir {params.outdir:q}"
+        " > {log:q} 2> >(tee -a {log:q} >&2)"

@@ -1,7 +1,5 @@
-# Stage 3: tables and figures, from results/sweep.parquet alone (seconds; never retrains).
+# Stage 3: tables and figures, from the study's sweep.parquet and the datasets' meta (never retrains).
 # File names come from lionsweep.outputs, which the writers use too.
-
-import os
 
 from lionsweep.outputs import figure_outputs, table_outputs
 
@@ -10,11 +8,15 @@ RESULTS_SETTINGS = as_json(config.get("results", {}))
 
 rule tables:
     input:
-        "results/sweep.parquet",
+        sweep=SWEEP,
+        meta=[f"{data_dir(d)}/meta.json" for d in DATASETS],
     output:
-        [report(path, **kw) if kw else path for path, kw in table_outputs()],
+        [
+            report(path, **kw) if kw else path
+            for path, kw in table_outputs(f"{RESULTS}/tables")
+        ],
     log:
-        "logs/results/tables.log",
+        f"{LOGS}/results/tables.log",
     conda:
         "../../envs/lionsweep.yaml"
     params:
@@ -23,18 +25,22 @@ rule tables:
         optimizers=OPTIMIZERS,
         outdir=lambda w, output: os.path.dirname(output[0]),
     shell:
-        "python -m lionsweep tables --sweep {input} --outdir {params.outdir}"
-        " --settings {params.settings:q} --datasets {params.datasets}"
-        " --optimizers {params.optimizers} > {log} 2>&1"
+        "python -m lionsweep tables --sweep {input.sweep:q} --outdir {params.outdir:q}"
+        " --settings {params.settings:q} --datasets {params.datasets:q}"
+        " --optimizers {params.optimizers:q} --meta {input.meta:q} > {log:q} 2>&1"
 
 
 rule figures:
     input:
-        "results/sweep.parquet",
+        sweep=SWEEP,
+        meta=[f"{data_dir(d)}/meta.json" for d in DATASETS],
     output:
-        [report(path, **kw) if kw else path for path, kw in figure_outputs(DATASETS)],
+        [
+            report(path, **kw) if kw else path
+            for path, kw in figure_outputs(DATASETS, f"{RESULTS}/figures")
+        ],
     log:
-        "logs/results/figures.log",
+        f"{LOGS}/results/figures.log",
     conda:
         "../../envs/lionsweep.yaml"
     params:
@@ -43,6 +49,6 @@ rule figures:
         optimizers=OPTIMIZERS,
         outdir=lambda w, output: os.path.dirname(output[0]),
     shell:
-        "MPLBACKEND=Agg python -m lionsweep figures --sweep {input} --outdir {params.outdir}"
-        " --settings {params.settings:q} --datasets {params.datasets}"
-        " --optimizers {params.optimizers} > {log} 2>&1"
+        "MPLBACKEND=Agg python -m lionsweep figures --sweep {input.sweep:q} --outdir {params.outdir:q}"
+        " --settings {params.settings:q} --datasets {params.datasets:q}"
+        " --optimizers {params.optimizers:q} --meta {input.meta:q} > {log:q} 2>&1"

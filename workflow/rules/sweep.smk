@@ -3,25 +3,25 @@
 
 rule grid:
     output:
-        "results/grids/{dataset}/{optimizer}.parquet",
+        f"{RESULTS}/grids/{{dataset}}/{{optimizer}}.parquet",
     log:
-        "logs/grid/{dataset}/{optimizer}.log",
+        f"{LOGS}/grid/{{dataset}}/{{optimizer}}.log",
     conda:
         "../../envs/lionsweep.yaml"
     params:
         spec=lambda w: as_json(grid_spec(config, w.dataset, w.optimizer)),
     shell:
-        "python -m lionsweep grid --spec {params.spec:q} --output {output} > {log} 2>&1"
+        "python -m lionsweep grid --spec {params.spec:q} --output {output:q} > {log:q} 2>&1"
 
 
 rule train_shard:
     input:
-        grid="results/grids/{dataset}/{optimizer}.parquet",
+        grid=f"{RESULTS}/grids/{{dataset}}/{{optimizer}}.parquet",
         data=lambda w: prepared(w.dataset),
     output:
-        "results/shards/{dataset}/{optimizer}/seed{seed}/shard{shard}.parquet",
+        f"{RESULTS}/shards/{{dataset}}/{{optimizer}}/seed{{seed}}/shard{{shard}}.parquet",
     log:
-        "logs/train/{dataset}/{optimizer}/seed{seed}/shard{shard}.log",
+        f"{LOGS}/train/{{dataset}}/{{optimizer}}/seed{{seed}}/shard{{shard}}.log",
     conda:
         "../../envs/lionsweep.yaml"
     threads: config["training"]["threads"]
@@ -31,23 +31,28 @@ rule train_shard:
     params:
         settings=as_json(train_settings()),
         rows=shard_rows,
+        data=lambda w, input: os.path.dirname(input.data[0]),
     shell:
-        "python -m lionsweep train --dataset {wildcards.dataset} --optimizer {wildcards.optimizer}"
-        " --seed {wildcards.seed} --shard {wildcards.shard} --rows {params.rows}"
-        " --settings {params.settings:q} --grid {input.grid}"
-        " --data results/data/{wildcards.dataset} --threads {threads}"
-        " --job-mem-mb {resources.mem_mb} --output {output}"
-        " 2> {log}"
+        "python -m lionsweep train --dataset {wildcards.dataset:q}"
+        " --optimizer {wildcards.optimizer:q} --seed {wildcards.seed:q}"
+        " --shard {wildcards.shard:q} --rows {params.rows:q}"
+        " --settings {params.settings:q} --grid {input.grid:q} --data {params.data:q}"
+        " --threads {threads} --job-mem-mb {resources.mem_mb} --output {output:q}"
+        " 2> {log:q}"
 
 
 rule aggregate:
     input:
         all_shards,
     output:
-        "results/sweep.parquet",
+        SWEEP,
     log:
-        "logs/aggregate.log",
+        f"{LOGS}/aggregate.log",
     conda:
         "../../envs/lionsweep.yaml"
+    params:
+        # a digest of what the shards compute from: see sweep_digest in common.smk
+        inputs=sweep_digest(),
     shell:
-        "python -m lionsweep aggregate --output {output} {input} > {log} 2>&1"
+        "python -m lionsweep aggregate --inputs-digest {params.inputs:q} --output {output:q}"
+        " {input:q} > {log:q} 2>&1"
