@@ -43,8 +43,14 @@ BAD = {
         {"optimizers": {"lion": {"defaults": {"beta1": 1.0}}}},
         ["beta1", "1.0"],
     ),
-    "lr_not_positive": ({"optimizers": {"adamw": {"grid": {"lr": [0.001, 0.0]}}}}, ["lr"]),
-    "empty_grid": ({"optimizers": {"lion": {"grid": {"weight_decay": []}}}}, ["weight_decay"]),
+    "lr_not_positive": (
+        {"optimizers": {"adamw": {"grid": [{"param": "lr", "values": [0.001, 0.0]}]}}},
+        ["optimizers.adamw.grid[0].values[1]: 0.0 is less than or equal to the minimum of 0"],
+    ),
+    "empty_grid": (
+        {"optimizers": {"lion": {"grid": [{"param": "weight_decay", "values": []}]}}},
+        ["optimizers.lion.grid[0] (weight_decay): `values` must be a non-empty list"],
+    ),
     "bad_dataset_name": (
         {
             "datasets": {
@@ -90,8 +96,8 @@ def _edit(config: dict, path: str, value) -> dict:
     *parents, last = path.split(".")
     node = config
     for key in parents:
-        node = node[key]
-    node[last] = value
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    node[int(last) if isinstance(node, list) else last] = value
     return config
 
 
@@ -122,9 +128,9 @@ MESSAGES = {
     ),
     "minimum": ("training.epochs", 0, "training.epochs: 0 is less than the minimum of 1"),
     "oneOf, deepest branch": (
-        "optimizers.lion.grid.beta1",
-        {"start": 0.5, "stop": 1.5, "num": 3},
-        "optimizers.lion.grid.beta1.stop: 1.5 is greater than or equal to the maximum of 1",
+        "optimizers.lion.grid.1",
+        {"param": "beta1", "start": 0.5, "stop": 1.5, "num": 3},
+        "optimizers.lion.grid[1].stop: 1.5 is greater than or equal to the maximum of 1",
     ),
     "oneOf, every branch": (
         "datasets.titanic.categorical",
@@ -229,7 +235,7 @@ def test_defaults_are_applied_like_snakemake(config: dict) -> None:
     assert config["training"]["threads"] == 2
     assert config["datasets"]["spambase"]["max_dropped_fraction"] == 0.1
     assert config["datasets"]["titanic"]["max_dropped_fraction"] == 0.25  # set, not replaced
-    assert config["optimizers"]["adamw"]["grid_overrides"]["titanic"]["lr"]["num"] == 20
+    assert config["optimizers"]["adamw"]["grid_overrides"]["titanic"][0]["num"] == 20
     assert config["results"]["top_k"] == 10
     # each default is a fresh copy, never shared between entries
     for name in ("lion", "adamw"):

@@ -95,7 +95,9 @@ def _duplicates(items: list[Any]) -> list[Any]:
 
 
 def _key_path(error: Any) -> str:
-    return ".".join(str(p) for p in error.absolute_path) or "the configuration"
+    """``a.b[2].c``: list positions in brackets, as lionsweep.grid names grid axes."""
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return text.lstrip(".") or "the configuration"
 
 
 def _leaves(error: Any) -> Iterator[Any]:
