@@ -196,15 +196,19 @@ def test_cli_names_a_missing_dataset(tmp_path: Path, sweep, capsys) -> None:
 
 
 @pytest.mark.slow
-def test_rules_build_tables_figures_and_report_from_the_sweep_alone(tmp_path: Path) -> None:
-    """`snakemake tables figures` from a bare results/test/sweep.parquet: no training, a report."""
+def test_rules_build_tables_figures_and_report_from_the_sweep_alone(
+    tmp_path: Path, mirror: Path
+) -> None:
+    """`snakemake tables figures` from results/test/sweep.parquet and the prepared datasets'
+    meta.json (row counts for the captions), without shards: no training, a report."""
     from conftest import copy_workflow, snakemake
 
     work = copy_workflow(tmp_path / "wf")
+    args = ("--configfile", "config/test.yaml")
+    snakemake(work, "data", "--cores", "1", *args, mirror=mirror)
     frame = make_sweep(datasets=("titanic", "spambase", "mushroom"), seeds=(0, 1))
     (work / "results" / "test").mkdir(parents=True)
     to_parquet(frame, work / "results" / "test" / "sweep.parquet")
-    args = ("--configfile", "config/test.yaml")
     dry = snakemake(work, "tables", "figures", "-n", *args)
     block = dry.stdout.split("Job stats:")[1].split("Reasons:")[0]
     jobs = set(re.findall(r"^(\w+)\s+\d+$", block, flags=re.M)) - {"total"}
