@@ -80,8 +80,9 @@ def _labels(y: np.ndarray, split: str, task: str, n_classes: int) -> np.ndarray:
         raise LionSweepError(f"split {split!r}: {task} target has dtype {arr.dtype}, not numbers")
     bad = (arr < 0) | (arr >= n_classes)
     if bad.any():
+        label = arr[bad][0].item()
         raise LionSweepError(
-            f"split {split!r}: {task} target has label {arr[bad][0]!r} outside 0..{n_classes - 1}"
+            f"split {split!r}: {task} target has label {label!r} outside 0..{n_classes - 1}"
         )
     return arr.astype(np.int64)
 

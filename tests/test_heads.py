@@ -1,0 +1,328 @@
+"""Task heads: metrics equal sklearn, loss gradients equal autograd, and batched
+training of every (task, optimizer) equals the same models trained one by one."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lionsweep import engine, heads, optim
+from lionsweep.engine import TrainSettings, train_chunk, train_grid
+from lionsweep.errors import LionSweepError
+from lionsweep.heads import Task, make_head
+from lionsweep.metrics import multiclass_metrics, regression_metrics
+from lionsweep.model import DROPOUT, ORDER, dropout_mask, epoch_batches, generator, init_single
+
+sk = pytest.importorskip("sklearn.metrics")
+SEED = 11
+SETTINGS = TrainSettings(hidden=8, dropout=0.25, epochs=3, batch_size=16)
+C = 4
+
+
+def _splits(task: str, seed: int = 0, n: int = 90, d: int = 5):
+    """Small noisy data for ``task``; n % batch_size != 0 (padded last batch)."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(d, C))
+
+    def make(m: int):
+        x = rng.normal(size=(m, d)).astype(np.float32)
+        z = x @ w + rng.normal(size=(m, C))
+        if task == "binary":
+            return x, (z[:, 0] > 0).astype(np.int64)
+        if task == "multiclass":
+            return x, z.argmax(axis=1).astype(np.int64)
+        return x, 50.0 + 20.0 * z[:, 0]  # far from standardized units
+
+    return {"train": make(n), "val": make(30), "test": make(31)}
+
+
+def _task(name: str, splits) -> Task:
+    if name == "regression":
+        y = splits["train"][1]
+        return Task("regression", target_mean=float(y.mean()), target_std=float(y.std()))
+    return Task(name, n_classes=C if name == "multiclass" else 2)
+
+
+def _loss(task: Task, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The reference loss, by torch.nn.functional (autograd differentiates it)."""
+    if task.name == "binary":
+        return torch.nn.functional.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype))
+    if task.name == "multiclass":
+        return torch.nn.functional.cross_entropy(out, y)
+    target = ((y - task.target_mean) / task.target_std).to(out.dtype)
+    return torch.nn.functional.mse_loss(out[:, 0], target)
+
+
+def _hp(name: str, k: int) -> dict[str, np.ndarray]:
+    from test_registry import TEST_HP
+
+    scale = {"sgd": 3.0, "lion": 0.3}.get(name, 1.0)  # lr in each one's useful range
+    hp = {h: np.array([v[i % len(v)] for i in range(k)]) for h, v in TEST_HP[name].items()}
+    hp["lr"] = hp["lr"] * scale
+    return hp
+
+
+class _FixedMask(torch.nn.Module):
+    """Dropout whose mask the test sets per step (the engine's CRN mask)."""
+
+    mask: torch.Tensor | None = None
+    scale: float = 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.mask is None else x * (self.mask * self.scale)
+
+
+def _reference(splits, task: Task, optimizer: str, hp: dict, k: int, settings: TrainSettings):
+    """Configuration k alone: nn.Sequential + the registry's reference optimizer."""
+    dtype = getattr(torch, settings.dtype)
+    x, y = (torch.as_tensor(a) for a in splits["train"])
+    x, d, width = x.to(dtype), x.shape[1], make_head(task).width
+    drop = _FixedMask()
+    drop.scale = 1 / (1 - settings.dropout)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(d, settings.hidden),
+        torch.nn.ReLU(),
+        drop,
+        torch.nn.Linear(settings.hidden, width),
+    ).to(dtype)
+    init = init_single(d, settings.hidden, SEED, width)
+    net.load_state_dict({n: t.to(dtype) for n, t in init.items()})
+    opt = optim.REGISTRY[optimizer].reference(
+        net.parameters(), {h: float(v[k]) for h, v in hp.items()}
+    )
+    g_order, g_drop = generator(SEED, ORDER), generator(SEED, DROPOUT)
+    for _ in range(settings.epochs):
+        for idx in epoch_batches(len(x), settings.batch_size, g_order):
+            m = dropout_mask(len(idx), settings.hidden, settings.dropout, g_drop)
+            drop.mask = None if m is None else m.to(dtype)
+            opt.zero_grad()
+            _loss(task, net(x[idx]), y[idx]).backward()
+            opt.step()
+    drop.mask = None
+    return net
+
+
+def _chunk(splits, task: Task, optimizer: str, hp, settings):
+    head = make_head(task)
+    data = engine.device_data(splits, settings, head)
+    dtype = getattr(torch, settings.dtype)
+    hpt = {n: torch.as_tensor(np.asarray(v, dtype=np.float64)).to(dtype) for n, v in hp.items()}
+    return train_chunk(data, optimizer, hpt, SEED, settings, progress=False, head=head)
+
+
+@pytest.mark.parametrize("optimizer", optim.names())
+@pytest.mark.parametrize("task_name", heads.TASKS)
+def test_batched_equals_one_by_one_float64(task_name, optimizer):
+    settings = dataclasses.replace(SETTINGS, dtype="float64")
+    splits = _splits(task_name)
+    task = _task(task_name, splits)
+    hp = _hp(optimizer, 5)
+    res, model = _chunk(splits, task, optimizer, hp, settings)
+    head = make_head(task)
+    xte, yte = torch.as_tensor(splits["test"][0]).double(), splits["test"][1]
+    for k in range(len(hp["lr"])):
+        net = _reference(splits, task, optimizer, hp, k, settings)
+        for name, ref in net.state_dict().items():
+            torch.testing.assert_close(model.model_state(k)[name], ref, rtol=0, atol=1e-10)
+        with torch.no_grad():
+            out = net(xte).t()[None]  # [1, C, n]
+        ref_metrics = head.evaluate(out, head.encode(yte, "test", torch.float64)[0])
+        for metric in head.metrics:
+            got, want = res[f"test_{metric}"][k], ref_metrics[metric][0].item()
+            assert got == pytest.approx(want, rel=1e-9, abs=1e-9), metric
+    assert not res["diverged"].any()
+
+
+@pytest.mark.parametrize("task_name", ["multiclass", "regression"])
+def test_batched_equals_one_by_one_float32(task_name):
+    """float32: rounding differs from nn.Linear's (fused bias column, hand-written
+    backward, lerp), by ~1e-7 relative per step; AdamW's normalised steps keep it from
+    growing. So weights agree to 1e-4 (1000x the rounding, well under the lr-sized
+    steps a real difference would make) and the primary test metric to one example."""
+    settings = dataclasses.replace(SETTINGS, epochs=4)
+    splits = _splits(task_name, n=150)
+    task = _task(task_name, splits)
+    hp = _hp("adamw", 4)
+    res, model = _chunk(splits, task, "adamw", hp, settings)
+    head = make_head(task)
+    xte, yte = torch.as_tensor(splits["test"][0]), splits["test"][1]
+    for k in range(len(hp["lr"])):
+        net = _reference(splits, task, "adamw", hp, k, settings)
+        for name, ref in net.state_dict().items():
+            torch.testing.assert_close(model.model_state(k)[name], ref, rtol=1e-4, atol=1e-4)
+        with torch.no_grad():
+            ref_metrics = head.evaluate(net(xte).t()[None], torch.as_tensor(yte))
+        got, want = res[f"test_{head.primary}"][k], ref_metrics[head.primary][0].item()
+        tol = 1 / len(xte) if task_name == "multiclass" else 1e-4
+        assert abs(got - want) <= tol + 1e-12
+
+
+@pytest.mark.parametrize("task_name", heads.TASKS)
+def test_loss_gradient_equals_autograd(task_name):
+    splits = _splits(task_name)
+    task = _task(task_name, splits)
+    head = make_head(task)
+    k, rows, nb = 3, 8, 6  # two padded rows
+    out = torch.randn(k, head.width, rows, dtype=torch.float64, requires_grad=True)
+    y_eval, y_train = head.encode(splits["train"][1][:rows], "train", torch.float64)
+    y_train[:, nb:] = 0
+    w = torch.tensor([1 / nb] * nb + [0.0] * (rows - nb), dtype=torch.float64)
+    dout = torch.empty_like(out)
+    head.loss_grad(out.detach(), y_train, w, dout)
+    loss = sum(_loss(task, out[j, :, :nb].t(), y_eval[:nb]) for j in range(k))
+    (grad,) = torch.autograd.grad(loss, out)
+    torch.testing.assert_close(dout, grad, rtol=0, atol=1e-15)
+
+
+def _probs(z: np.ndarray) -> np.ndarray:
+    return torch.softmax(torch.as_tensor(z), dim=1).numpy()
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_multiclass_metrics_match_sklearn(ties):
+    rng = np.random.default_rng(5)
+    n, k = 200, 6
+    y = rng.integers(0, C, n)
+    z = rng.normal(scale=2.0, size=(k, C, n)) + 1.5 * np.eye(C)[y].T[None]
+    if ties:
+        z = np.round(z)
+    z[1] = -z[1]  # worse than random
+    z[2, 3] = -50  # never predicts class 3: macro F1 drops it only if also absent in y
+    got = multiclass_metrics(torch.as_tensor(z), torch.as_tensor(y))
+    # The same softmax call (layout) as the metrics: equal scores must tie in both.
+    probs = torch.softmax(torch.as_tensor(z), dim=1).numpy()
+    for j in range(k):
+        p, pred = probs[j].T, z[j].argmax(axis=0)
+        ref = {
+            "acc": sk.accuracy_score(y, pred),
+            "balanced_acc": sk.balanced_accuracy_score(y, pred),
+            "f1_macro": sk.f1_score(y, pred, average="macro", zero_division=0.0),
+            "logloss": sk.log_loss(y, p, labels=list(range(C))),
+            "auc_ovr": sk.roc_auc_score(y, p, multi_class="ovr", average="macro"),
+        }
+        for name, value in ref.items():
+            assert got[name][j].item() == pytest.approx(value, rel=1e-9, abs=1e-12), (name, j)
+
+
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+def test_multiclass_metrics_absent_class_and_non_finite():
+    """A class absent from y: balanced accuracy and AUC skip it (sklearn refuses
+    roc_auc there; we average the others), macro F1 counts it only if predicted."""
+    y = np.array([0, 1, 1, 0, 1, 0, 2, 2])
+    z = np.random.default_rng(0).normal(size=(2, C, len(y)))
+    z[0, 3, 0] = 9.0  # model 0 predicts the absent class 3 once
+    z[1, 0, 0] = math.nan
+    got = multiclass_metrics(torch.as_tensor(z), torch.as_tensor(y))
+    pred = z[0].argmax(axis=0)
+    assert got["balanced_acc"][0].item() == pytest.approx(sk.balanced_accuracy_score(y, pred))
+    f1 = sk.f1_score(y, pred, average="macro", zero_division=0.0)
+    assert got["f1_macro"][0].item() == pytest.approx(f1)
+    p = _probs(z[0].T)
+    aucs = [sk.roc_auc_score(y == c, p[:, c]) for c in range(3)]
+    assert got["auc_ovr"][0].item() == pytest.approx(np.mean(aucs))
+    assert all(math.isnan(v[1].item()) for v in got.values())
+
+
+def test_regression_metrics_match_sklearn():
+    rng = np.random.default_rng(2)
+    y = rng.normal(100.0, 15.0, 120)
+    pred = y[None, :] + rng.normal(scale=[[1.0], [10.0], [40.0]], size=(3, 120))
+    got = regression_metrics(torch.as_tensor(pred[:, None, :]), torch.as_tensor(y))
+    for j in range(3):
+        assert got["rmse"][j].item() == pytest.approx(
+            sk.root_mean_squared_error(y, pred[j]), rel=1e-12
+        )
+        assert got["mae"][j].item() == pytest.approx(sk.mean_absolute_error(y, pred[j]), rel=1e-12)
+        assert got["r2"][j].item() == pytest.approx(sk.r2_score(y, pred[j]), rel=1e-12)
+    const = np.full(5, 3.0)
+    got = regression_metrics(
+        torch.as_tensor(np.stack([const, const + 1])[:, None]), torch.as_tensor(const)
+    )
+    assert got["r2"].tolist() == [sk.r2_score(const, const), sk.r2_score(const, const + 1)]
+
+
+def test_regression_metrics_are_in_target_units():
+    """Predictions are made in standardized units; metrics undo the scaling."""
+    splits = _splits("regression")
+    task = _task("regression", splits)
+    res = train_grid(splits, "adam", _hp("adam", 3), SEED, SETTINGS, progress=False, task=task)
+    naive_rmse = float(np.std(splits["test"][1]))  # predicting the mean
+    assert (res["test_rmse"] > 1.0).all()  # target std is ~40: not standardized units
+    assert (res["test_rmse"] < 3 * naive_rmse).all()
+    np.testing.assert_allclose(res["val_r2"], res["curve_val_r2"][:, -1], rtol=1e-5)
+
+
+@pytest.mark.parametrize("task_name", heads.TASKS)
+def test_result_columns_are_what_the_engine_returns(task_name):
+    splits = _splits(task_name)
+    task = _task(task_name, splits)
+    res = train_grid(splits, "sgd", _hp("sgd", 2), SEED, SETTINGS, progress=False, task=task)
+    assert tuple(k for k in res if k != "device") == heads.result_columns(task)
+    primary = make_head(task).primary
+    curve = f"curve_val_{primary}"
+    assert heads.curve_columns(task) == ("curve_val_loss", curve)
+    best = res["best_epoch"]
+    np.testing.assert_array_equal(best, np.nanargmax(res[curve], axis=1) + 1)
+    np.testing.assert_allclose(res[f"best_val_{primary}"], res[curve][[0, 1], best - 1], rtol=1e-5)
+    assert heads.result_columns("binary")[:3] == ("train_acc", "train_balanced_acc", "train_f1")
+
+
+@pytest.mark.parametrize(
+    ("task", "y", "message"),
+    [
+        (Task("multiclass", n_classes=2), None, "multiclass needs n_classes >= 3, got 2"),
+        (Task("binary", n_classes=3), None, "task binary has 2 classes"),
+        (Task("ordinal"), None, "unknown task 'ordinal'"),
+        (Task("regression", target_std=0.0), None, "target_std > 0"),
+        (Task("regression", target_mean=math.nan), None, "target_mean=nan"),
+        (Task("multiclass", n_classes=3), "label5", "split 'val': multiclass target has label 5"),
+        (Task("binary"), "label2", "split 'val': binary target has label 2 outside 0..1"),
+        (Task("binary"), "fraction", "split 'val': binary target must hold class numbers"),
+        (Task("binary"), "text", "split 'val': binary target has dtype <U1"),
+        (Task("regression"), "nan", "split 'val': regression target must be finite"),
+    ],
+)
+def test_bad_tasks_and_targets_are_one_line_errors(task, y, message):
+    splits = _splits("binary")
+    x, labels = splits["val"]
+    bad = {
+        "label5": np.where(labels == 1, 5, 0),
+        "label2": labels * 2,
+        "fraction": labels + 0.5,
+        "text": np.array(["a"] * len(labels)),
+        "nan": np.where(labels == 1, np.nan, 1.0),
+    }
+    if y is not None:
+        splits["val"] = (x, bad[y])
+    with pytest.raises(LionSweepError) as err:
+        train_grid(splits, "lion", _hp("lion", 2), SEED, SETTINGS, progress=False, task=task)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"x_nan": True}, "split 'train': X must be finite numbers"),
+        ({"empty": "val"}, "split 'val' has no rows"),
+        ({"hp": {"beta1": [0.9, 1.5]}}, "lion hyperparameter beta1=1.5 (configuration 1)"),
+        ({"optimizer": "sgd_nesterov"}, "unknown optimizer 'sgd_nesterov'"),
+    ],
+)
+def test_bad_inputs_name_the_culprit(change, message):
+    splits, hp, name = _splits("binary"), _hp("lion", 2), change.get("optimizer", "lion")
+    if "x_nan" in change:
+        x, y = splits["train"]
+        x = x.copy()
+        x[3, 1] = np.nan
+        splits["train"] = (x, y)
+    if "empty" in change:
+        x, y = splits[change["empty"]]
+        splits[change["empty"]] = (x[:0], y[:0])
+    hp.update({h: np.array(v) for h, v in change.get("hp", {}).items()})
+    with pytest.raises(LionSweepError) as err:
+        train_grid(splits, name, hp, SEED, SETTINGS, progress=False)
+    assert message in str(err.value) and "\n" not in str(err.value)
