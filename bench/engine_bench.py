@@ -2,12 +2,16 @@
 
 Both ways train the same configurations (the paper's 10x10x10 Lion grid for
 Mushroom/Spambase, 20x20x20 for Titanic) with the same epochs, batch size, data
-and per-epoch validation. Naive = one nn.Sequential + lion_pytorch.Lion per
-configuration, plain tensor batching. The machine is shared, so only the ratio
-measured within one run is meaningful. Ends with exactly one line:
+and per-epoch validation. Naive = one nn.Sequential + the optimizer's reference
+(``lion_pytorch.Lion`` for Lion) per configuration, plain tensor batching. The
+machine is shared, so only the ratio measured within one run is meaningful. Every
+other registry optimizer gets one line ``<name>: <ratio>x naive (...)``, on the
+study's grid for it when config/config.yaml has one, else its defaults with lr
+log-spaced. Ends with exactly one line, for Lion:
 ``speedup: <ratio>x naive; <achieved> GFLOP/s of <peak> GFLOP/s GEMM peak``.
 
     .venv/bin/python bench/engine_bench.py --dataset spambase --k 1000 --out bench.json
+    .venv/bin/python bench/engine_bench.py --optimizers lion  # Lion only (faster)
     .venv/bin/python bench/engine_bench.py --variants      # forward/backward alternatives
     .venv/bin/python bench/engine_bench.py --full-grid     # the paper's three Lion grids
 """
@@ -24,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from lion_pytorch import Lion as RefLion
 
+from lionsweep import optim
 from lionsweep.engine import TrainSettings, train_grid
 from lionsweep.fetch import resolve_mirror
 from lionsweep.grid import expand, grid_spec
@@ -47,15 +51,21 @@ def load(dataset: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         return load_splits(tmp)
 
 
-def grid(dataset: str, k: int) -> dict[str, np.ndarray]:
-    """The study's Lion grid for ``dataset`` (config/config.yaml), cycled/truncated to k."""
-    points = expand(grid_spec(STUDY, dataset, "lion"))
+def grid(dataset: str, k: int, optimizer: str = "lion") -> dict[str, np.ndarray]:
+    """The study's grid for ``dataset`` (config/config.yaml), cycled/truncated to k; an
+    optimizer the study does not sweep gets its defaults with lr log-spaced over 3 decades."""
+    names = optim.REGISTRY[optimizer].hparams
+    if optimizer not in STUDY["optimizers"]:
+        hp = {h: np.full(k, p.default) for h, p in names.items()}
+        hp["lr"] = np.geomspace(hp["lr"][0] / 10, hp["lr"][0] * 100, k)
+        return hp
+    points = expand(grid_spec(STUDY, dataset, optimizer))
     points = points[~points.is_default]
     points = points.iloc[np.arange(k) % len(points)]
-    return {h: points[h].to_numpy() for h in ("lr", "beta1", "beta2", "weight_decay")}
+    return {h: points[h].to_numpy() for h in names}
 
 
-def naive(splits, hp, n, args) -> float:
+def naive(splits, hp, n, args, optimizer: str = "lion") -> float:
     """Seconds per configuration for one-model-at-a-time training (first n configs)."""
     xtr, ytr = (torch.as_tensor(a) for a in splits["train"])
     xva, yva = (torch.as_tensor(a) for a in splits["val"])
@@ -69,11 +79,8 @@ def naive(splits, hp, n, args) -> float:
             torch.nn.Dropout(args.dropout),
             torch.nn.Linear(args.hidden, 1),
         )
-        opt = RefLion(
-            net.parameters(),
-            lr=float(hp["lr"][i]),
-            betas=(float(hp["beta1"][i]), 0.99),
-            weight_decay=float(hp["weight_decay"][i]),
+        opt = optim.REGISTRY[optimizer].reference(
+            net.parameters(), {h: float(v[i]) for h, v in hp.items()}
         )
         loss_fn = torch.nn.BCEWithLogitsLoss()
         for _ in range(args.epochs):
@@ -133,12 +140,13 @@ def engine_flops(splits, k: int, args) -> float:
 
 def variants(args) -> None:
     """Time one training step's forward+backward (K models) by several formulations."""
+    from lionsweep.heads import make_head
     from lionsweep.model import BatchedMLP, Workspace, backward, forward, init_single
 
     torch.set_num_threads(args.threads)
     b, d, h, k = args.batch_size, 57, args.hidden, args.k
     x = torch.randn(b, d)
-    y = (torch.rand(b) > 0.5).float()
+    y = (torch.rand(b) > 0.5).float()[None, :]
     keep = (torch.rand(b, h) > 0.2).float() / 0.8
 
     def timeit(f, reps=10):
@@ -159,10 +167,12 @@ def variants(args) -> None:
     xa_t = xa.t().contiguous()
     w = torch.full((b,), 1 / b)
     keep_t = keep.t().contiguous()
+    head = make_head("binary")
 
     def hand():
-        forward(model, xa, ws, keep_t)
-        backward(model, xa_t, y, w, ws, grads, 1 / 0.8, None)
+        out = forward(model, xa, ws, keep_t)
+        head.loss_grad(out, y, w, ws.dlogit)
+        backward(model, xa_t, ws, grads, 1 / 0.8)
 
     # Same hand-written step, GEMMs forced through torch.mm (MKL) instead of oneDNN.
     import lionsweep.model as lm
@@ -183,7 +193,7 @@ def variants(args) -> None:
     b1f = torch.randn(k * h, requires_grad=True)
     w2f = torch.randn(k, h, requires_grad=True)
     b2f = torch.randn(k, requires_grad=True)
-    yk = y[None, :, None].expand(k, b, 1)
+    yk = y[0][None, :, None].expand(k, b, 1)
 
     def autograd_baddbmm():
         a = torch.baddbmm(b1, x.expand(k, b, d), w1).relu() * keep
@@ -194,7 +204,7 @@ def variants(args) -> None:
     def autograd_gemm():
         a = (torch.addmm(b1f, x, w1f).relu().view(b, k, h)) * keep[:, None, :]
         z = torch.einsum("bkh,kh->bk", a, w2f) + b2f
-        yb = y[:, None].expand(b, k)
+        yb = y[0][:, None].expand(b, k)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(z, yb, reduction="sum")
         loss.div(b).backward()
 
@@ -207,6 +217,20 @@ def variants(args) -> None:
     print(
         json.dumps({"k": k, "batch": b, "d": d, "h": h, "threads": args.threads, **res}, indent=1)
     )
+
+
+def compare(splits, optimizer: str, settings: TrainSettings, args) -> dict[str, float]:
+    """Naive vs batched seconds per configuration for one registry optimizer."""
+    hp = grid(args.dataset, args.k, optimizer)
+    t_naive = naive(splits, hp, args.n_naive, args, optimizer)
+    t0 = time.perf_counter()
+    train_grid(splits, optimizer, hp, seed=0, settings=settings, progress=False)
+    t_batched = (time.perf_counter() - t0) / args.k
+    return {
+        "naive_s_per_config": t_naive,
+        "batched_s_per_config": t_batched,
+        "speedup": t_naive / t_batched,
+    }
 
 
 def train_settings(args) -> TrainSettings:
@@ -247,6 +271,13 @@ def main() -> None:
     ap.add_argument("--dropout", type=float, default=0.2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument(
+        "--optimizers",
+        nargs="+",
+        default=list(optim.names()),
+        choices=optim.names(),
+        help="registry optimizers to time (Lion's line is always last)",
+    )
     ap.add_argument("--variants", action="store_true", help="time forward/backward variants")
     ap.add_argument("--full-grid", action="store_true", help="time the paper's three grids")
     args = ap.parse_args()
@@ -260,6 +291,7 @@ def main() -> None:
     splits = load(args.dataset)
     hp = grid(args.dataset, args.k)
     settings = train_settings(args)
+    others = {o: compare(splits, o, settings, args) for o in args.optimizers if o != "lion"}
     peak = gemm_peak()
     t_naive = naive(splits, hp, args.n_naive, args)
     t0 = time.perf_counter()
@@ -288,11 +320,17 @@ def main() -> None:
         "onednn_gemm_peak_gflops": peak_onednn,
         "diverged": int(res["diverged"].sum()),
         "mean_test_acc": float(np.nanmean(res["test_acc"])),
+        "optimizers": others,
     }
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))
+    for name, r in others.items():
+        print(
+            f"{name}: {r['speedup']:.1f}x naive (batched {1e3 * r['batched_s_per_config']:.1f} ms,"
+            f" naive {1e3 * r['naive_s_per_config']:.0f} ms per configuration)"
+        )
     print(f"speedup: {speedup:.1f}x naive; {achieved:.1f} GFLOP/s of {peak:.1f} GFLOP/s GEMM peak")
 
 
