@@ -149,16 +149,6 @@ def variants(args) -> None:
     y = (torch.rand(b) > 0.5).float()[None, :]
     keep = (torch.rand(b, h) > 0.2).float() / 0.8
 
-    def timeit(f, reps=10):
-        f()
-        best = math.inf
-        for _ in range(3):
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                f()
-            best = min(best, (time.perf_counter() - t0) / reps * 1e3)
-        return best
-
     cpu = torch.device("cpu")
     model = BatchedMLP.from_single(init_single(d, h, 0), k, torch.float32, cpu)
     grads = model.zeros_like()
@@ -174,17 +164,39 @@ def variants(args) -> None:
         head.loss_grad(out, y, w, ws.dlogit)
         backward(model, xa_t, ws, grads, 1 / 0.8)
 
-    # Same hand-written step, GEMMs forced through torch.mm (MKL) instead of oneDNN.
+    # Same hand-written step, GEMMs forced through torch.mm (MKL): the tested fallback.
     import lionsweep.model as lm
 
     def hand_mkl():
-        saved = lm._onednn_ok
-        lm._onednn_ok = lambda t: False
+        saved = lm.onednn_linear
+        lm.onednn_linear = lambda: None
         try:
             hand()
         finally:
-            lm._onednn_ok = saved
+            lm.onednn_linear = saved
 
+    res = {"hand_written_onednn_ms": timeit(hand), "hand_written_mkl_mm_ms": timeit(hand_mkl)}
+    res.update(autograd_variants(x, y[0], keep, k))
+    print(
+        json.dumps({"k": k, "batch": b, "d": d, "h": h, "threads": args.threads, **res}, indent=1)
+    )
+
+
+def timeit(f, reps: int = 10) -> float:
+    """Best-of-3 milliseconds per call."""
+    f()
+    best = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            f()
+        best = min(best, (time.perf_counter() - t0) / reps * 1e3)
+    return best
+
+
+def autograd_variants(x, y, keep, k: int) -> dict[str, float]:
+    """The same step through autograd: K models as baddbmm, or as one wide GEMM."""
+    (b, d), h = x.shape, keep.shape[1]
     w1 = torch.randn(k, d, h, requires_grad=True)
     b1 = torch.randn(k, 1, h, requires_grad=True)
     w2 = torch.randn(k, h, 1, requires_grad=True)
@@ -193,7 +205,7 @@ def variants(args) -> None:
     b1f = torch.randn(k * h, requires_grad=True)
     w2f = torch.randn(k, h, requires_grad=True)
     b2f = torch.randn(k, requires_grad=True)
-    yk = y[0][None, :, None].expand(k, b, 1)
+    yk = y[None, :, None].expand(k, b, 1)
 
     def autograd_baddbmm():
         a = torch.baddbmm(b1, x.expand(k, b, d), w1).relu() * keep
@@ -204,19 +216,14 @@ def variants(args) -> None:
     def autograd_gemm():
         a = (torch.addmm(b1f, x, w1f).relu().view(b, k, h)) * keep[:, None, :]
         z = torch.einsum("bkh,kh->bk", a, w2f) + b2f
-        yb = y[0][:, None].expand(b, k)
+        yb = y[:, None].expand(b, k)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(z, yb, reduction="sum")
         loss.div(b).backward()
 
-    res = {
-        "hand_written_onednn_ms": timeit(hand),
-        "hand_written_mkl_mm_ms": timeit(hand_mkl),
+    return {
         "autograd_one_gemm_einsum_ms": timeit(autograd_gemm),
         "autograd_baddbmm_ms": timeit(autograd_baddbmm),
     }
-    print(
-        json.dumps({"k": k, "batch": b, "d": d, "h": h, "threads": args.threads, **res}, indent=1)
-    )
 
 
 def compare(splits, optimizer: str, settings: TrainSettings, args) -> dict[str, float]:
