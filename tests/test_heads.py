@@ -326,3 +326,37 @@ def test_bad_inputs_name_the_culprit(change, message):
     with pytest.raises(LionSweepError) as err:
         train_grid(splits, name, hp, SEED, SETTINGS, progress=False)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("optimizer", optim.names())
+def test_divergence_is_frozen_for_every_optimizer(optimizer):
+    """A diverging model (huge lr with decay) is flagged and frozen for good, under
+    every optimizer: its weights stop changing and the others are unaffected."""
+    splits = _splits("multiclass")
+    task = _task("multiclass", splits)
+    hp = _hp(optimizer, 4)
+    hp["weight_decay"][2] = 0.1
+    hp["lr"][2] = 1e30
+    short, m_short = _chunk(splits, task, optimizer, hp, dataclasses.replace(SETTINGS, epochs=2))
+    res, model = _chunk(splits, task, optimizer, hp, SETTINGS)
+    assert res["diverged"].tolist() == [False, False, True, False]
+    assert res["diverged_epoch"][2] == short["diverged_epoch"][2] == 1
+    for name, t in model.model_state(2).items():
+        torch.testing.assert_close(t, m_short.model_state(2)[name], rtol=0, atol=0, equal_nan=True)
+    assert np.isnan(res["test_acc"][2]) and res["best_epoch"][2] == -1
+    keep = [0, 1, 3]
+    ref, _ = _chunk(splits, task, optimizer, {h: v[keep] for h, v in hp.items()}, SETTINGS)
+    for key in ref:
+        if key not in ("diverged", "diverged_epoch"):
+            np.testing.assert_allclose(res[key][keep], ref[key], rtol=0, atol=1e-6, err_msg=key)
+
+
+def test_memory_plan_counts_each_optimizers_state_and_outputs():
+    s = TrainSettings()
+    d, n = 12, 455
+    elem, n_params = 4, (d + 1) * s.hidden + s.hidden + 1
+    lion, adam = (engine.bytes_per_model(n, d, s, o) for o in ("lion", "adam"))
+    assert adam - lion == elem * n_params  # one state tensor more
+    assert engine.bytes_per_model(n, d, s, "sgd") == lion  # one state tensor each
+    wide = engine.bytes_per_model(n, d, s, "lion", width=C)
+    assert wide > lion + 6 * elem * (C - 1) * (s.hidden + 1)  # 6 copies of the wider layer 2
