@@ -213,18 +213,21 @@ def test_multiclass_metrics_absent_class_and_non_finite():
     """A class absent from y: balanced accuracy and AUC skip it (sklearn refuses
     roc_auc there; we average the others), macro F1 counts it only if predicted."""
     y = np.array([0, 1, 1, 0, 1, 0, 2, 2])
-    z = np.random.default_rng(0).normal(size=(2, C, len(y)))
+    z = np.random.default_rng(0).normal(size=(3, C, len(y)))
     z[0, 3, 0] = 9.0  # model 0 predicts the absent class 3 once
     z[1, 0, 0] = math.nan
+    z[2, 3] = -50.0  # model 2 never predicts it: macro F1 over 3 classes, not 4
     got = multiclass_metrics(torch.as_tensor(z), torch.as_tensor(y))
-    pred = z[0].argmax(axis=0)
-    assert got["balanced_acc"][0].item() == pytest.approx(sk.balanced_accuracy_score(y, pred))
-    f1 = sk.f1_score(y, pred, average="macro", zero_division=0.0)
-    assert got["f1_macro"][0].item() == pytest.approx(f1)
+    for j in (0, 2):
+        pred = z[j].argmax(axis=0)
+        assert got["balanced_acc"][j].item() == pytest.approx(sk.balanced_accuracy_score(y, pred))
+        f1 = sk.f1_score(y, pred, average="macro", zero_division=0.0)
+        assert got["f1_macro"][j].item() == pytest.approx(f1, rel=1e-12)
     p = _probs(z[0].T)
     aucs = [sk.roc_auc_score(y == c, p[:, c]) for c in range(3)]
     assert got["auc_ovr"][0].item() == pytest.approx(np.mean(aucs))
     assert all(math.isnan(v[1].item()) for v in got.values())
+    assert not any(math.isnan(v[2].item()) for v in got.values())
 
 
 def test_regression_metrics_match_sklearn():
@@ -360,3 +363,19 @@ def test_memory_plan_counts_each_optimizers_state_and_outputs():
     assert engine.bytes_per_model(n, d, s, "sgd") == lion  # one state tensor each
     wide = engine.bytes_per_model(n, d, s, "lion", width=C)
     assert wide > lion + 6 * elem * (C - 1) * (s.hidden + 1)  # 6 copies of the wider layer 2
+
+
+def test_frozen_model_stays_unchanged_under_coupled_decay():
+    """Freezing zeroes weight decay too: with lr = 0 alone, SGD's coupled decay kept
+    feeding ``wd * p`` into the momentum buffer of a frozen model with huge weights
+    until it overflowed and ``0 * inf`` turned its weights into NaN."""
+    splits = _splits("binary")
+    hp = _hp("sgd", 3)
+    hp["lr"][1], hp["weight_decay"][1], hp["momentum"][1] = 3e37, 1.0, 0.99
+    task = Task("binary")
+    short, m_short = _chunk(splits, task, "sgd", hp, dataclasses.replace(SETTINGS, epochs=1))
+    res, m_long = _chunk(splits, task, "sgd", hp, dataclasses.replace(SETTINGS, epochs=12))
+    assert res["diverged_epoch"][1] == short["diverged_epoch"][1] == 1
+    for name, t in m_long.model_state(1).items():
+        assert torch.isfinite(t).all(), name
+        torch.testing.assert_close(t, m_short.model_state(1)[name], rtol=0, atol=0)
