@@ -4,10 +4,13 @@ Why it is fast: all K models share each mini-batch, so the first layer is one GE
 with K*H rows each way (oneDNN/AVX-512 on CPU, see :mod:`lionsweep.model`),
 forward/backward are hand-written with preallocated buffers and no input gradient,
 and the optimizer updates all K models with per-model hyperparameters in a handful
-of in-place kernels (:mod:`lionsweep.optim`). Best-epoch metrics come from a copy
-of each model's weights taken when its validation accuracy improves (one indexed
-copy per epoch) and evaluated once at the end, rather than evaluating train/test
-every epoch.
+of in-place kernels. Best-epoch metrics come from a copy of each model's weights
+taken when its primary validation metric improves (one indexed copy per epoch) and
+evaluated once at the end, rather than evaluating train/test every epoch.
+
+Two seams make it general: the task head (:mod:`lionsweep.heads`: output width,
+loss gradient, metrics) and the optimizer registry (:mod:`lionsweep.optim`: state,
+batched step, reference). The training loop itself is in :mod:`lionsweep.trainer`.
 
 Why results do not depend on K, chunking or order (common random numbers): the
 initial weights, the batch order and the dropout masks are drawn from generators
@@ -15,9 +18,9 @@ seeded by ``seed`` alone (one model's init is copied to all K; one [B, H] dropou
 mask per step is shared by all K), and every GEMM has the same fixed shape for
 any K, so on CPU a configuration trains to the same numbers alone or among 5,000.
 
-Divergence is a result: a model whose logits or weights become non-finite is
-frozen (grads, optimizer state and lr zeroed), flagged with its epoch and gets NaN
-metrics; the other models are unaffected.
+Divergence is a result: a model whose outputs or weights become non-finite is
+frozen (grads, optimizer state, lr and weight decay zeroed), flagged with its epoch
+and gets NaN metrics; the other models are unaffected.
 """
 
 from __future__ import annotations
