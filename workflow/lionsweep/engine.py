@@ -185,7 +185,7 @@ def train_chunk(
     d1, p = train.xa.shape[1], float(settings.dropout)
     init = init_single(d1 - 1, h, seed, head.width)
     st = new_state(BatchedMLP.from_single(init, k, dtype, dev), opt, hp, head, settings.epochs)
-    buf = Buffers.new(b, k, h, d1, head, train.yt.shape[0], dtype, dev)
+    buf = Buffers.new(b, k, h, d1, head, dtype, dev)
     g_order, g_drop = generator(seed, ORDER), generator(seed, DROPOUT)
     epochs = range(1, settings.epochs + 1)
     bar = tqdm(epochs, desc="epochs", leave=False, file=sys.stderr, disable=not progress)

@@ -52,7 +52,13 @@ class Head:
 
     @property
     def width(self) -> int:
+        """Network outputs per model (C)."""
         return 1
+
+    @property
+    def target_width(self) -> int:
+        """Rows W of the training target :meth:`encode` returns (one-hot: C)."""
+        return self.width
 
     def encode(self, y: np.ndarray, split: str, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         """(targets for the metrics [n], training targets [W, n] in ``dtype``)."""

@@ -25,7 +25,15 @@ from lionsweep.optim import FROZEN_HPARAMS, OptimizerSpec
 class Split:
     """One split on the device: X with a ones column appended, and the head's targets."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, name: str, head: Head, dtype, dev):
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        name: str,
+        head: Head,
+        dtype: torch.dtype,
+        dev: torch.device,
+    ):
         xt = torch.as_tensor(np.asarray(x, dtype=np.float32)).to(dtype)
         self.xa = torch.cat([xt, torch.ones(len(xt), 1, dtype=dtype)], dim=1).to(dev)
         y_eval, y_train = head.encode(y, name, dtype)
@@ -44,11 +52,14 @@ class Buffers:
     keep: Tensor  # [H, B] dropout mask * 1/(1-p), transposed
 
     @classmethod
-    def new(cls, b: int, k: int, h: int, d1: int, head: Head, w: int, dtype, dev) -> Buffers:
+    def new(
+        cls, b: int, k: int, h: int, d1: int, head: Head, dtype: torch.dtype, dev: torch.device
+    ) -> Buffers:
         def zeros(*shape: int) -> Tensor:
             return torch.zeros(*shape, dtype=dtype, device=dev)
 
         ws = Workspace(b, k, h, dtype, dev, head.width)
+        w = head.target_width
         return cls(ws, zeros(b, d1), zeros(w, b), zeros(b), zeros(h, b))
 
 
