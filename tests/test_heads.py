@@ -379,3 +379,18 @@ def test_frozen_model_stays_unchanged_under_coupled_decay():
     for name, t in m_long.model_state(1).items():
         assert torch.isfinite(t).all(), name
         torch.testing.assert_close(t, m_short.model_state(1)[name], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("task_name", ["multiclass", "regression"])
+def test_common_random_numbers_for_every_task(task_name):
+    """A configuration's numbers do not depend on the others trained beside it."""
+    splits = _splits(task_name)
+    task = _task(task_name, splits)
+    hp = _hp("adam", 6)
+    full, model = _chunk(splits, task, "adam", hp, SETTINGS)
+    for k in (0, 4):
+        alone, m1 = _chunk(splits, task, "adam", {h: v[k : k + 1] for h, v in hp.items()}, SETTINGS)
+        for name, t in m1.model_state(0).items():
+            torch.testing.assert_close(t, model.model_state(k)[name], rtol=0, atol=1e-6)
+        for key, value in alone.items():
+            np.testing.assert_allclose(value[0], full[key][k], rtol=1e-6, atol=1e-9, err_msg=key)
