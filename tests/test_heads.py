@@ -313,6 +313,9 @@ def test_bad_tasks_and_targets_are_one_line_errors(task, y, message):
         ({"empty": "val"}, "split 'val' has no rows"),
         ({"hp": {"beta1": [0.9, 1.5]}}, "lion hyperparameter beta1=1.5 (configuration 1)"),
         ({"optimizer": "sgd_nesterov"}, "unknown optimizer 'sgd_nesterov'"),
+        ({"hp": {"lr": ["fast", "slow"]}}, "lion hyperparameter lr must be numbers"),
+        ({"hp": {h: [] for h in optim.REGISTRY["lion"].hparams}}, "no configurations"),
+        ({"task": 3}, "task must be a task name or a lionsweep.heads.Task, got 3"),
     ],
 )
 def test_bad_inputs_name_the_culprit(change, message):
@@ -327,8 +330,17 @@ def test_bad_inputs_name_the_culprit(change, message):
         splits[change["empty"]] = (x[:0], y[:0])
     hp.update({h: np.array(v) for h, v in change.get("hp", {}).items()})
     with pytest.raises(LionSweepError) as err:
-        train_grid(splits, name, hp, SEED, SETTINGS, progress=False)
+        train_grid(splits, name, hp, SEED, SETTINGS, False, task=change.get("task", "binary"))
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_scalar_hyperparameters_are_one_configuration():
+    splits, hp = _splits("binary"), _hp("lion", 1)
+    one = train_grid(splits, "lion", hp, SEED, SETTINGS, progress=False)
+    scalar = {h: float(v[0]) for h, v in hp.items()}
+    res = train_grid(splits, "lion", scalar, SEED, SETTINGS, progress=False)
+    for key, value in one.items():
+        np.testing.assert_array_equal(res[key], value, err_msg=key)
 
 
 @pytest.mark.parametrize("optimizer", optim.names())

@@ -229,7 +229,9 @@ def train_grid(
         per_model = bytes_per_model(n_max, d, settings, optimizer, width=head.width)
         step_bytes = step_bytes_per_model(d, settings, optimizer, head.width)
         hp_all = {
-            n: torch.as_tensor(np.asarray(hparams[n], dtype=np.float64)).to(dev, dtype)
+            n: torch.as_tensor(np.atleast_1d(np.asarray(hparams[n], dtype=np.float64)))
+            .ravel()
+            .to(dev, dtype)
             for n in REQUIRED_HPARAMS[optimizer]
         }
         results: dict[str, np.ndarray] = {}

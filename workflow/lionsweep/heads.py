@@ -183,6 +183,8 @@ HEADS: dict[str, type[Head]] = {
 def as_task(task: Task | str) -> Task:
     """Check a task (a name means its defaults); one-line errors name the field."""
     task = Task(task) if isinstance(task, str) else task
+    if not isinstance(task, Task):
+        raise LionSweepError(f"task must be a task name or a lionsweep.heads.Task, got {task!r}")
     if task.name not in HEADS:
         raise LionSweepError(f"unknown task {task.name!r}; expected one of {TASKS}")
     if task.name == "multiclass" and (int(task.n_classes) != task.n_classes or task.n_classes < 3):

@@ -192,16 +192,25 @@ def spec(name: str) -> OptimizerSpec:
     return REGISTRY[name]
 
 
+def _floats(name: str, h: str, values: Any) -> np.ndarray:
+    try:
+        return np.atleast_1d(np.asarray(values, dtype=np.float64)).ravel()
+    except (TypeError, ValueError):
+        raise LionSweepError(f"{name} hyperparameter {h} must be numbers") from None
+
+
 def check_hparams(name: str, hparams: Mapping[str, Any]) -> int:
     """Validate ``name``'s hyperparameter arrays (present, equal length, in range): K."""
     opt = spec(name)
     absent = [h for h in opt.hparams if h not in hparams]
     if absent:
         raise LionSweepError(f"hparams lack {absent} for {name}")
-    arrays = {h: np.atleast_1d(np.asarray(hparams[h], dtype=np.float64)) for h in opt.hparams}
+    arrays = {h: _floats(name, h, hparams[h]) for h in opt.hparams}
     lengths = {len(a) for a in arrays.values()}
     if len(lengths) != 1:
         raise LionSweepError(f"hparams arrays differ in length: {sorted(lengths)}")
+    if lengths == {0}:
+        raise LionSweepError(f"no configurations: the {name} hparams arrays are empty")
     for h, values in arrays.items():
         bad = [i for i, v in enumerate(values) if not opt.hparams[h].contains(float(v))]
         if bad:
