@@ -173,3 +173,13 @@ def test_bad_hyperparameters_are_one_line_errors(name, change, message):
     with pytest.raises(LionSweepError) as err:
         optim.check_hparams(name, base)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_study_defaults_are_the_registry_defaults(config):
+    """config/config.yaml restates each swept optimizer's defaults (the paper's table
+    row); they must be the registry's, which are the reference implementations'."""
+    for name, section in config["optimizers"].items():
+        spec = optim.spec(name)
+        assert set(section["defaults"]) == set(spec.hparams), name
+        for h, value in section["defaults"].items():
+            assert float(value) == spec.hparams[h].default, (name, h)
