@@ -2,12 +2,16 @@
 
 Both ways train the same configurations (the paper's 10x10x10 Lion grid for
 Mushroom/Spambase, 20x20x20 for Titanic) with the same epochs, batch size, data
-and per-epoch validation. Naive = one nn.Sequential + lion_pytorch.Lion per
-configuration, plain tensor batching. The machine is shared, so only the ratio
-measured within one run is meaningful. Ends with exactly one line:
+and per-epoch validation. Naive = one nn.Sequential + the optimizer's reference
+(``lion_pytorch.Lion`` for Lion) per configuration, plain tensor batching. The
+machine is shared, so only the ratio measured within one run is meaningful. Every
+other registry optimizer gets one line ``<name>: <ratio>x naive (...)``, on the
+study's grid for it when config/config.yaml has one, else its defaults with lr
+log-spaced. Ends with exactly one line, for Lion:
 ``speedup: <ratio>x naive; <achieved> GFLOP/s of <peak> GFLOP/s GEMM peak``.
 
     .venv/bin/python bench/engine_bench.py --dataset spambase --k 1000 --out bench.json
+    .venv/bin/python bench/engine_bench.py --optimizers lion  # Lion only (faster)
     .venv/bin/python bench/engine_bench.py --variants      # forward/backward alternatives
     .venv/bin/python bench/engine_bench.py --full-grid     # the paper's three Lion grids
 """
@@ -24,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from lion_pytorch import Lion as RefLion
 
+from lionsweep import optim
 from lionsweep.engine import TrainSettings, train_grid
 from lionsweep.fetch import resolve_mirror
 from lionsweep.grid import expand, grid_spec
@@ -47,15 +51,21 @@ def load(dataset: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         return load_splits(tmp)
 
 
-def grid(dataset: str, k: int) -> dict[str, np.ndarray]:
-    """The study's Lion grid for ``dataset`` (config/config.yaml), cycled/truncated to k."""
-    points = expand(grid_spec(STUDY, dataset, "lion"))
+def grid(dataset: str, k: int, optimizer: str = "lion") -> dict[str, np.ndarray]:
+    """The study's grid for ``dataset`` (config/config.yaml), cycled/truncated to k; an
+    optimizer the study does not sweep gets its defaults with lr log-spaced over 3 decades."""
+    names = optim.REGISTRY[optimizer].hparams
+    if optimizer not in STUDY["optimizers"]:
+        hp = {h: np.full(k, p.default) for h, p in names.items()}
+        hp["lr"] = np.geomspace(hp["lr"][0] / 10, hp["lr"][0] * 100, k)
+        return hp
+    points = expand(grid_spec(STUDY, dataset, optimizer))
     points = points[~points.is_default]
     points = points.iloc[np.arange(k) % len(points)]
-    return {h: points[h].to_numpy() for h in ("lr", "beta1", "beta2", "weight_decay")}
+    return {h: points[h].to_numpy() for h in names}
 
 
-def naive(splits, hp, n, args) -> float:
+def naive(splits, hp, n, args, optimizer: str = "lion") -> float:
     """Seconds per configuration for one-model-at-a-time training (first n configs)."""
     xtr, ytr = (torch.as_tensor(a) for a in splits["train"])
     xva, yva = (torch.as_tensor(a) for a in splits["val"])
@@ -69,11 +79,8 @@ def naive(splits, hp, n, args) -> float:
             torch.nn.Dropout(args.dropout),
             torch.nn.Linear(args.hidden, 1),
         )
-        opt = RefLion(
-            net.parameters(),
-            lr=float(hp["lr"][i]),
-            betas=(float(hp["beta1"][i]), 0.99),
-            weight_decay=float(hp["weight_decay"][i]),
+        opt = optim.REGISTRY[optimizer].reference(
+            net.parameters(), {h: float(v[i]) for h, v in hp.items()}
         )
         loss_fn = torch.nn.BCEWithLogitsLoss()
         for _ in range(args.epochs):
@@ -133,23 +140,14 @@ def engine_flops(splits, k: int, args) -> float:
 
 def variants(args) -> None:
     """Time one training step's forward+backward (K models) by several formulations."""
+    from lionsweep.heads import make_head
     from lionsweep.model import BatchedMLP, Workspace, backward, forward, init_single
 
     torch.set_num_threads(args.threads)
     b, d, h, k = args.batch_size, 57, args.hidden, args.k
     x = torch.randn(b, d)
-    y = (torch.rand(b) > 0.5).float()
+    y = (torch.rand(b) > 0.5).float()[None, :]
     keep = (torch.rand(b, h) > 0.2).float() / 0.8
-
-    def timeit(f, reps=10):
-        f()
-        best = math.inf
-        for _ in range(3):
-            t0 = time.perf_counter()
-            for _ in range(reps):
-                f()
-            best = min(best, (time.perf_counter() - t0) / reps * 1e3)
-        return best
 
     cpu = torch.device("cpu")
     model = BatchedMLP.from_single(init_single(d, h, 0), k, torch.float32, cpu)
@@ -159,22 +157,46 @@ def variants(args) -> None:
     xa_t = xa.t().contiguous()
     w = torch.full((b,), 1 / b)
     keep_t = keep.t().contiguous()
+    head = make_head("binary")
 
     def hand():
-        forward(model, xa, ws, keep_t)
-        backward(model, xa_t, y, w, ws, grads, 1 / 0.8, None)
+        out = forward(model, xa, ws, keep_t)
+        head.loss_grad(out, y, w, ws.dlogit)
+        backward(model, xa_t, ws, grads, 1 / 0.8)
 
-    # Same hand-written step, GEMMs forced through torch.mm (MKL) instead of oneDNN.
+    # Same hand-written step, GEMMs forced through torch.mm (MKL): the tested fallback.
     import lionsweep.model as lm
 
     def hand_mkl():
-        saved = lm._onednn_ok
-        lm._onednn_ok = lambda t: False
+        saved = lm.onednn_linear
+        lm.onednn_linear = lambda: None
         try:
             hand()
         finally:
-            lm._onednn_ok = saved
+            lm.onednn_linear = saved
 
+    res = {"hand_written_onednn_ms": timeit(hand), "hand_written_mkl_mm_ms": timeit(hand_mkl)}
+    res.update(autograd_variants(x, y[0], keep, k))
+    print(
+        json.dumps({"k": k, "batch": b, "d": d, "h": h, "threads": args.threads, **res}, indent=1)
+    )
+
+
+def timeit(f, reps: int = 10) -> float:
+    """Best-of-3 milliseconds per call."""
+    f()
+    best = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            f()
+        best = min(best, (time.perf_counter() - t0) / reps * 1e3)
+    return best
+
+
+def autograd_variants(x, y, keep, k: int) -> dict[str, float]:
+    """The same step through autograd: K models as baddbmm, or as one wide GEMM."""
+    (b, d), h = x.shape, keep.shape[1]
     w1 = torch.randn(k, d, h, requires_grad=True)
     b1 = torch.randn(k, 1, h, requires_grad=True)
     w2 = torch.randn(k, h, 1, requires_grad=True)
@@ -198,15 +220,24 @@ def variants(args) -> None:
         loss = torch.nn.functional.binary_cross_entropy_with_logits(z, yb, reduction="sum")
         loss.div(b).backward()
 
-    res = {
-        "hand_written_onednn_ms": timeit(hand),
-        "hand_written_mkl_mm_ms": timeit(hand_mkl),
+    return {
         "autograd_one_gemm_einsum_ms": timeit(autograd_gemm),
         "autograd_baddbmm_ms": timeit(autograd_baddbmm),
     }
-    print(
-        json.dumps({"k": k, "batch": b, "d": d, "h": h, "threads": args.threads, **res}, indent=1)
-    )
+
+
+def compare(splits, optimizer: str, settings: TrainSettings, args) -> dict[str, float]:
+    """Naive vs batched seconds per configuration for one registry optimizer."""
+    hp = grid(args.dataset, args.k, optimizer)
+    t_naive = naive(splits, hp, args.n_naive, args, optimizer)
+    t0 = time.perf_counter()
+    train_grid(splits, optimizer, hp, seed=0, settings=settings, progress=False)
+    t_batched = (time.perf_counter() - t0) / args.k
+    return {
+        "naive_s_per_config": t_naive,
+        "batched_s_per_config": t_batched,
+        "speedup": t_naive / t_batched,
+    }
 
 
 def train_settings(args) -> TrainSettings:
@@ -236,7 +267,7 @@ def full_grid(args) -> None:
     print(f"full grid: {sum(times.values()):.1f} s")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="spambase", choices=sorted(STUDY["datasets"]))
     ap.add_argument("--n-naive", type=int, default=20)
@@ -247,29 +278,27 @@ def main() -> None:
     ap.add_argument("--dropout", type=float, default=0.2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument(
+        "--optimizers",
+        nargs="+",
+        default=list(optim.names()),
+        choices=optim.names(),
+        help="registry optimizers to time (Lion's line is always last)",
+    )
     ap.add_argument("--variants", action="store_true", help="time forward/backward variants")
     ap.add_argument("--full-grid", action="store_true", help="time the paper's three grids")
-    args = ap.parse_args()
-    if args.variants:
-        variants(args)
-        return
-    if args.full_grid:
-        full_grid(args)
-        return
-    torch.set_num_threads(args.threads)
-    splits = load(args.dataset)
+    return ap.parse_args()
+
+
+def lion_report(splits, settings: TrainSettings, args) -> dict:
+    """Lion on the study's grid: naive vs batched, achieved vs peak GEMM throughput."""
     hp = grid(args.dataset, args.k)
-    settings = train_settings(args)
     peak = gemm_peak()
     t_naive = naive(splits, hp, args.n_naive, args)
     t0 = time.perf_counter()
     res = train_grid(splits, "lion", hp, seed=0, settings=settings, progress=False)
     t_batched = (time.perf_counter() - t0) / args.k
-    peak = max(peak, gemm_peak())  # best of before/after: the machine is shared
-    peak_onednn = gemm_peak(onednn=True)
-    achieved = engine_flops(splits, args.k, args) / (t_batched * args.k) / 1e9
-    speedup = t_naive / t_batched
-    report = {
+    return {
         "dataset": args.dataset,
         "rows": {s: len(splits[s][1]) for s in splits},
         "features": int(splits["train"][0].shape[1]),
@@ -282,17 +311,41 @@ def main() -> None:
         "naive_s_per_config": t_naive,
         "batched_s_per_config": t_batched,
         "batched_total_s": t_batched * args.k,
-        "speedup": speedup,
-        "achieved_gflops": achieved,
-        "gemm_peak_gflops": peak,
-        "onednn_gemm_peak_gflops": peak_onednn,
+        "speedup": t_naive / t_batched,
+        "achieved_gflops": engine_flops(splits, args.k, args) / (t_batched * args.k) / 1e9,
+        # best of before/after: the machine is shared
+        "gemm_peak_gflops": max(peak, gemm_peak()),
+        "onednn_gemm_peak_gflops": gemm_peak(onednn=True),
         "diverged": int(res["diverged"].sum()),
         "mean_test_acc": float(np.nanmean(res["test_acc"])),
     }
+
+
+def main() -> None:
+    args = parse_args()
+    if args.variants:
+        variants(args)
+        return
+    if args.full_grid:
+        full_grid(args)
+        return
+    torch.set_num_threads(args.threads)
+    splits = load(args.dataset)
+    settings = train_settings(args)
+    others = {o: compare(splits, o, settings, args) for o in args.optimizers if o != "lion"}
+    report = {**lion_report(splits, settings, args), "optimizers": others}
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))
+    for name, r in others.items():
+        print(
+            f"{name}: {r['speedup']:.1f}x naive (batched {1e3 * r['batched_s_per_config']:.1f} ms,"
+            f" naive {1e3 * r['naive_s_per_config']:.0f} ms per configuration)"
+        )
+    speedup, achieved, peak = (
+        report[k] for k in ("speedup", "achieved_gflops", "gemm_peak_gflops")
+    )
     print(f"speedup: {speedup:.1f}x naive; {achieved:.1f} GFLOP/s of {peak:.1f} GFLOP/s GEMM peak")
 
 

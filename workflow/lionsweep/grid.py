@@ -25,8 +25,9 @@ import pyarrow as pa
 
 from lionsweep.errors import LionSweepError
 from lionsweep.io import write_parquet
+from lionsweep.optim import hparam_names
 
-HPARAMS = ("lr", "beta1", "beta2", "weight_decay", "eps")
+HPARAMS = hparam_names()  # every registry optimizer's hyperparameters, in a fixed order
 RANGE_KEYS = ("start", "stop", "num")
 
 

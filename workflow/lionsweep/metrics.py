@@ -1,4 +1,4 @@
-"""Binary-classification metrics for K models at once, from logits [n, K].
+"""Task metrics for K models at once: binary (logits [n, K]), multiclass, regression.
 
 All metrics are computed in float64 and agree with ``sklearn.metrics`` (tested):
 
@@ -101,3 +101,80 @@ def binary_metrics(logits: Tensor, y: Tensor) -> dict[str, Tensor]:
         for v in out.values():
             v.masked_fill_(bad, math.nan)
     return out
+
+
+def _nan_where_non_finite(out: dict[str, Tensor], outputs: Tensor) -> dict[str, Tensor]:
+    """NaN for every metric of a model with any non-finite output ([K, C, n])."""
+    bad = ~torch.isfinite(outputs).flatten(1).all(dim=1)
+    if bool(bad.any()):
+        for v in out.values():
+            v.masked_fill_(bad, math.nan)
+    return out
+
+
+MULTICLASS_METRICS = ("acc", "balanced_acc", "f1_macro", "logloss", "auc_ovr")
+
+
+def multiclass_metrics(outputs: Tensor, y: Tensor) -> dict[str, Tensor]:
+    """:data:`MULTICLASS_METRICS` as [K] float64 for logits [K, C, n] and labels [n] in 0..C-1.
+
+    As sklearn: ``balanced_acc`` averages the recall of the classes present in
+    ``y``; ``f1_macro`` averages F1 over the classes present in ``y`` or predicted
+    (``f1_score(average="macro", zero_division=0)``); ``logloss`` clips each
+    sample as :func:`bce_per_sample`; ``auc_ovr`` is ``roc_auc_score(multi_class=
+    "ovr")`` on softmax probabilities, averaged over the classes that have both
+    positives and negatives in ``y`` (sklearn refuses absent classes; NaN if none).
+    """
+    c = outputs.shape[1]
+    z = outputs.to(torch.float64)
+    logp = torch.log_softmax(z, dim=1)  # [K, C, n]
+    prob = torch.softmax(z, dim=1)
+    pred = z.argmax(dim=1)  # [K, n]; ties go to the first class, as numpy's argmax
+    truth = torch.nn.functional.one_hot(y, c).to(torch.float64)  # [n, C]
+    hits = torch.nn.functional.one_hot(pred, c).to(torch.float64)  # [K, n, C]
+    tp = torch.einsum("knc,nc->kc", hits, truth)
+    n_true, n_pred = truth.sum(dim=0), hits.sum(dim=1)
+    present = n_true > 0
+    recall = tp[:, present] / n_true[present]
+    listed = (n_true + n_pred) > 0  # classes sklearn's macro average counts
+    f1 = torch.where(listed, 2 * tp / (n_true + n_pred).clamp(min=1), 0.0)
+    nll = -logp.gather(1, y[None, None, :].expand(len(z), 1, -1)).squeeze(1)
+    aucs = [
+        auc(prob[:, j].t(), (y == j).to(torch.int64))
+        for j in range(c)
+        if 0 < int(n_true[j]) < len(y)
+    ]
+    out = {
+        "acc": (pred == y).to(torch.float64).mean(dim=1),
+        "balanced_acc": recall.mean(dim=1),
+        "f1_macro": f1.sum(dim=1) / listed.sum(dim=1),
+        "logloss": nll.clamp_(_LOSS_MIN, _LOSS_MAX).mean(dim=1),
+        "auc_ovr": torch.stack(aucs).mean(dim=0)
+        if aucs
+        else torch.full((len(z),), math.nan, dtype=torch.float64, device=z.device),
+    }
+    return _nan_where_non_finite(out, outputs)
+
+
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+
+
+def regression_metrics(pred: Tensor, y: Tensor) -> dict[str, Tensor]:
+    """:data:`REGRESSION_METRICS` as [K] float64 for predictions [K, 1, n] and targets [n],
+    both in the target's own units. ``r2`` is sklearn's ``r2_score`` (with a constant
+    target: 1 for a perfect fit, else 0, as its ``force_finite``)."""
+    p = pred[:, 0].to(torch.float64)
+    t = y.to(torch.float64)
+    err = p - t[None, :]
+    ss_res = err.square().sum(dim=1)
+    ss_tot = (t - t.mean()).square().sum()
+    if float(ss_tot) > 0:
+        r2 = 1 - ss_res / ss_tot
+    else:
+        r2 = torch.where(ss_res == 0, 1.0, 0.0).to(torch.float64)
+    out = {
+        "rmse": err.square().mean(dim=1).sqrt(),
+        "mae": err.abs().mean(dim=1),
+        "r2": r2,
+    }
+    return _nan_where_non_finite(out, pred)

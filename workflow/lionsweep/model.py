@@ -1,16 +1,19 @@
-"""K copies of the MLP Linear(D,H) -> ReLU -> Dropout(p) -> Linear(H,1) in stacked tensors.
+"""K copies of the MLP Linear(D,H) -> ReLU -> Dropout(p) -> Linear(H,C) in stacked tensors.
 
 Layout, chosen so that the first layer of all K models is ONE GEMM with K*H rows
 and its bias comes out of the same GEMM (an appended column of ones in X):
 
 - ``w1``: [K, H, D+1]; model k's nn.Linear ``weight`` with its ``bias`` as last column.
-- ``w2``: [K, H] (output weights), ``b2``: [K] (output bias).
+- ``w2``: [K, C, H] (output weights), ``b2``: [K, C] (output bias); C is the task
+  head's output width (1 for binary and regression, the classes for multiclass).
 
 Activations are kept transposed, [K*H, B] (hidden units x batch rows), so that both
 GEMMs take contiguous operands: Z^T = W1 @ Xa^T and dW1 = dZ^T @ Xa. On CPU in
 float32 they run through oneDNN (``mkldnn._linear_pointwise``), which uses AVX-512
 where MKL (the ``torch.mm`` backend) does not on AMD CPUs: ~2x the GEMM throughput
-measured here (215 vs 105 GFLOP/s per core). Other devices/dtypes use ``torch.mm``.
+measured here (215 vs 105 GFLOP/s per core). That op is private, so it is probed
+once (present, old signature, right numbers) and ``torch.mm`` is used whenever the
+probe fails, as on other devices and dtypes.
 
 Forward and backward are written by hand: the gradient w.r.t. the input is never
 computed, every large temporary lives in a preallocated :class:`Workspace` (fresh
@@ -22,7 +25,9 @@ batches are zero-padded), which keeps each model's numbers independent of K on C
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,19 +48,19 @@ def generator(seed: int, stream: int) -> torch.Generator:
     return torch.Generator(device="cpu").manual_seed(int(state) & ((1 << 63) - 1))
 
 
-def init_single(d: int, h: int, seed: int) -> dict[str, Tensor]:
+def init_single(d: int, h: int, seed: int, out: int = 1) -> dict[str, Tensor]:
     """PyTorch's default nn.Linear init for ONE model, float32, in nn.Linear layout.
 
     Drawn in float32 whatever the training dtype, so float32 and float64 runs of a
-    seed start from the same weights.
+    seed start from the same weights (``out`` = the head's output width).
     """
     g = generator(seed, INIT)
     w1 = torch.empty(h, d)
     torch.nn.init.kaiming_uniform_(w1, a=math.sqrt(5), generator=g)
     b1 = torch.empty(h).uniform_(-1 / math.sqrt(d), 1 / math.sqrt(d), generator=g)
-    w2 = torch.empty(1, h)
+    w2 = torch.empty(out, h)
     torch.nn.init.kaiming_uniform_(w2, a=math.sqrt(5), generator=g)
-    b2 = torch.empty(1).uniform_(-1 / math.sqrt(h), 1 / math.sqrt(h), generator=g)
+    b2 = torch.empty(out).uniform_(-1 / math.sqrt(h), 1 / math.sqrt(h), generator=g)
     return {"0.weight": w1, "0.bias": b1, "3.weight": w2, "3.bias": b2}
 
 
@@ -72,23 +77,46 @@ def dropout_mask(rows: int, h: int, p: float, gen: torch.Generator) -> Tensor | 
     return (torch.rand(rows, h, generator=gen) >= p).to(torch.float32)
 
 
+ONEDNN_OP = "_linear_pointwise"  # torch.ops.mkldnn.<this>: private, may change
+
+
+def _load_onednn_op() -> Callable[..., Tensor]:
+    return getattr(torch.ops.mkldnn, ONEDNN_OP)
+
+
+@functools.cache
+def onednn_linear() -> Callable[..., Tensor] | None:
+    """The private oneDNN GEMM if it exists and still works as we call it, else None.
+
+    Probed once per process (cached): a missing op, a changed signature or wrong
+    numbers on a small problem all select the ``torch.mm`` fallback.
+    """
+    if not torch.backends.mkldnn.is_available():
+        return None
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(16, 9, generator=g), torch.randn(5, 9, generator=g)
+    try:
+        op = _load_onednn_op()
+        got = op(a, b, None, "relu", [], "")
+        ok = torch.allclose(got, torch.mm(a, b.t()).relu(), rtol=1e-4, atol=1e-5)
+    except Exception:  # any failure of a private op means: do not use it
+        return None
+    return op if ok else None
+
+
 def _onednn_ok(t: Tensor) -> bool:
-    return (
-        t.device.type == "cpu"
-        and t.dtype == torch.float32
-        and torch.backends.mkldnn.is_available()
-        and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-    )
+    return t.device.type == "cpu" and t.dtype == torch.float32 and onednn_linear() is not None
 
 
 def gemm_nt(a: Tensor, b: Tensor, out: Tensor | None = None, relu: bool = False) -> Tensor:
     """``a @ b.T`` (then ReLU) for contiguous a [M, K], b [N, K]; oneDNN when possible.
 
-    oneDNN fuses the ReLU into the GEMM's output pass (one pass less over [M, N]).
+    oneDNN fuses the ReLU into the GEMM's output pass (one pass less over [M, N]);
+    it returns a fresh tensor, so callers use the result, not ``out``.
     """
-    if _onednn_ok(a):
-        attr = "relu" if relu else "none"
-        return torch.ops.mkldnn._linear_pointwise(a, b, None, attr, [], "")
+    op = onednn_linear() if _onednn_ok(a) else None
+    if op is not None:
+        return op(a, b, None, "relu" if relu else "none", [], "")
     res = torch.mm(a, b.t(), out=out)
     return res.relu_() if relu else res
 
@@ -110,8 +138,9 @@ class BatchedMLP:
         h, d = w1.shape
         one = torch.cat([w1, b1[:, None]], dim=1)  # [H, D+1]
         w1k = one[None].expand(k, h, d + 1).to(device=device, dtype=dtype).contiguous()
-        w2k = single["3.weight"].reshape(1, h).expand(k, h).to(device=device, dtype=dtype)
-        b2k = single["3.bias"].reshape(1).expand(k).to(device=device, dtype=dtype)
+        c = single["3.weight"].shape[0]
+        w2k = single["3.weight"][None].expand(k, c, h).to(device=device, dtype=dtype)
+        b2k = single["3.bias"][None].expand(k, c).to(device=device, dtype=dtype)
         return cls(w1k, w2k.contiguous(), b2k.contiguous())
 
     @property
@@ -120,6 +149,11 @@ class BatchedMLP:
 
     @property
     def hidden(self) -> int:
+        return self.w2.shape[2]
+
+    @property
+    def width(self) -> int:
+        """Outputs per model (the task head's C)."""
         return self.w2.shape[1]
 
     def params(self) -> list[Tensor]:
@@ -137,33 +171,36 @@ class BatchedMLP:
         return {
             "0.weight": self.w1[k, :, :-1].clone(),
             "0.bias": self.w1[k, :, -1].clone(),
-            "3.weight": self.w2[k][None, :].clone(),
-            "3.bias": self.b2[k : k + 1].clone(),
+            "3.weight": self.w2[k].clone(),
+            "3.bias": self.b2[k].clone(),
         }
 
     def finite(self) -> Tensor:
         """[K] bool: all of model k's parameters are finite."""
         ok = torch.isfinite(self.w1).flatten(1).all(dim=1)
-        return ok & torch.isfinite(self.w2).all(dim=1) & torch.isfinite(self.b2)
+        ok &= torch.isfinite(self.w2).flatten(1).all(dim=1)
+        return ok & torch.isfinite(self.b2).all(dim=1)
 
 
 class Workspace:
     """Preallocated temporaries for ``rows``-row forward/backward passes of K models."""
 
-    def __init__(self, rows: int, k: int, h: int, dtype: torch.dtype, device: torch.device):
+    def __init__(
+        self, rows: int, k: int, h: int, dtype: torch.dtype, device: torch.device, c: int = 1
+    ):
         self.rows = rows
         self.z = torch.empty(k * h, rows, dtype=dtype, device=device)
         self.t = torch.empty(k, h, rows, dtype=dtype, device=device)
-        self.logits = torch.empty(k, rows, dtype=dtype, device=device)
-        self.dlogit = torch.empty(k, rows, dtype=dtype, device=device)
+        self.logits = torch.empty(k, c, rows, dtype=dtype, device=device)  # outputs
+        self.dlogit = torch.empty(k, c, rows, dtype=dtype, device=device)  # d loss / d output
 
     @staticmethod
-    def elements_per_model(rows: int, h: int) -> int:
-        return 2 * rows * h + 2 * rows
+    def elements_per_model(rows: int, h: int, c: int = 1) -> int:
+        return 2 * rows * h + 2 * rows * c
 
 
 def forward(model: BatchedMLP, xa: Tensor, ws: Workspace, keep_scale: Tensor | None) -> Tensor:
-    """Logits [K, rows] for ``xa`` = [rows, D+1] (last column ones, padded rows zero).
+    """Outputs [K, C, rows] for ``xa`` = [rows, D+1] (last column ones, padded rows zero).
 
     ``keep_scale`` is the dropout mask times 1/(1-p), transposed: [H, rows] (None: no
     dropout). Leaves the post-dropout activations in ``ws.z`` for :func:`backward`.
@@ -174,39 +211,34 @@ def forward(model: BatchedMLP, xa: Tensor, ws: Workspace, keep_scale: Tensor | N
     if keep_scale is not None:
         a.mul_(keep_scale)
     # Per-model w2 . a as a batched GEMV with contiguous operands (2x mul+sum here).
-    torch.bmm(model.w2[:, None, :], a, out=ws.logits.view(k, 1, -1))
-    ws.logits.add_(model.b2[:, None])
+    torch.bmm(model.w2, a, out=ws.logits)
+    ws.logits.add_(model.b2[:, :, None])
     return ws.logits
 
 
 def backward(
-    model: BatchedMLP,
-    xa_t: Tensor,
-    y: Tensor,
-    row_weight: Tensor,
-    ws: Workspace,
-    grads: BatchedMLP,
-    scale: float,
-    frozen: Tensor | None,
+    model: BatchedMLP, xa_t: Tensor, ws: Workspace, grads: BatchedMLP, scale: float
 ) -> None:
-    """Gradients of each model's mean BCE-with-logits loss, written into ``grads``.
+    """Parameter gradients from ``ws.dlogit`` (d loss / d output, [K, C, rows]).
 
-    ``xa_t`` is the batch transposed, [D+1, rows] contiguous; ``row_weight`` is 1/n for
-    the n real rows and 0 for padding; ``scale`` is the dropout scale 1/(1-p);
-    ``frozen`` ([K] bool or None) zeroes those models' output gradients.
+    The task head writes ``ws.dlogit`` (row weights and frozen models applied);
+    ``xa_t`` is the batch transposed, [D+1, rows] contiguous; ``scale`` is the
+    dropout scale 1/(1-p). One output (C = 1) keeps the elementwise products that
+    binary results were always computed with; C > 1 uses batched GEMMs.
     """
     k, h = model.k, model.hidden
-    dl = torch.sigmoid(ws.logits, out=ws.dlogit)
-    dl.sub_(y).mul_(row_weight)
-    if frozen is not None:
-        dl.masked_fill_(frozen[:, None], 0.0)
-    torch.sum(dl, dim=1, out=grads.b2)
+    dl = ws.dlogit
+    torch.sum(dl, dim=2, out=grads.b2)
     a = ws.z.view(k, h, -1)
-    torch.mul(a, dl[:, None, :], out=ws.t)
-    torch.sum(ws.t, dim=2, out=grads.w2)
-    # dZ = dlogit * w2 * scale where the unit is active and kept (a > 0), else 0.
+    # dZ = dout . w2 * scale where the unit is active and kept (a > 0), else 0.
     w2s = model.w2 * scale if scale != 1.0 else model.w2
-    torch.mul(dl[:, None, :], w2s[:, :, None], out=ws.t)
+    if model.width == 1:
+        torch.mul(a, dl, out=ws.t)
+        torch.sum(ws.t, dim=2, out=grads.w2.view(k, h))
+        torch.mul(dl, w2s.view(k, h, 1), out=ws.t)
+    else:
+        torch.bmm(dl, a.transpose(1, 2), out=grads.w2)
+        torch.bmm(w2s.transpose(1, 2), dl, out=ws.t)
     torch.ops.aten.threshold_backward.grad_input(ws.t, a, 0, grad_input=ws.t)
     g1 = gemm_nt(ws.t.view(k * h, -1), xa_t, out=grads.w1.view(k * h, -1))
     if g1.data_ptr() != grads.w1.data_ptr():

@@ -22,10 +22,10 @@ import pyarrow.parquet as pq
 from lionsweep import __version__
 from lionsweep.errors import LionSweepError
 from lionsweep.grid import HPARAMS
+from lionsweep.heads import curve_columns
 from lionsweep.io import write_parquet
+from lionsweep.optim import names as optimizer_names
 from lionsweep.prepare import load_splits
-
-CURVES = ("curve_val_loss", "curve_val_acc")
 
 
 def shard_slice(grid: pd.DataFrame, rows: tuple[int, int]) -> pd.DataFrame:
@@ -68,6 +68,7 @@ def results_table(
 ) -> pa.Table:
     """Assemble the sweep table's columns (docs/schema.md) for one shard."""
     k = len(rows)
+    curves = curve_columns(meta.get("task", "binary"))
     frame = pd.DataFrame(
         {
             "dataset": meta["dataset"],
@@ -83,7 +84,7 @@ def results_table(
         frame[key] = np.full(k, meta["settings"][key], dtype=np.int64)
     frame["dropout"] = float(meta["settings"]["dropout"])
     for key, value in out.items():
-        if key in CURVES or key == "device":
+        if key in curves or key == "device":
             continue
         if key in ("diverged_epoch", "best_epoch"):  # the engine's -1 = none: null here
             epochs = np.asarray(value, dtype=np.int64)
@@ -97,9 +98,9 @@ def results_table(
     frame["shard"] = np.full(k, meta["shard"], dtype=np.int64)
     frame["wall_time_s"] = meta["wall_time_s"] / k
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    for name in CURVES:
-        curves = np.asarray(out[name], dtype=np.float32)
-        table = table.append_column(name, pa.array(list(curves), type=pa.list_(pa.float32())))
+    for name in curves:
+        values = np.asarray(out[name], dtype=np.float32)
+        table = table.append_column(name, pa.array(list(values), type=pa.list_(pa.float32())))
     return table
 
 
@@ -135,7 +136,9 @@ def train_shard(
     output: Path,
     progress: bool = True,
     job_mem_mb: int | None = None,
+    task: Any = "binary",
 ) -> pa.Table:
+    """``task``: a ``lionsweep.heads.Task`` or its name (the engine's seam)."""
     check_device(config.get("device"))
     from lionsweep.engine import train_grid
 
@@ -143,8 +146,10 @@ def train_shard(
     settings = settings_from(config, threads, job_mem_mb)
     hparams = {h: configs[h].to_numpy(np.float64, copy=True) for h in HPARAMS}
     start = time.perf_counter()
-    out = train_grid(load_splits(data_dir), optimizer, hparams, seed, settings, progress=progress)
+    splits = load_splits(data_dir)
+    out = train_grid(splits, optimizer, hparams, seed, settings, progress=progress, task=task)
     meta = {
+        "task": task,
         "dataset": dataset,
         "optimizer": optimizer,
         "seed": seed,
@@ -159,7 +164,7 @@ def train_shard(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True)
-    parser.add_argument("--optimizer", required=True, choices=["lion", "adamw"])
+    parser.add_argument("--optimizer", required=True, choices=optimizer_names())
     parser.add_argument("--seed", required=True, type=int)
     parser.add_argument("--shard", required=True, type=int)
     parser.add_argument(

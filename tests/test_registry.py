@@ -1,0 +1,185 @@
+"""Every registry optimizer equals its reference, model slice by model slice.
+
+Adding an optimizer = one REGISTRY entry + its row in ``TEST_HP`` below (values
+spanning its range); ``test_every_optimizer_has_test_values`` enforces the row.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+import torch
+
+from lionsweep import optim
+from lionsweep.errors import LionSweepError
+
+# Per-model values, cycled to K: extremes of each range on purpose (beta 0, wd 0,
+# momentum 0 with nesterov 1, large decay), so no branch of a kernel is skipped.
+TEST_HP: dict[str, dict[str, list[float]]] = {
+    "lion": {
+        "lr": [1e-3, 3e-2, 1e-4, 5e-3, 1e-2],
+        "beta1": [0.9, 0.8, 0.95, 0.0, 0.5],
+        "beta2": [0.99, 0.999, 0.9, 0.98, 0.0],
+        "weight_decay": [0.0, 0.1, 0.05, 1.0, 0.3],
+    },
+    "adamw": {
+        "lr": [1e-3, 3e-2, 1e-4, 5e-3, 1e-2],
+        "beta1": [0.9, 0.8, 0.95, 0.5, 0.0],
+        "beta2": [0.99, 0.999, 0.9, 0.98, 0.5],
+        "weight_decay": [0.0, 0.1, 0.05, 1.0, 0.01],
+        "eps": [1e-8, 1e-6, 1e-3, 1e-8, 1e-1],
+    },
+    "adam": {
+        "lr": [1e-3, 3e-2, 1e-4, 5e-3, 1e-2],
+        "beta1": [0.9, 0.8, 0.95, 0.5, 0.0],
+        "beta2": [0.99, 0.999, 0.9, 0.98, 0.5],
+        "weight_decay": [0.0, 0.1, 0.05, 1.0, 0.01],
+        "eps": [1e-8, 1e-6, 1e-3, 1e-8, 1e-1],
+    },
+    "sgd": {
+        "lr": [1e-2, 3e-2, 1e-1, 5e-3, 2e-2],
+        "momentum": [0.9, 0.0, 0.5, 0.99, 0.0],
+        "weight_decay": [0.0, 0.1, 0.05, 1.0, 0.01],
+        "nesterov": [1, 0, 0, 1, 1],
+    },
+}
+SHAPES = [(3, 5), (5,), ()]  # per-model shapes; stacked as [K, ...]
+STEPS = 25
+
+
+def _hp(name: str, k: int) -> dict[str, list[float]]:
+    return {h: [v[i % len(v)] for i in range(k)] for h, v in TEST_HP[name].items()}
+
+
+def _run(name: str, k: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    params = [torch.randn((k, *s), generator=g, dtype=torch.float64) for s in SHAPES]
+    grads = [
+        [torch.randn((k, *s), generator=g, dtype=torch.float64) for s in SHAPES]
+        for _ in range(STEPS)
+    ]
+    hp = _hp(name, k)
+    batched = [p.clone() for p in params]
+    states = [[torch.zeros_like(p) for p in params] for _ in optim.REGISTRY[name].state]
+    hpt = {h: torch.tensor(v, dtype=torch.float64) for h, v in hp.items()}
+    for step, gs in enumerate(grads, 1):
+        optim.batched_step(name, batched, [x.clone() for x in gs], states, hpt, step)
+    return params, grads, hp, batched
+
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+@pytest.mark.parametrize("name", optim.names())
+def test_slices_match_reference(name, k):
+    params, grads, hp, batched = _run(name, k)
+    for j in range(k):
+        ps = [p[j].clone().requires_grad_(True) for p in params]
+        ref = optim.REGISTRY[name].reference(ps, {h: v[j] for h, v in hp.items()})
+        for gs in grads:
+            for p, g in zip(ps, gs, strict=True):
+                p.grad = g[j].clone()
+            ref.step()
+        for ours, theirs, start in zip(batched, ps, params, strict=True):
+            torch.testing.assert_close(ours[j], theirs.detach(), rtol=0, atol=1e-12)
+            assert not torch.equal(ours[j], start[j])  # it did move
+
+
+@pytest.mark.parametrize("name", optim.names())
+def test_drivers_match_reference(name):
+    """The torch.optim drivers with [K] tensors give the same as the functional core."""
+    drivers = {"lion": optim.Lion, "adamw": optim.AdamW, "adam": optim.Adam, "sgd": optim.SGD}
+    params, grads, hp, batched = _run(name, 4)
+    hpt = {h: torch.tensor(v, dtype=torch.float64) for h, v in hp.items()}
+    if "beta1" in hpt:
+        hpt["betas"] = (hpt.pop("beta1"), hpt.pop("beta2"))
+    ps = [p.clone().requires_grad_(True) for p in params]
+    opt = drivers[name](ps, **hpt)
+    for gs in grads:
+        for p, g in zip(ps, gs, strict=True):
+            p.grad = g.clone()
+        opt.step()
+        assert all(torch.equal(p.grad, g) for p, g in zip(ps, gs, strict=True))  # untouched
+    for ours, core in zip(ps, batched, strict=True):
+        torch.testing.assert_close(ours.detach(), core, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", optim.names())
+def test_defaults_are_the_references(name):
+    """Registry defaults equal the reference constructors' defaults."""
+    spec = optim.REGISTRY[name]
+    defaults = {h: p.default for h, p in spec.hparams.items()}
+    cls = type(spec.reference([torch.zeros(2, requires_grad=True)], defaults))
+    sig = inspect.signature(cls.__init__).parameters
+    for h, p in spec.hparams.items():
+        if h in ("beta1", "beta2"):
+            assert sig["betas"].default[("beta1", "beta2").index(h)] == p.default, h
+        else:
+            assert float(sig[h].default) == p.default, h
+
+
+def test_every_optimizer_has_test_values():
+    for name, spec in optim.REGISTRY.items():
+        assert name in TEST_HP, f"add {name!r} to TEST_HP"
+        assert set(TEST_HP[name]) == set(spec.hparams), name
+        for h, values in TEST_HP[name].items():
+            assert all(spec.hparams[h].contains(v) for v in values), (name, h)
+
+
+def test_hparam_names_and_ranges():
+    assert optim.hparam_names() == (
+        "lr",
+        "beta1",
+        "beta2",
+        "weight_decay",
+        "eps",
+        "momentum",
+        "nesterov",
+    )
+    assert optim.names() == ("lion", "adamw", "adam", "sgd")
+    beta = optim.REGISTRY["lion"].hparams["beta1"]
+    assert beta.contains(0.0) and not beta.contains(1.0) and not beta.contains(-0.1)
+    assert beta.describe() == "in [0, 1)"
+    nest = optim.REGISTRY["sgd"].hparams["nesterov"]
+    assert nest.contains(1.0) and not nest.contains(0.5)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "message"),
+    [
+        (
+            "lion",
+            {"beta1": [0.9, 1.0]},
+            "beta1=1.0 (configuration 1) is not in [0, 1)",
+        ),
+        (
+            "sgd",
+            {"nesterov": [0.5, 1]},
+            "nesterov=0.5 (configuration 0) is not a whole number",
+        ),
+        (
+            "adamw",
+            {"lr": [np.nan, 1e-3]},
+            "adamw hyperparameter lr=nan (configuration 0)",
+        ),
+        ("adam", {"eps": [0.0, 1e-8]}, "eps=0.0"),
+        ("sgd", {"lr": [1e-3]}, "differ in length"),
+        ("rmsprop", {}, "unknown optimizer 'rmsprop'"),
+    ],
+)
+def test_bad_hyperparameters_are_one_line_errors(name, change, message):
+    base = _hp(name if name in TEST_HP else "lion", 2)
+    base.update(change)
+    with pytest.raises(LionSweepError) as err:
+        optim.check_hparams(name, base)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_study_defaults_are_the_registry_defaults(config):
+    """config/config.yaml restates each swept optimizer's defaults (the paper's table
+    row); they must be the registry's, which are the reference implementations'."""
+    for name, section in config["optimizers"].items():
+        spec = optim.spec(name)
+        assert set(section["defaults"]) == set(spec.hparams), name
+        for h, value in section["defaults"].items():
+            assert float(value) == spec.hparams[h].default, (name, h)
