@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from lionsweep.errors import LionSweepError
 from lionsweep.io import write_parquet
-from lionsweep.optim import hparam_names
+from lionsweep.optim import REGISTRY, hparam_names
 
 HPARAMS = hparam_names()  # every registry optimizer's hyperparameters, in a fixed order
 RANGE_KEYS = ("start", "stop", "num")
@@ -87,8 +87,9 @@ def axis_length(axis: dict[str, Any]) -> int:
     return len(axis["values"]) if "values" in axis else int(axis["num"])
 
 
-def check_grid(grid: Any, where: str) -> None:
-    """Raise LionSweepError naming ``where`` for a grid that is not a valid list of axes."""
+def check_grid(grid: Any, where: str, allowed: tuple[str, ...] = HPARAMS) -> None:
+    """Raise LionSweepError naming ``where`` for a grid that is not a valid list of axes
+    over ``allowed`` hyperparameters (the optimizer's own, from the registry)."""
     if isinstance(grid, dict):
         raise LionSweepError(old_shape_hint(where, grid))
     if not isinstance(grid, list) or not grid:
@@ -96,8 +97,8 @@ def check_grid(grid: Any, where: str) -> None:
     seen: set[str] = set()
     for i, axis in enumerate(grid):
         name = axis.get("param") if isinstance(axis, dict) else None
-        if name not in HPARAMS:
-            raise LionSweepError(f"{where}[{i}]: `param` must be one of {list(HPARAMS)}")
+        if name not in allowed:
+            raise LionSweepError(f"{where}[{i}]: `param` must be one of {list(allowed)}")
         if name in seen:
             raise LionSweepError(f"{where}: param {name!r} appears twice (one axis per param)")
         seen.add(name)
@@ -128,11 +129,12 @@ def check_grids(config: dict[str, Any]) -> None:
     for optimizer, opt in (config.get("optimizers") or {}).items():
         if not isinstance(opt, dict):
             continue
+        allowed = tuple(REGISTRY[optimizer].hparams) if optimizer in REGISTRY else HPARAMS
         if "grid" in opt:
-            check_grid(opt["grid"], f"optimizers.{optimizer}.grid")
+            check_grid(opt["grid"], f"optimizers.{optimizer}.grid", allowed)
         for dataset, grid in (opt.get("grid_overrides") or {}).items():
             if grid is not None:
-                check_grid(grid, f"optimizers.{optimizer}.grid_overrides.{dataset}")
+                check_grid(grid, f"optimizers.{optimizer}.grid_overrides.{dataset}", allowed)
 
 
 def expand(spec: dict[str, Any]) -> pd.DataFrame:
