@@ -117,6 +117,7 @@ def test_catalog_layout_main_snakefile_and_rules() -> None:
 
 def planned_rules(proc: subprocess.CompletedProcess[str]) -> set[str]:
     """Rule names in the job-stats table of a dry run."""
+    assert "Job stats:" in proc.stdout, f"nothing planned:\n{proc.stdout[-2000:]}"
     table = proc.stdout.split("Job stats:", 1)[1].split("\n\n", 1)[0]
     return {line.split()[0] for line in table.splitlines()[3:] if line.split()}
 
