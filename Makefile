@@ -32,7 +32,7 @@ test: install
 lint: install
 	ruff check .
 	ruff format --check .
-	snakefmt --check Snakefile workflow/rules
+	snakefmt --check Snakefile workflow/Snakefile workflow/rules
 	snakemake --lint --configfile config/test.yaml
 
 bench: install

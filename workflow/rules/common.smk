@@ -10,8 +10,10 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 # The package lives beside the rules: importable here, and in every job through
-# PYTHONPATH (see lionsweep.config.export_job_environment).
-PACKAGE_ROOT = str(Path(workflow.basedir) / "workflow")
+# PYTHONPATH (see lionsweep.config.export_job_environment). Found from this file, not
+# from workflow.basedir (the main Snakefile's folder), which differs between the two
+# entry points (./Snakefile, workflow/Snakefile) and a snakedeploy'd module.
+PACKAGE_ROOT = str(Path(str(workflow.current_basedir)).parent)
 sys.path.insert(0, PACKAGE_ROOT)
 
 from lionsweep import layout  # noqa: E402
