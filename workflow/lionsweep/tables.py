@@ -20,12 +20,17 @@ from lionsweep.claims import claims_check
 from lionsweep.outputs import TABLES
 from lionsweep.selection import (
     GROUP,
+    HPARAMS,
+    PRIMARY,
     Metrics,
+    by_metric,
     add_sweep_arguments,
     config_table,
     defaults,
     load_sweep,
     mark_grid_edges,
+    metric_info,
+    metric_of,
     parse_settings,
     per_seed,
     rank_grid,
@@ -34,15 +39,15 @@ from lionsweep.selection import (
     select_paper,
     settings,
 )
-from lionsweep.stats import ACC_RANGE, BOOTSTRAP_SAMPLES, mean_ci, paired
+from lionsweep.stats import BOOTSTRAP_SAMPLES, mean_ci, paired
 from lionsweep.writers import datasets_table, dropped_note, write_table
 
 PAPER_OPTIMIZER = "lion"  # the paper's table is about Lion alone
 COMPARED = ("lion", "adamw")  # lion_vs_adamw: the first minus the second
 NO_GRID_POINT = "no working grid point (every configuration diverged, or no grid)"
-SEED_COLUMNS = ["dataset", "seed", "default_test_acc", "best_test_acc", "gain", "best_config_id"]
-PICKED = ("lr", "beta1", "weight_decay")  # the selected point's hyperparameters shown
-SEED_COLUMNS += [*(f"best_{c}" for c in PICKED), "at_grid_edge"]
+SEED_COLUMNS = ["dataset", "metric", "seed", "default_test_{m}", "best_test_{m}", "gain"]
+PICKED = ("lr", "beta1", "weight_decay")  # the paper's selected point's hyperparameters shown
+SEED_COLUMNS += ["best_config_id", *(f"best_{c}" for c in PICKED), "at_grid_edge"]
 
 
 def paper_tables(
@@ -50,22 +55,26 @@ def paper_tables(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table 1 of the paper, reproduced with its own protocol (Lion only).
 
-    Per seed: the default's final test accuracy and the grid's *test-selected*
+    Per seed: the default's final test primary metric and the grid's *test-selected*
     maximum. The first seed stands in for the paper's single run; mean and sd
     over all seeds are beside it. Published numbers come from ``results.paper_table``.
     """
     lion = frame[frame["optimizer"] == PAPER_OPTIMIZER]
     best = mark_grid_edges(select_paper(lion), configs).set_index(["dataset", "seed"])
-    base = defaults(lion).set_index(["dataset", "seed"])
+    base = defaults(lion)
+    base = base.assign(test_score=[r[f"test_{r[PRIMARY]}"] for _, r in base.iterrows()])
+    base = base.set_index(["dataset", "seed"])
     seeds = pd.DataFrame(
         {
-            "default_test_acc": base["test_acc"],
-            **{f"best_{c}": best[c] for c in ("test_acc", "config_id", *PICKED)},
+            "metric": base[PRIMARY],
+            "default_test_{m}": base["test_score"],
+            "best_test_{m}": best["test_score"],
+            **{f"best_{c}": best[c] for c in ("config_id", *PICKED)},
             "at_grid_edge": best["at_grid_edge"],
         },
         index=base.index,
     )
-    seeds["gain"] = seeds["best_test_acc"] - seeds["default_test_acc"]
+    seeds["gain"] = seeds["best_test_{m}"] - seeds["default_test_{m}"]
     seeds = seeds.reset_index().reindex(columns=SEED_COLUMNS)
     seeds["best_config_id"] = seeds["best_config_id"].astype("Int64")  # NA: nothing selected
     rows = []
@@ -73,21 +82,29 @@ def paper_tables(
         first = g.sort_values("seed").iloc[0]
         paper = published.get(dataset, {})
         pd_, pb = paper.get("default", math.nan), paper.get("best", math.nan)
-        row = {"dataset": dataset, "selected_on": "test (as the paper)", "seed": int(first["seed"])}
-        row |= {"default_test_acc": first["default_test_acc"], "paper_default": pd_}
-        row |= {"best_test_acc": first["best_test_acc"], "paper_best": pb}
+        row = {"dataset": dataset, "metric": first["metric"], "selected_on": "test (as the paper)"}
+        row |= {"seed": int(first["seed"])}
+        row |= {"default_test_{m}": first["default_test_{m}"], "paper_default": pd_}
+        row |= {"best_test_{m}": first["best_test_{m}"], "paper_best": pb}
         row |= {"gain": first["gain"], "paper_gain": pb - pd_}
         row |= {f"best_{c}": first[f"best_{c}"] for c in PICKED}
         row |= {"at_grid_edge": first["at_grid_edge"], "n_seeds": len(g)}
-        for name, col in (("default", "default_test_acc"), ("best", "best_test_acc")):
+        for name, col in (("default", "default_test_{m}"), ("best", "best_test_{m}")):
             row |= {f"{name}_mean": g[col].mean(), f"{name}_sd": g[col].std(ddof=1)}
         row |= {"gain_mean": g["gain"].mean(), "gain_sd": g["gain"].std(ddof=1)}
         rows.append(row)
-    columns = ["dataset", "selected_on", "seed", "default_test_acc", "paper_default"]
-    columns += ["best_test_acc", "paper_best", "gain", "paper_gain", "best_lr", "best_beta1"]
+    columns = ["dataset", "metric", "selected_on", "seed", "default_test_{m}", "paper_default"]
+    columns += ["best_test_{m}", "paper_best", "gain", "paper_gain", "best_lr", "best_beta1"]
     columns += ["best_weight_decay", "at_grid_edge", "n_seeds", "default_mean", "default_sd"]
     columns += ["best_mean", "best_sd", "gain_mean", "gain_sd"]
-    return pd.DataFrame(rows, columns=columns), seeds
+    return by_metric(pd.DataFrame(rows, columns=columns)), by_metric(seeds)
+
+
+def shown_hparams(configs: pd.DataFrame) -> list[str]:
+    """The paper's three, then any other hyperparameter some grid varies (SGD's momentum)."""
+    grid = configs[~configs["is_default"]].groupby(GROUP)
+    varied = [h for h in HPARAMS if h not in PICKED and (grid[h].nunique() > 1).any()]
+    return [*PICKED, *varied]
 
 
 def _default_id(configs: pd.DataFrame, dataset: str, optimizer: str) -> int:
@@ -109,39 +126,38 @@ def honest_table(
     interval sits beside it. A (dataset, optimizer) without a working grid point
     keeps its default's numbers and n/a for the rest, with the reason in ``note``.
     """
-    test = metrics.col("test")
     chosen = mark_grid_edges(select_honest(configs), configs).set_index(GROUP)
     grid = configs[~configs["is_default"]]
+    shown = shown_hparams(configs)
     rows = []
     for dataset, optimizer in configs.groupby(GROUP).size().index:
+        info = metric_of(configs, dataset)
+        test = metrics.col("test", info.name)
         base = per_seed(frame, dataset, optimizer, _default_id(configs, dataset, optimizer), test)
-        b = mean_ci(base.dropna(), level, ACC_RANGE)
+        b = mean_ci(base.dropna(), level, info.bounds)
         g = grid[(grid["dataset"] == dataset) & (grid["optimizer"] == optimizer)]
-        row: dict[str, Any] = {"dataset": dataset, "optimizer": optimizer}
-        row |= {"metrics": metrics.kind, "config_id": pd.NA, "lr": math.nan}
-        row |= {"beta1": math.nan, "weight_decay": math.nan, "at_grid_edge": math.nan}
-        row |= {"val_acc_mean": math.nan}
-        row |= {f"test_acc_{k}": math.nan for k in ("mean", "lo", "hi")}
-        row |= {"default_test_acc_mean": b.mean, "default_test_acc_lo": b.lo}
-        row |= {"default_test_acc_hi": b.hi}
+        row: dict[str, Any] = {"dataset": dataset, "optimizer": optimizer, "metric": info.name}
+        row |= {"metrics": metrics.kind, "config_id": pd.NA}
+        row |= {k: math.nan for k in (*shown, "at_grid_edge", "val_{m}_mean")}
+        row |= {f"test_{{m}}_{k}": math.nan for k in ("mean", "lo", "hi")}
+        row |= {"default_test_{m}_mean": b.mean, "default_test_{m}_lo": b.lo}
+        row |= {"default_test_{m}_hi": b.hi}
         row |= {f"gain_{k}": math.nan for k in ("mean", "lo", "hi", "boot_lo", "boot_hi")}
         row |= {"n_seeds": b.n, "n_grid": len(g), "n_failed": int(g["failed"].sum())}
         row["note"] = NO_GRID_POINT
         if (dataset, optimizer) in chosen.index:
             r = chosen.loc[(dataset, optimizer)]
             tuned = per_seed(frame, dataset, optimizer, int(r["config_id"]), test)
-            t, gain = (
-                mean_ci(tuned, level, ACC_RANGE),
-                paired(tuned, base, level, resamples=resamples),
-            )
-            row |= {k: r[k] for k in ("lr", "beta1", "weight_decay", "at_grid_edge")}
-            row |= {"config_id": int(r["config_id"]), "val_acc_mean": r["val_acc_mean"]}
-            row |= {"test_acc_mean": t.mean, "test_acc_lo": t.lo, "test_acc_hi": t.hi}
+            t = mean_ci(tuned, level, info.bounds)
+            gain = paired(tuned, base, level, info.diff_bounds, resamples)
+            row |= {k: r[k] for k in (*shown, "at_grid_edge")}
+            row |= {"config_id": int(r["config_id"]), "val_{m}_mean": r["val_mean"]}
+            row |= {"test_{m}_mean": t.mean, "test_{m}_lo": t.lo, "test_{m}_hi": t.hi}
             row |= {"gain_mean": gain.diff.mean, "gain_lo": gain.diff.lo}
             row |= {"gain_hi": gain.diff.hi, "gain_boot_lo": gain.boot_lo}
             row |= {"gain_boot_hi": gain.boot_hi, "n_seeds": t.n, "note": ""}
         rows.append(row)
-    table = pd.DataFrame(rows)
+    table = by_metric(pd.DataFrame(rows))
     table["config_id"] = table["config_id"].astype("Int64")
     return table
 
@@ -151,19 +167,20 @@ def _compare(
     dataset: str,
     ids: dict[str, int | None],
     test: str,
-    intervals: tuple[float, int],
+    intervals: tuple[float, int, tuple[float, float]],
 ) -> dict[str, Any]:
-    """One paired comparison of the two optimizers' configurations ``ids`` (None: n/a)."""
-    first, second = COMPARED
-    if any(cid is None for cid in ids.values()):
+    """``first - second`` of the two configurations ``ids`` (in that order; None: n/a),
+    paired by seed: means of each, the difference's intervals and p-values."""
+    (first, a_id), (second, b_id) = ids.items()
+    if a_id is None or b_id is None:
         return {"n_seeds": 0, "note": NO_GRID_POINT}
-    series = {opt: per_seed(frame, dataset, opt, cid, test) for opt, cid in ids.items()}
-    common = series[first].index.intersection(series[second].index)
-    a, b = series[first][common], series[second][common]
-    result = paired(a, b, intervals[0], resamples=intervals[1])
+    a, b = (per_seed(frame, dataset, o, c, test) for o, c in ((first, a_id), (second, b_id)))
+    common = a.index.intersection(b.index)
+    a, b = a[common], b[common]
+    result = paired(a, b, intervals[0], intervals[2], intervals[1])
     return {
-        f"{first}_test_acc_mean": a.mean(),
-        f"{second}_test_acc_mean": b.mean(),
+        "first_mean": a.mean(),
+        "second_mean": b.mean(),
         "diff_mean": result.diff.mean,
         "diff_lo": result.diff.lo,
         "diff_hi": result.diff.hi,
@@ -176,6 +193,35 @@ def _compare(
     }
 
 
+def _pair_rows(
+    frame: pd.DataFrame,
+    honest: pd.DataFrame,
+    dataset: str,
+    pair: tuple[str, str],
+    intervals: tuple[Metrics, float, int],
+) -> list[dict[str, Any]]:
+    """Defaults vs defaults and tuned vs tuned of ``pair`` (first minus second) on ``dataset``."""
+    metrics, level, resamples = intervals
+    here = honest[honest["dataset"] == dataset].set_index("optimizer")
+    info = metric_info(here["metric"].iloc[0])
+    base = defaults(frame[frame["dataset"] == dataset]).groupby("optimizer")["config_id"].first()
+    picks = here["config_id"]
+    plans = {
+        "defaults": {o: int(base[o]) for o in pair},
+        "tuned": {o: None if pd.isna(picks[o]) else int(picks[o]) for o in pair},
+    }
+    test = metrics.col("test", info.name)
+    return [
+        {"dataset": dataset, "metric": info.name, "comparison": comparison}
+        | _compare(frame, dataset, ids, test, (level, resamples, info.diff_bounds))
+        for comparison, ids in plans.items()
+    ]
+
+
+STATS_COLUMNS = ["diff_mean", "diff_lo", "diff_hi", "diff_boot_lo", "diff_boot_hi"]
+STATS_COLUMNS += ["p_ttest", "p_signflip", "n_seeds", "note"]
+
+
 def lion_vs_adamw(
     frame: pd.DataFrame,
     honest: pd.DataFrame,
@@ -183,40 +229,65 @@ def lion_vs_adamw(
     level: float,
     resamples: int = BOOTSTRAP_SAMPLES,
 ) -> pd.DataFrame:
-    """Lion minus AdamW, defaults vs defaults and tuned vs tuned, paired by seed.
-
-    Every dataset that ran both gets both rows; "tuned" is n/a (with the reason in
-    ``note``) where one of the two has no working grid point.
+    """The paper's pair: Lion minus AdamW, defaults vs defaults and tuned vs tuned,
+    paired by seed. Every dataset that ran both gets both rows; "tuned" is n/a (with
+    the reason in ``note``) where one of the two has no working grid point.
     """
     first, second = COMPARED
-    columns = ["dataset", "comparison", f"{first}_test_acc_mean", f"{second}_test_acc_mean"]
-    columns += ["diff_mean", "diff_lo", "diff_hi", "diff_boot_lo", "diff_boot_hi"]
-    columns += ["p_ttest", "p_signflip", "n_seeds", "note"]
-    test = metrics.col("test")
-    base = defaults(frame)
+    named = {"first_mean": f"{first}_test_{{m}}_mean", "second_mean": f"{second}_test_{{m}}_mean"}
+    columns = ["dataset", "comparison", "metric", *named.values(), *STATS_COLUMNS]
     rows = []
     for dataset in honest["dataset"].unique():
-        picks = honest[honest["dataset"] == dataset].set_index("optimizer")["config_id"]
-        if not set(COMPARED) <= set(picks.index):
-            continue
-        here = base[base["dataset"] == dataset].groupby("optimizer")["config_id"].first()
-        plans = {
-            "defaults": {o: int(here[o]) for o in COMPARED},
-            "tuned": {o: None if pd.isna(picks[o]) else int(picks[o]) for o in COMPARED},
-        }
-        for comparison, ids in plans.items():
-            result = _compare(frame, dataset, ids, test, (level, resamples))
-            rows.append({"dataset": dataset, "comparison": comparison, **result})
-    return pd.DataFrame(rows, columns=columns)
+        if set(COMPARED) <= set(honest.loc[honest["dataset"] == dataset, "optimizer"]):
+            rows += _pair_rows(frame, honest, dataset, COMPARED, (metrics, level, resamples))
+    table = pd.DataFrame(rows).rename(columns=named).reindex(columns=columns)
+    return by_metric(table)
+
+
+def comparison(
+    frame: pd.DataFrame,
+    honest: pd.DataFrame,
+    baseline: str,
+    optimizers: list[str],
+    intervals: tuple[Metrics, float, int],
+) -> pd.DataFrame:
+    """Each optimizer minus ``baseline`` (results.baseline), defaults and tuned, paired by
+    seed: one row per (dataset, optimizer other than the baseline, defaults|tuned).
+
+    Where the baseline did not run (on that dataset, or at all) the rows are n/a and
+    ``note`` says so, rather than the table silently losing them.
+    """
+    named = {"first_mean": "test_{m}_mean", "second_mean": "baseline_test_{m}_mean"}
+    columns = ["dataset", "metric", "optimizer", "baseline", "comparison", *named.values()]
+    columns += STATS_COLUMNS
+    ran = set(honest["optimizer"])
+    rows = []
+    for dataset in honest["dataset"].unique():
+        here = list(honest.loc[honest["dataset"] == dataset, "optimizer"])
+        metric = honest.loc[honest["dataset"] == dataset, "metric"].iloc[0]
+        for opt in [o for o in optimizers if o in here and o != baseline]:
+            if baseline in here:
+                pair = _pair_rows(frame, honest, dataset, (opt, baseline), intervals)
+            else:
+                why = "is not in the study" if baseline not in ran else f"did not run on {dataset}"
+                note = f"n/a: the baseline {baseline!r} (results.baseline) {why}"
+                pair = [{"dataset": dataset, "metric": metric, "comparison": c,
+                         "n_seeds": 0, "note": note} for c in ("defaults", "tuned")]  # fmt: skip
+            rows += [r | {"optimizer": opt, "baseline": baseline} for r in pair]
+    table = pd.DataFrame(rows).rename(columns=named).reindex(columns=columns)
+    table["n_seeds"] = table["n_seeds"].astype("Int64")
+    return by_metric(table)
 
 
 def best_configs(configs: pd.DataFrame, k: int) -> pd.DataFrame:
     """Top ``k`` working grid points per (dataset, optimizer), in selection order."""
     ranked = rank_grid(configs)
     top = mark_grid_edges(ranked[ranked["rank"] <= k], configs)
-    cols = [*GROUP, "rank", "config_id", "lr", "beta1", "weight_decay", "at_grid_edge"]
-    cols += ["val_acc_mean", "val_acc_sd", "test_acc_mean", "test_acc_sd", "n_seeds"]
-    return top[cols].reset_index(drop=True)
+    top = top.rename(columns={f"{s}_{t}": f"{s}_{{m}}_{t}" for s in ("val", "test")
+                              for t in ("mean", "sd")})  # fmt: skip
+    cols = [*GROUP, "metric", "rank", "config_id", *shown_hparams(configs), "at_grid_edge"]
+    cols += ["val_{m}_mean", "val_{m}_sd", "test_{m}_mean", "test_{m}_sd", "n_seeds"]
+    return by_metric(top[cols].reset_index(drop=True))
 
 
 def run_tables(
@@ -224,6 +295,7 @@ def run_tables(
     cfg: dict[str, Any],
     datasets: list[str] | None = None,
     meta: list[Path] | None = None,
+    optimizers: list[str] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """All tables as DataFrames (numbers, not strings): the testable core of `run`."""
     cfg = settings(cfg)
@@ -239,6 +311,10 @@ def run_tables(
         "paper_table_seeds": paper_seeds,
         "honest_table": honest,
         "lion_vs_adamw": lion_vs_adamw(frame, honest, metrics, level, resamples),
+        "comparison": comparison(
+            frame, honest, cfg["baseline"], optimizers or sorted(frame["optimizer"].unique()),
+            (metrics, level, resamples),
+        ),  # fmt: skip
         "best_configs": best_configs(configs, int(cfg["top_k"])),
     }
     out["claims_check"] = claims_check(paper_seeds, frame, honest, metrics, level)
@@ -255,29 +331,42 @@ CAPTIONS = {
     "datasets": "Prepared datasets: raw rows, rows dropped (missing values), rows and "
     "positives per split.",
     "paper_table": "The paper's table (Lion), best of grid selected on the test split as the "
-    "paper did; the first seed stands in for its single run.",
+    "paper did; the first seed stands in for its single run. Metric: {metric}.",
     "paper_table_seeds": "The paper's protocol seed by seed (Lion): default, test-selected "
-    "best, gain.",
-    "honest_table": "Selected on validation (mean over seeds), reported on test.",
-    "lion_vs_adamw": "Lion minus AdamW test accuracy, paired by seed.",
-    "best_configs": "Top grid points by mean validation accuracy over seeds.",
-    "claims_check": "The paper's conclusions tested under both protocols, in accuracy points.",
+    "best, gain. Metric: {metric}.",
+    "honest_table": "Selected on validation (mean over seeds), reported on test. Metric: "
+    "{metric}.",
+    "lion_vs_adamw": "Lion minus AdamW, test {metric}, paired by seed.",
+    "comparison": "Each optimizer minus the baseline (results.baseline: {baseline}), test "
+    "{metric}, defaults vs defaults and tuned vs tuned, paired by seed.",
+    "best_configs": "Top grid points by mean validation {metric} over seeds.",
+    "claims_check": "The paper's conclusions tested under both protocols, in points of "
+    "{metric} (a point is 0.01 of the metric).",
 }
 NOT_AVAILABLE = {
     "datasets": "n/a: no --meta files given (the prepared datasets' meta.json).",
     "paper_table": f"n/a: the sweep has no {PAPER_OPTIMIZER} rows.",
     "paper_table_seeds": f"n/a: the sweep has no {PAPER_OPTIMIZER} rows.",
     "lion_vs_adamw": f"n/a: no dataset ran both {' and '.join(COMPARED)}.",
+    "comparison": "n/a: no optimizer besides the baseline ran.",
     "best_configs": f"n/a: {NO_GRID_POINT}.",
 }
 # How each table's intervals are made; "clipped" is the answer to "why does it end at 1?".
 CLIPPED = "{level:.0%} t-intervals over seeds, clipped to the metric's range"
 BOOT = "`_boot_` columns: paired percentile bootstrap ({n} resamples, in range by construction)."
+# The ranges intervals are clipped to, per primary metric, as the captions say them.
+RANGES = {
+    ("acc", "gain"): "[0, 1] for accuracies, [-1, 1] for the gain",
+    ("acc", "diff"): "[-1, 1] for a difference of accuracies",
+    ("r2", "gain"): "R^2 at most 1, its gain not clipped",
+    ("r2", "diff"): "a difference of R^2 not clipped",
+}
 INTERVALS = {
-    "honest_table": f"Intervals: {CLIPPED} ([0, 1] for accuracies, [-1, 1] for the gain). {BOOT}",
-    "lion_vs_adamw": f"Intervals: {CLIPPED} ([-1, 1] for a difference of accuracies). {BOOT}",
-    "claims_check": f"Intervals: {CLIPPED} ([-100, 100] points for a gain, [-200, 200] for a "
-    "difference of two gains).",
+    "honest_table": f"Intervals: {CLIPPED} ({{gain}}). {BOOT}",
+    "lion_vs_adamw": f"Intervals: {CLIPPED} ({{diff}}). {BOOT}",
+    "comparison": f"Intervals: {CLIPPED} ({{diff}}). {BOOT}",
+    "claims_check": f"Intervals: {CLIPPED} ([-100, 100] points for an accuracy gain, "
+    "[-200, 200] for a difference of two gains; unbounded for R^2).",
 }
 WITH_INTERVALS = tuple(INTERVALS)
 WITH_EDGES = ("paper_table", "paper_table_seeds", "honest_table", "best_configs")
@@ -286,9 +375,25 @@ WITH_DROPPED = ("paper_table", "honest_table")
 LOST = {
     "honest_table": lambda t: t["note"] != "",
     "lion_vs_adamw": lambda t: t["note"] != "",
-    "paper_table": lambda t: t["best_test_acc"].isna(),
-    "paper_table_seeds": lambda t: t["best_test_acc"].isna(),
+    "comparison": lambda t: t["note"] != "",
+    "paper_table": lambda t: t.filter(like="best_test_").isna().all(axis=1),
+    "paper_table_seeds": lambda t: t.filter(like="best_test_").isna().all(axis=1),
 }
+
+
+def metric_words(table: pd.DataFrame) -> str:
+    """ "accuracy (acc)", or per dataset when a table mixes tasks: "accuracy (acc: titanic),
+    R^2 (r2: diabetes)"; accuracy for a table without a metric column."""
+    if "metric" not in table.columns or table.empty:
+        return "accuracy (acc)"
+    names = list(dict.fromkeys(table["metric"]))
+    if len(names) == 1:
+        return f"{metric_info(names[0]).label} ({names[0]})"
+    parts = []
+    for m in names:
+        ds = ", ".join(dict.fromkeys(table.loc[table["metric"] == m, "dataset"]))
+        parts.append(f"{metric_info(m).label} ({m}: {ds})")
+    return ", ".join(parts)
 
 
 def _lost_rows(name: str, table: pd.DataFrame) -> list[str]:
@@ -303,11 +408,13 @@ def _lost_rows(name: str, table: pd.DataFrame) -> list[str]:
 def caption(name: str, table: pd.DataFrame, cfg: dict[str, Any], datasets: pd.DataFrame) -> str:
     """The one-paragraph caption written with the table (Markdown, LaTeX, HTML)."""
     level, resamples = float(cfg["ci_level"]), int(cfg["bootstrap_resamples"])
-    parts = [CAPTIONS[name]]
+    parts = [CAPTIONS[name].format(metric=metric_words(table), baseline=cfg["baseline"])]
     if table.empty:
         parts.append(NOT_AVAILABLE.get(name, "n/a: nothing to report."))
     if name in WITH_INTERVALS:
-        parts.append(INTERVALS[name].format(level=level, n=resamples))
+        present = list(dict.fromkeys(table["metric"])) if "metric" in table else []
+        ranges = {k: "; ".join(RANGES[(m, k)] for m in present or ["acc"]) for k in ("gain", "diff")}
+        parts.append(INTERVALS[name].format(level=level, n=resamples, **ranges))
     if name in WITH_EDGES:
         parts.append(
             "at_grid_edge: the selected point lies at the lowest (min) or highest (max) value "
@@ -327,7 +434,7 @@ add_arguments = add_sweep_arguments
 def run(args: argparse.Namespace) -> None:
     frame = restrict(load_sweep(args.sweep, curves=False), args.datasets, args.optimizers)
     cfg = parse_settings(args.settings)
-    tables = run_tables(frame, cfg, args.datasets, args.meta)
+    tables = run_tables(frame, cfg, args.datasets, args.meta, args.optimizers)
     for name in TABLES:
         text = caption(name, tables[name], settings(cfg), tables["datasets"])
         write_table(tables[name], name, args.outdir, text)
