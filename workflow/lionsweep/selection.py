@@ -434,9 +434,10 @@ def sensitivity(configs: pd.DataFrame, points: float = 1.0) -> pd.DataFrame:
     return by_metric(pd.DataFrame(rows, columns=columns))  # no rows: a default-only grid
 
 
-def metric_of(configs: pd.DataFrame, dataset: str) -> MetricInfo:
-    """The primary metric of ``dataset`` (accuracy when it is not in ``configs``)."""
-    m = configs.loc[configs["dataset"] == dataset, "metric"]
+def metric_of(table: pd.DataFrame, dataset: str) -> MetricInfo:
+    """The primary metric of ``dataset`` in a sweep or config table (accuracy when absent)."""
+    col = "metric" if "metric" in table.columns else PRIMARY
+    m = table.loc[table["dataset"] == dataset, col]
     return metric_info(m.iloc[0] if len(m) else FALLBACK_METRIC)
 
 
