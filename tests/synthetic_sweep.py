@@ -34,8 +34,15 @@ NAN = np.nan
 DEFAULTS = {
     "lion": {"lr": 1e-4, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.0, "eps": NAN},
     "adamw": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "weight_decay": 0.01, "eps": 1e-8},
-    "sgd": {"lr": 1e-2, "beta1": NAN, "beta2": NAN, "weight_decay": 0.0, "eps": NAN,
-            "momentum": 0.0, "nesterov": 0.0},
+    "sgd": {
+        "lr": 1e-2,
+        "beta1": NAN,
+        "beta2": NAN,
+        "weight_decay": 0.0,
+        "eps": NAN,
+        "momentum": 0.0,
+        "nesterov": 0.0,
+    },
     "adam": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "weight_decay": 0.0, "eps": 1e-8},
 }
 NEW_HPARAMS = ("momentum", "nesterov")  # task-era grids: NaN where an optimizer lacks them
@@ -47,9 +54,8 @@ def _metrics(task: str, base: float, n_test: int, rng: np.random.Generator) -> d
     if task == "regression":
         r2 = 2.0 * base - 1.3 + rng.normal(0, 0.05)  # base 0.70..0.78 -> R^2 about 0.1..0.26
         return {"r2": r2, "rmse": 1.2 - r2 + rng.normal(0, 0.01), "mae": 0.9 - r2}
-    names = TASK_METRICS[task]
-    return dict(zip(names, (acc, acc - 0.01, acc - 0.02,
-                            1.2 - acc + rng.normal(0, 0.01), min(acc + 0.05, 1.0))))  # fmt: skip
+    values = (acc, acc - 0.01, acc - 0.02, 1.2 - acc + rng.normal(0, 0.01), min(acc + 0.05, 1.0))
+    return dict(zip(TASK_METRICS[task], values, strict=True))
 
 
 def make_sweep(
@@ -65,14 +71,19 @@ def make_sweep(
     rng = np.random.default_rng(rng_seed)
     tasks = {d: (task.get(d, "binary") if isinstance(task, dict) else task) for d in datasets}
     new_schema = task is not None or not set(optimizers) <= {"lion", "adamw"}
-    all_metrics = list(dict.fromkeys(m for t in tasks.values() for m in TASK_METRICS[t or "binary"]))
+    all_metrics = list(
+        dict.fromkeys(m for t in tasks.values() for m in TASK_METRICS[t or "binary"])
+    )
     rows = []
     for dataset, optimizer, seed in itertools.product(datasets, optimizers, seeds):
         grid = (grids or GRIDS)[optimizer]
         d = DEFAULTS[optimizer]
         if new_schema:
             d = {**{h: NAN for h in NEW_HPARAMS}, **d}
-        points = [{**d, **dict(zip(grid, values))} for values in itertools.product(*grid.values())]
+        points = [
+            {**d, **dict(zip(grid, values, strict=True))}
+            for values in itertools.product(*grid.values())
+        ]
         points.append(dict(d))
         t = tasks[dataset] or "binary"
         for config_id, hp in enumerate(points):

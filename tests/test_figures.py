@@ -367,9 +367,11 @@ def test_sgd_heatmap_is_best_over_its_own_axes_in_r2(tmp_path: Path) -> None:
     configs = config_table(frame, FINAL)
     fig, data = plot_heatmaps(configs, select_honest(configs), "diabetes", ["lion", "sgd"])
     d = data["sgd"]
-    means = grid_of(frame, "diabetes", "sgd").groupby(
-        ["weight_decay", "lr", "momentum", "nesterov"]
-    )["val_r2"].mean()
+    means = (
+        grid_of(frame, "diabetes", "sgd")
+        .groupby(["weight_decay", "lr", "momentum", "nesterov"])["val_r2"]
+        .mean()
+    )
     cells = means.groupby(level=[0, 1])
     np.testing.assert_allclose(d["acc"], cells.max().unstack("lr").to_numpy())  # R^2, not x100
     assert d["side"] == "momentum"  # the larger main effect of momentum and nesterov
@@ -443,4 +445,7 @@ def test_importance_and_sensitivity_cover_four_optimizers() -> None:
     grid = configs[(configs["dataset"] == "diabetes") & ~configs["is_default"]]
     for opt, g in grid.groupby("optimizer"):  # within 0.01 R^2 of the best
         near = (g["val_r2_mean"] >= g["val_r2_mean"].max() - 0.01 - 1e-12).sum()
-        assert reg.loc[opt, "n_within"] == near and reg.loc[opt, "best_val_r2"] == g["val_r2_mean"].max()
+        assert (
+            reg.loc[opt, "n_within"] == near
+            and reg.loc[opt, "best_val_r2"] == g["val_r2_mean"].max()
+        )

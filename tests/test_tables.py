@@ -548,8 +548,8 @@ def test_regression_intervals_are_not_clipped_to_0_1(tsweep, ttables) -> None:
     assert r["default_test_r2_lo"] == pytest.approx(default.mean() - half, rel=1e-6)
     assert r["default_test_r2_lo"] < -1  # an R^2 has no lower bound
     assert r["default_test_r2_hi"] == pytest.approx(min(1.0, default.mean() + half), rel=1e-6)
-    _, pick = _picks(tsweep, "diabetes", "lion")
-    tuned = rows(tsweep, "diabetes", "lion").query("config_id == @pick")["test_r2"].to_numpy()
+    lion = rows(tsweep, "diabetes", "lion")
+    tuned = lion[lion["config_id"] == _picks(tsweep, "diabetes", "lion")[1]]["test_r2"].to_numpy()
     gain = tuned - default
     half = T975_DF2 * gain.std(ddof=1) / math.sqrt(3)
     assert r["gain_hi"] == pytest.approx(gain.mean() + half, rel=1e-6) and r["gain_hi"] > 1
@@ -565,9 +565,13 @@ def test_comparison_covers_every_optimizer_against_the_baseline(tsweep, ttables)
     assert len(table) == len(keys) and (table["baseline"] == "adamw").all()
     for r in table.itertuples():
         metric = PRIMARY_COL[TASKS[r.dataset]]
-        ids = {o: _picks(tsweep, r.dataset, o)[r.comparison == "tuned"] for o in (r.optimizer, "adamw")}
+        ids = {
+            o: _picks(tsweep, r.dataset, o)[r.comparison == "tuned"] for o in (r.optimizer, "adamw")
+        }
         a, b = (
-            rows(tsweep, r.dataset, o).query("config_id == @cid").set_index("seed")["test_" + metric]
+            rows(tsweep, r.dataset, o)
+            .query("config_id == @cid")
+            .set_index("seed")["test_" + metric]
             for o, cid in ids.items()
         )
         d = (a - b).to_numpy()
@@ -590,7 +594,11 @@ def test_a_baseline_outside_the_study_gives_n_a_rows_that_say_so(tsweep) -> None
     out = run_tables(tsweep, {"baseline": "rmsprop"}, list(TASKS), None, list(OPTS4))
     table = out["comparison"]
     assert len(table) == len(TASKS) * len(OPTS4) * 2 and table["diff_mean"].isna().all()
-    assert table["note"].str.contains("'rmsprop' (results.baseline) is not in the study", regex=False).all()
+    assert (
+        table["note"]
+        .str.contains("'rmsprop' (results.baseline) is not in the study", regex=False)
+        .all()
+    )
     sgd = run_tables(tsweep, {"baseline": "sgd"}, list(TASKS), None, list(OPTS4))["comparison"]
     assert set(sgd["optimizer"]) == {"lion", "adamw", "adam"} and sgd["diff_mean"].notna().any()
 

@@ -19,7 +19,6 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -27,7 +26,10 @@ from lionsweep.errors import LionSweepError
 from lionsweep.heatmap import (
     MAX_TICK_LABELS,
     NO_GRID,
+    SHORT,
     axis_label,
+    color,
+    grid_axes,
     grid_scale,
     grid_ticks,
     plot_heatmaps,
@@ -35,9 +37,6 @@ from lionsweep.heatmap import (
 from lionsweep.io import write_atomic
 from lionsweep.outputs import FIGURE_FORMATS, figure_stems
 from lionsweep.selection import (
-    AXES,
-    HPARAMS,
-    MetricInfo,
     Metrics,
     add_sweep_arguments,
     config_table,
@@ -53,29 +52,7 @@ from lionsweep.selection import (
 from lionsweep.stats import importance
 from lionsweep.writers import datasets_table
 
-COLORS = {"lion": "tab:orange", "adamw": "tab:blue"}  # the paper's pair, as it has always been
-SHORT = {"weight_decay": "wd"}  # legend abbreviations
 LOSS_LABELS = {"acc": "validation log-loss (nats)", "r2": "validation MSE (standardized target)"}
-
-
-def color(opt: str, optimizers: list[str]) -> Any:
-    """The pair's colours as ever; any other optimizer the next unused tab10 colour, by
-    its place in the study's list (so a colour means one optimizer in every figure)."""
-    if opt in COLORS:
-        return COLORS[opt]
-    used = {to_rgb(c) for c in COLORS.values()}
-    free = [c for c in plt.get_cmap("tab10").colors if to_rgb(c) not in used]
-    others = [o for o in optimizers if o not in COLORS]
-    return free[others.index(opt) % len(free)] if opt in others else "gray"
-
-
-def grid_axes(grid: pd.DataFrame) -> list[str]:
-    """The axes a grid is drawn over: the paper's three where the optimizer has them (not
-    NaN; SGD has no beta1), then every other hyperparameter the grid varies."""
-    return [
-        h for h in HPARAMS
-        if (h in AXES and grid[h].notna().any()) or grid[h].nunique() > 1
-    ]  # fmt: skip
 
 
 def marginal_data(
@@ -279,10 +256,10 @@ def plot_importance(
     parts = list(dict.fromkeys(data["part"])) if not data.empty else []
     fig, ax = plt.subplots(figsize=(9, 1.4 + 0.5 * len(pairs)))
     left = np.zeros(len(pairs))
-    for part, color in zip(parts, plt.get_cmap("Set2").colors, strict=False):
+    for part, shade in zip(parts, plt.get_cmap("Set2").colors, strict=False):
         share = data[data["part"] == part].set_index(["dataset", "optimizer"])["share"]
         values = 100 * share.reindex(pairs).fillna(0).to_numpy()
-        ax.barh(np.arange(len(pairs)), values, left=left, label=part, color=color)
+        ax.barh(np.arange(len(pairs)), values, left=left, label=part, color=shade)
         left += np.clip(values, 0, None)
     for y, pair in enumerate(pairs):
         if left[y] == 0:

@@ -21,12 +21,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.colors import BoundaryNorm, ListedColormap, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import NullLocator
 
-from lionsweep.selection import DEFAULTS, HPARAMS, metric_of
+from lionsweep.selection import AXES, DEFAULTS, HPARAMS, metric_of
 
 # Tick labels per axis (results.tick_labels): a 20-value axis shows every 4th value.
 MAX_TICK_LABELS = int(DEFAULTS["tick_labels"])
@@ -34,6 +34,29 @@ NO_GRID = "no working grid point"
 NAMES = {"lr": "learning rate", "beta1": "beta1", "weight_decay": "weight decay"}
 SHORT = {"weight_decay": "wd"}  # title abbreviations
 PLANE = ("lr", "weight_decay")  # the heatmap's axes: every optimizer has them
+
+
+COLORS = {"lion": "tab:orange", "adamw": "tab:blue"}  # the paper's pair, as it has always been
+
+
+def color(opt: str, optimizers: list[str]) -> Any:
+    """The pair's colours as ever; any other optimizer the next unused tab10 colour, by
+    its place in the study's list (so a colour means one optimizer in every figure)."""
+    if opt in COLORS:
+        return COLORS[opt]
+    used = {to_rgb(c) for c in COLORS.values()}
+    free = [c for c in plt.get_cmap("tab10").colors if to_rgb(c) not in used]
+    others = [o for o in optimizers if o not in COLORS]
+    return free[others.index(opt) % len(free)] if opt in others else "gray"
+
+
+def grid_axes(grid: pd.DataFrame) -> list[str]:
+    """The axes a grid is drawn over: the paper's three where the optimizer has them (not
+    NaN; SGD has no beta1), then every other hyperparameter the grid varies."""
+    return [
+        h for h in HPARAMS
+        if (h in AXES and grid[h].notna().any()) or grid[h].nunique() > 1
+    ]  # fmt: skip
 
 
 def grid_scale(values: np.ndarray) -> str:

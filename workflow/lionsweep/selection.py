@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,62 +31,26 @@ import pyarrow.parquet as pq
 
 from lionsweep.errors import LionSweepError
 from lionsweep.optim import FROZEN_HPARAMS, hparam_names
-from lionsweep.stats import BOOTSTRAP_SAMPLES
+from lionsweep.stats import (  # noqa: F401  (re-exported: the results modules read them here)
+    BOOTSTRAP_SAMPLES,
+    FALLBACK_METRIC,
+    METRIC_INFO,
+    PRIMARY,
+    MetricInfo,
+    metric_info,
+)
 
 AXES = ("lr", "beta1", "weight_decay")  # the paper's three hyperparameters
 HPARAMS = hparam_names()  # every optimizer's; NaN in the rows of one that lacks it
 GROUP = ["dataset", "optimizer"]
+NO_GRID_POINT = "no working grid point (every configuration diverged, or no grid)"
 REQUIRED = ("dataset", "optimizer", "seed", "config_id", "is_default", *FROZEN_HPARAMS, "diverged")
-PRIMARY = "primary_metric"  # the sweep's column naming each row's primary metric
-FALLBACK_METRIC = "acc"  # sweeps written before tasks: binary accuracy
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """How a primary metric is bounded, shown and tie-broken (higher is better)."""
-
-    name: str
-    label: str  # words for axes and captions
-    scale: float  # display factor: accuracy in %, R^2 as is
-    unit: str
-    low: float  # the metric's range
-    high: float
-    tiebreak: str  # lower-is-better metric of the same head that breaks ties
-
-    @property
-    def bounds(self) -> tuple[float, float]:
-        return self.low, self.high
-
-    @property
-    def diff_bounds(self) -> tuple[float, float]:
-        """Range of a difference of two values (a gain, a comparison)."""
-        return self.low - self.high, self.high - self.low
-
-    def axis(self, what: str = "validation") -> str:
-        """ "validation accuracy (%)", "validation R^2": an axis label with units."""
-        return f"{what} {self.label}" + (f" ({self.unit})" if self.unit else "")
-
-
-# Points (sensitivity, claims) are 0.01 of the metric: accuracy points, or 0.01 R^2.
-METRIC_INFO = {
-    "acc": MetricInfo("acc", "accuracy", 100.0, "%", 0.0, 1.0, "logloss"),
-    "r2": MetricInfo("r2", "R^2", 1.0, "", -math.inf, 1.0, "rmse"),
-}
-
-
-def metric_info(name: str) -> MetricInfo:
-    """The results' knowledge of primary metric ``name``; unknown is a readable error."""
-    if name not in METRIC_INFO:
-        raise LionSweepError(
-            f"sweep column {PRIMARY}: unknown primary metric {name!r} "
-            f"(the results know {sorted(METRIC_INFO)})"
-        )
-    return METRIC_INFO[name]
 
 
 def curve_names(metrics: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """The stored validation curves the figures read for these primary metrics."""
     return ("curve_val_loss", *(f"curve_val_{m}" for m in metrics))
+
 
 # Defaults of the `results:` config section (workflow/schemas/config.schema.yaml).
 DEFAULTS: dict[str, Any] = {
@@ -330,47 +293,6 @@ def unselectable(configs: pd.DataFrame) -> list[tuple[str, str]]:
     chosen = set(map(tuple, select_honest(configs)[GROUP].to_numpy().tolist()))
     everything = configs.groupby(GROUP).size().index
     return [k for k in everything if k not in chosen]
-
-
-def grid_extent(configs: pd.DataFrame) -> dict[tuple[str, str], dict[str, tuple[float, float]]]:
-    """Per (dataset, optimizer): (lowest, highest) of every hyperparameter the grid varies.
-
-    Failed points count (they are part of the grid the user asked for); the default
-    row does not (it lies on or off the grid by the user's choice, not the grid's).
-    """
-    grid = configs[~configs["is_default"]]
-    out: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
-    for key, g in grid.groupby(GROUP, sort=True):
-        out[key] = {
-            h: (float(g[h].min()), float(g[h].max())) for h in HPARAMS if g[h].nunique() > 1
-        }
-    return out
-
-
-def edge_label(row: Any, extent: dict[tuple[str, str], dict[str, tuple[float, float]]]) -> Any:
-    """``"lr=max, weight_decay=min"`` for a selected configuration on the grid's boundary,
-    "no" when it is interior on every varied axis, NaN when nothing was selected."""
-    if pd.isna(row.get("lr", math.nan)):
-        return math.nan
-    ends = []
-    for axis, (low, high) in extent.get((row["dataset"], row["optimizer"]), {}).items():
-        value = row[axis]
-        if math.isclose(value, low, rel_tol=1e-9, abs_tol=1e-15):
-            ends.append(f"{axis}=min")
-        elif math.isclose(value, high, rel_tol=1e-9, abs_tol=1e-15):
-            ends.append(f"{axis}=max")
-    return ", ".join(ends) or "no"
-
-
-def mark_grid_edges(table: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
-    """``table`` (one selected configuration per row) with an ``at_grid_edge`` column.
-
-    A best configuration at the end of an axis the grid varies says the optimum may
-    lie outside the grid; axes with one value have no edge to speak of.
-    """
-    extent = grid_extent(configs)
-    edges = [edge_label(r, extent) for _, r in table.iterrows()]
-    return table.assign(at_grid_edge=pd.Series(edges, index=table.index, dtype=object))
 
 
 def select_paper(frame: pd.DataFrame) -> pd.DataFrame:

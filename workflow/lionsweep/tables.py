@@ -17,18 +17,19 @@ from typing import Any
 import pandas as pd
 
 from lionsweep.claims import claims_check
+from lionsweep.comparisons import COMPARED, comparison, lion_vs_adamw
 from lionsweep.outputs import TABLES
 from lionsweep.selection import (
     GROUP,
     HPARAMS,
+    NO_GRID_POINT,
     PRIMARY,
     Metrics,
-    by_metric,
     add_sweep_arguments,
+    by_metric,
     config_table,
     defaults,
     load_sweep,
-    mark_grid_edges,
     metric_info,
     metric_of,
     parse_settings,
@@ -43,11 +44,50 @@ from lionsweep.stats import BOOTSTRAP_SAMPLES, mean_ci, paired
 from lionsweep.writers import datasets_table, dropped_note, write_table
 
 PAPER_OPTIMIZER = "lion"  # the paper's table is about Lion alone
-COMPARED = ("lion", "adamw")  # lion_vs_adamw: the first minus the second
-NO_GRID_POINT = "no working grid point (every configuration diverged, or no grid)"
 SEED_COLUMNS = ["dataset", "metric", "seed", "default_test_{m}", "best_test_{m}", "gain"]
 PICKED = ("lr", "beta1", "weight_decay")  # the paper's selected point's hyperparameters shown
 SEED_COLUMNS += ["best_config_id", *(f"best_{c}" for c in PICKED), "at_grid_edge"]
+
+
+def grid_extent(configs: pd.DataFrame) -> dict[tuple[str, str], dict[str, tuple[float, float]]]:
+    """Per (dataset, optimizer): (lowest, highest) of every hyperparameter the grid varies.
+
+    Failed points count (they are part of the grid the user asked for); the default
+    row does not (it lies on or off the grid by the user's choice, not the grid's).
+    """
+    grid = configs[~configs["is_default"]]
+    out: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
+    for key, g in grid.groupby(GROUP, sort=True):
+        out[key] = {
+            h: (float(g[h].min()), float(g[h].max())) for h in HPARAMS if g[h].nunique() > 1
+        }
+    return out
+
+
+def edge_label(row: Any, extent: dict[tuple[str, str], dict[str, tuple[float, float]]]) -> Any:
+    """``"lr=max, weight_decay=min"`` for a selected configuration on the grid's boundary,
+    "no" when it is interior on every varied axis, NaN when nothing was selected."""
+    if pd.isna(row.get("lr", math.nan)):
+        return math.nan
+    ends = []
+    for axis, (low, high) in extent.get((row["dataset"], row["optimizer"]), {}).items():
+        value = row[axis]
+        if math.isclose(value, low, rel_tol=1e-9, abs_tol=1e-15):
+            ends.append(f"{axis}=min")
+        elif math.isclose(value, high, rel_tol=1e-9, abs_tol=1e-15):
+            ends.append(f"{axis}=max")
+    return ", ".join(ends) or "no"
+
+
+def mark_grid_edges(table: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (one selected configuration per row) with an ``at_grid_edge`` column.
+
+    A best configuration at the end of an axis the grid varies says the optimum may
+    lie outside the grid; axes with one value have no edge to speak of.
+    """
+    extent = grid_extent(configs)
+    edges = [edge_label(r, extent) for _, r in table.iterrows()]
+    return table.assign(at_grid_edge=pd.Series(edges, index=table.index, dtype=object))
 
 
 def paper_tables(
@@ -162,123 +202,6 @@ def honest_table(
     return table
 
 
-def _compare(
-    frame: pd.DataFrame,
-    dataset: str,
-    ids: dict[str, int | None],
-    test: str,
-    intervals: tuple[float, int, tuple[float, float]],
-) -> dict[str, Any]:
-    """``first - second`` of the two configurations ``ids`` (in that order; None: n/a),
-    paired by seed: means of each, the difference's intervals and p-values."""
-    (first, a_id), (second, b_id) = ids.items()
-    if a_id is None or b_id is None:
-        return {"n_seeds": 0, "note": NO_GRID_POINT}
-    a, b = (per_seed(frame, dataset, o, c, test) for o, c in ((first, a_id), (second, b_id)))
-    common = a.index.intersection(b.index)
-    a, b = a[common], b[common]
-    result = paired(a, b, intervals[0], intervals[2], intervals[1])
-    return {
-        "first_mean": a.mean(),
-        "second_mean": b.mean(),
-        "diff_mean": result.diff.mean,
-        "diff_lo": result.diff.lo,
-        "diff_hi": result.diff.hi,
-        "diff_boot_lo": result.boot_lo,
-        "diff_boot_hi": result.boot_hi,
-        "p_ttest": result.p_ttest,
-        "p_signflip": result.p_signflip,
-        "n_seeds": len(common),
-        "note": "",
-    }
-
-
-def _pair_rows(
-    frame: pd.DataFrame,
-    honest: pd.DataFrame,
-    dataset: str,
-    pair: tuple[str, str],
-    intervals: tuple[Metrics, float, int],
-) -> list[dict[str, Any]]:
-    """Defaults vs defaults and tuned vs tuned of ``pair`` (first minus second) on ``dataset``."""
-    metrics, level, resamples = intervals
-    here = honest[honest["dataset"] == dataset].set_index("optimizer")
-    info = metric_info(here["metric"].iloc[0])
-    base = defaults(frame[frame["dataset"] == dataset]).groupby("optimizer")["config_id"].first()
-    picks = here["config_id"]
-    plans = {
-        "defaults": {o: int(base[o]) for o in pair},
-        "tuned": {o: None if pd.isna(picks[o]) else int(picks[o]) for o in pair},
-    }
-    test = metrics.col("test", info.name)
-    return [
-        {"dataset": dataset, "metric": info.name, "comparison": comparison}
-        | _compare(frame, dataset, ids, test, (level, resamples, info.diff_bounds))
-        for comparison, ids in plans.items()
-    ]
-
-
-STATS_COLUMNS = ["diff_mean", "diff_lo", "diff_hi", "diff_boot_lo", "diff_boot_hi"]
-STATS_COLUMNS += ["p_ttest", "p_signflip", "n_seeds", "note"]
-
-
-def lion_vs_adamw(
-    frame: pd.DataFrame,
-    honest: pd.DataFrame,
-    metrics: Metrics,
-    level: float,
-    resamples: int = BOOTSTRAP_SAMPLES,
-) -> pd.DataFrame:
-    """The paper's pair: Lion minus AdamW, defaults vs defaults and tuned vs tuned,
-    paired by seed. Every dataset that ran both gets both rows; "tuned" is n/a (with
-    the reason in ``note``) where one of the two has no working grid point.
-    """
-    first, second = COMPARED
-    named = {"first_mean": f"{first}_test_{{m}}_mean", "second_mean": f"{second}_test_{{m}}_mean"}
-    columns = ["dataset", "comparison", "metric", *named.values(), *STATS_COLUMNS]
-    rows = []
-    for dataset in honest["dataset"].unique():
-        if set(COMPARED) <= set(honest.loc[honest["dataset"] == dataset, "optimizer"]):
-            rows += _pair_rows(frame, honest, dataset, COMPARED, (metrics, level, resamples))
-    table = pd.DataFrame(rows).rename(columns=named).reindex(columns=columns)
-    return by_metric(table)
-
-
-def comparison(
-    frame: pd.DataFrame,
-    honest: pd.DataFrame,
-    baseline: str,
-    optimizers: list[str],
-    intervals: tuple[Metrics, float, int],
-) -> pd.DataFrame:
-    """Each optimizer minus ``baseline`` (results.baseline), defaults and tuned, paired by
-    seed: one row per (dataset, optimizer other than the baseline, defaults|tuned).
-
-    Where the baseline did not run (on that dataset, or at all) the rows are n/a and
-    ``note`` says so, rather than the table silently losing them.
-    """
-    named = {"first_mean": "test_{m}_mean", "second_mean": "baseline_test_{m}_mean"}
-    columns = ["dataset", "metric", "optimizer", "baseline", "comparison", *named.values()]
-    columns += STATS_COLUMNS
-    ran = set(honest["optimizer"])
-    rows = []
-    for dataset in honest["dataset"].unique():
-        here = list(honest.loc[honest["dataset"] == dataset, "optimizer"])
-        metric = honest.loc[honest["dataset"] == dataset, "metric"].iloc[0]
-        for opt in [o for o in optimizers if o in here and o != baseline]:
-            if baseline in here:
-                pair = _pair_rows(frame, honest, dataset, (opt, baseline), intervals)
-            else:
-                why = "is not in the study" if baseline not in ran else f"did not run on {dataset}"
-                note = f"n/a: the baseline {baseline!r} (results.baseline) {why}"
-                pair = [{"dataset": dataset, "metric": metric, "comparison": c,
-                         "n_seeds": 0, "note": note} for c in ("defaults", "tuned")]  # fmt: skip
-            rows += [r | {"optimizer": opt, "baseline": baseline} for r in pair]
-    table = pd.DataFrame(rows).rename(columns=named).reindex(columns=columns)
-    table["n_seeds"] = table["n_seeds"].astype("Int64")
-    return by_metric(table)
-
-
 def best_configs(configs: pd.DataFrame, k: int) -> pd.DataFrame:
     """Top ``k`` working grid points per (dataset, optimizer), in selection order."""
     ranked = rank_grid(configs)
@@ -312,9 +235,12 @@ def run_tables(
         "honest_table": honest,
         "lion_vs_adamw": lion_vs_adamw(frame, honest, metrics, level, resamples),
         "comparison": comparison(
-            frame, honest, cfg["baseline"], optimizers or sorted(frame["optimizer"].unique()),
+            frame,
+            honest,
+            cfg["baseline"],
+            optimizers or sorted(frame["optimizer"].unique()),
             (metrics, level, resamples),
-        ),  # fmt: skip
+        ),
         "best_configs": best_configs(configs, int(cfg["top_k"])),
     }
     out["claims_check"] = claims_check(paper_seeds, frame, honest, metrics, level)
@@ -334,8 +260,7 @@ CAPTIONS = {
     "paper did; the first seed stands in for its single run. Metric: {metric}.",
     "paper_table_seeds": "The paper's protocol seed by seed (Lion): default, test-selected "
     "best, gain. Metric: {metric}.",
-    "honest_table": "Selected on validation (mean over seeds), reported on test. Metric: "
-    "{metric}.",
+    "honest_table": "Selected on validation (mean over seeds), reported on test. Metric: {metric}.",
     "lion_vs_adamw": "Lion minus AdamW, test {metric}, paired by seed.",
     "comparison": "Each optimizer minus the baseline (results.baseline: {baseline}), test "
     "{metric}, defaults vs defaults and tuned vs tuned, paired by seed.",
@@ -413,7 +338,9 @@ def caption(name: str, table: pd.DataFrame, cfg: dict[str, Any], datasets: pd.Da
         parts.append(NOT_AVAILABLE.get(name, "n/a: nothing to report."))
     if name in WITH_INTERVALS:
         present = list(dict.fromkeys(table["metric"])) if "metric" in table else []
-        ranges = {k: "; ".join(RANGES[(m, k)] for m in present or ["acc"]) for k in ("gain", "diff")}
+        ranges = {
+            k: "; ".join(RANGES[(m, k)] for m in present or ["acc"]) for k in ("gain", "diff")
+        }
         parts.append(INTERVALS[name].format(level=level, n=resamples, **ranges))
     if name in WITH_EDGES:
         parts.append(
