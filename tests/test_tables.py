@@ -629,3 +629,32 @@ def test_an_unknown_primary_metric_is_one_line(tmp_path: Path, tsweep, capsys) -
     assert main(["tables", "--sweep", str(path), "--outdir", str(tmp_path)]) != 0
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "primary_metric" in err and "'mcc'" in err
+
+
+def test_meta_of_multiclass_and_regression_datasets_has_no_positives(tmp_path: Path) -> None:
+    """Prepare writes class_counts (multiclass) or target_mean (regression), not positives."""
+    from lionsweep.writers import datasets_table
+
+    paths = []
+    for name, extra in (("wine", {"class_counts": {}}), ("diabetes", {"target_mean": 152.1})):
+        path = write_meta(tmp_path / name, name, 178, 0)
+        meta = json.loads(path.read_text())
+        del meta["positives"]
+        path.write_text(json.dumps(meta | extra))
+        paths.append(path)
+    paths.append(write_meta(tmp_path / "titanic", "titanic", 891, 179))
+    table = datasets_table(paths, None).set_index("dataset")
+    assert table.loc[["wine", "diabetes"], "positives_test"].isna().all()
+    assert table.loc["titanic", "positives_test"] == (712 - 356 - 178) // 3
+    assert table.loc["diabetes", "rows_raw"] == 178 and str(table["rows_raw"].dtype) == "Int64"
+    assert display(table.reset_index()).set_index("dataset").loc["wine", "positives_val"] == "n/a"
+
+
+def test_best_epoch_metrics_select_on_best_val_r2(tsweep) -> None:
+    honest = run_tables(tsweep, {"honest_metrics": "best_epoch"}, list(TASKS))["honest_table"]
+    r = honest.set_index(["dataset", "optimizer"]).loc[("diabetes", "adam")]
+    g = rows(tsweep, "diabetes", "adam")
+    means = g[~g["is_default"]].groupby("config_id")["best_val_r2"].mean()
+    assert r["config_id"] == means.idxmax() and r["val_r2_mean"] == means.max()
+    test = g[g["config_id"] == means.idxmax()]["best_test_r2"]
+    assert r["test_r2_mean"] == pytest.approx(test.mean())

@@ -255,7 +255,7 @@ def run_tables(
 
 CAPTIONS = {
     "datasets": "Prepared datasets: raw rows, rows dropped (missing values), rows and "
-    "positives per split.",
+    "positives per split (binary datasets; n/a for multiclass and regression ones).",
     "paper_table": "The paper's table (Lion), best of grid selected on the test split as the "
     "paper did; the first seed stands in for its single run. Metric: {metric}.",
     "paper_table_seeds": "The paper's protocol seed by seed (Lion): default, test-selected "
