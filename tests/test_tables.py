@@ -621,14 +621,24 @@ def test_task_tables_name_their_metric_in_columns_and_captions(tmp_path: Path, t
     assert "R^2 (r2: diabetes), accuracy (acc: titanic, wine)" in md  # sorted datasets
 
 
-def test_an_unknown_primary_metric_is_one_line(tmp_path: Path, tsweep, capsys) -> None:
+@pytest.mark.parametrize(
+    ("value", "seeds", "message"),
+    [
+        ("mcc", (0, 1, 2), "unknown primary metric 'mcc'"),
+        (None, (0, 1, 2), "column primary_metric is empty in rows of dataset 'diabetes'"),
+        ("acc", (1,), "dataset 'diabetes' has several primary metrics"),
+    ],
+)
+def test_a_bad_primary_metric_is_one_line(tmp_path, tsweep, capsys, value, seeds, message) -> None:
     frame = tsweep.copy()
-    frame.loc[frame["dataset"] == "wine", "primary_metric"] = "mcc"
+    at = (frame["dataset"] == "diabetes") & frame["seed"].isin(seeds)
+    frame.loc[at, "primary_metric"] = value
     path = tmp_path / "sweep.parquet"
     to_parquet(frame, path)
     assert main(["tables", "--sweep", str(path), "--outdir", str(tmp_path)]) != 0
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "primary_metric" in err and "'mcc'" in err
+    assert err.count("\n") == 0 and message in err and str(path) in err
+    assert not list(tmp_path.glob("*.csv"))  # nothing half-written
 
 
 def test_meta_of_multiclass_and_regression_datasets_has_no_positives(tmp_path: Path) -> None:

@@ -162,7 +162,10 @@ def check_sweep(frame: pd.DataFrame, curves: bool = False) -> pd.DataFrame:
     frame = frame.copy()
     if PRIMARY not in frame.columns:
         frame[PRIMARY] = FALLBACK_METRIC
-    frame[PRIMARY] = frame[PRIMARY].fillna(FALLBACK_METRIC).astype(str)
+    empty = frame.loc[frame[PRIMARY].isna(), "dataset"].unique()
+    if len(empty):  # a task-era sweep must name it: guessing accuracy would hide an R^2
+        raise LionSweepError(f"column {PRIMARY} is empty in rows of dataset {empty[0]!r}")
+    frame[PRIMARY] = frame[PRIMARY].astype(str)
     for h in HPARAMS:
         if h not in frame.columns:
             frame[h] = np.nan
