@@ -260,7 +260,10 @@ def test_every_figure_copes_with_degenerate_sweeps(case: str, tmp_path: Path) ->
     datasets = sorted(frame["dataset"].unique())
     heat = figs["heatmap"]
     panels = [a for a in heat.axes if a.get_label() != "<colorbar>"]
-    assert len(panels) == 2 * len(opts)  # one row per optimizer: accuracy and beta1
+    # One row per optimizer: accuracy, and beside it the best beta1 where another axis
+    # than lr and weight decay varies (no side panel when none does).
+    side = case not in ("one value per axis", "default only")
+    assert len(panels) == (1 + side) * len(opts)
     assert len(figs["curves"].axes) == 2 * len(opts)
     assert len(figs["effective_decay"].axes) == len(datasets)
     decay = figs["effective_decay"].axes[0]
@@ -280,7 +283,7 @@ def test_every_figure_copes_with_degenerate_sweeps(case: str, tmp_path: Path) ->
         ]
         assert any(label.startswith("default (no working grid point") for label in curve_labels)
     if case == "one value per axis":
-        for ax in panels[::2]:
+        for ax in panels:
             assert len(ax.get_xticks()) == 1 and ax.get_xscale() == "linear"
         assert "no variance over the grid" in _texts(figs["importance"])
     if case == "default only":
@@ -339,3 +342,110 @@ def test_meta_puts_the_rows_behind_each_dataset_figure_in_its_title(
     meta.write_text('{"dataset": "toy"}')
     assert main([*argv, "--meta", str(meta)]) == 2
     assert f"{meta}: meta.json lacks" in capsys.readouterr().err
+
+
+# ------------------------------------------------------- tasks and optimizers (issue 9)
+
+SGD_GRID = {"lr": [1e-3, 1e-2, 1e-1], "momentum": [0.0, 0.5, 0.9], "nesterov": [0.0, 1.0],
+            "weight_decay": [0.0, 1e-3]}  # fmt: skip
+
+
+def sgd_regression_sweep() -> pd.DataFrame:
+    """Lion and SGD on a regression dataset; SGD's R^2 planted to rise with momentum."""
+    from synthetic_sweep import GRIDS
+
+    frame = make_sweep(datasets=("diabetes",), optimizers=("lion", "sgd"), task="regression",
+                       grids={**GRIDS, "sgd": SGD_GRID})  # fmt: skip
+    sgd = frame["optimizer"] == "sgd"
+    for col in ("val_r2", "best_val_r2"):
+        frame.loc[sgd, col] += 0.3 * frame.loc[sgd, "momentum"]
+    return check_sweep(frame)
+
+
+def test_sgd_heatmap_is_best_over_its_own_axes_in_r2(tmp_path: Path) -> None:
+    frame = sgd_regression_sweep()
+    configs = config_table(frame, FINAL)
+    fig, data = plot_heatmaps(configs, select_honest(configs), "diabetes", ["lion", "sgd"])
+    d = data["sgd"]
+    means = (
+        grid_of(frame, "diabetes", "sgd")
+        .groupby(["weight_decay", "lr", "momentum", "nesterov"])["val_r2"]
+        .mean()
+    )
+    cells = means.groupby(level=[0, 1])
+    np.testing.assert_allclose(d["acc"], cells.max().unstack("lr").to_numpy())  # R^2, not x100
+    assert d["side"] == "momentum"  # the larger main effect of momentum and nesterov
+    best_momentum = cells.idxmax().map(lambda k: k[2]).unstack("lr")
+    np.testing.assert_allclose(d["momentum"], best_momentum.to_numpy())
+    assert data["lion"]["side"] == "beta1"
+    heat = [a for a in fig.axes if a.get_label() != "<colorbar>"]
+    assert len(heat) == 4 and "best over momentum, nesterov" in heat[2].get_title()
+    assert heat[2].get_xlabel() == "learning rate (log scale)"
+    bars = {a.get_ylabel() for a in fig.axes if a.get_label() == "<colorbar>"}
+    assert {"mean validation R^2", "momentum of the best cell", "beta1 of the best cell"} <= bars
+    save(fig, tmp_path, "heatmap_diabetes")
+
+
+def test_sgd_marginals_and_curves_name_r2_and_momentum(tmp_path: Path) -> None:
+    frame = sgd_regression_sweep()
+    fig, data = plot_marginals(frame, FINAL, "diabetes", ["lion", "sgd"])
+    sgd = [a for a in fig.axes[4:] if a.axison]  # the second row: SGD's panels
+    assert [a.get_xlabel() for a in sgd] == [
+        "learning rate (log scale)", "weight decay", "momentum", "nesterov"
+    ]  # fmt: skip
+    assert {a.get_ylabel() for a in sgd} == {"validation R^2"}
+    assert [a.get_xlabel() for a in fig.axes[:3]] == [
+        "learning rate (log scale)", "beta1", "weight decay"
+    ]  # fmt: skip
+    g = grid_of(frame, "diabetes", "sgd")
+    best = g.groupby(["momentum", "seed"])["val_r2"].max().groupby(level=0).mean()
+    d = data["sgd"]
+    got = d[(d["axis"] == "momentum") & (d["stat"] == "best")].set_index("value")["mean"]
+    np.testing.assert_allclose(got.to_numpy(), best.to_numpy())  # R^2 as is, not x100
+    save(fig, tmp_path, "marginal_diabetes")
+    configs = config_table(frame, FINAL)
+    fig, _ = plot_curves(frame, select_honest(configs), "diabetes", ["lion", "sgd"])
+    labels = [a.get_ylabel() for a in fig.axes]
+    assert labels[:2] == ["validation R^2"] * 2
+    assert "validation MSE (standardized target)" in labels
+    legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert any("momentum" in t and "beta1" not in t for t in legend)
+    fig, _ = plot_sensitivity(configs, 1.0, ["diabetes"], ["lion", "sgd"])
+    assert "R^2" in fig.axes[0].get_title()
+
+
+def test_four_optimizers_and_three_tasks_through_the_cli(tmp_path: Path) -> None:
+    from test_tables import OPTS4, TASKS, tasks_sweep
+
+    path = tmp_path / "sweep.parquet"
+    to_parquet(tasks_sweep(), path)
+    out = tmp_path / "figures"
+    args = ["figures", "--sweep", str(path), "--outdir", str(out), "--datasets", *TASKS]
+    assert main([*args, "--optimizers", *OPTS4]) == 0
+    for stem, _, _ in __import__("lionsweep.outputs").outputs.figure_stems(list(TASKS)):
+        assert (out / f"{stem}.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_importance_and_sensitivity_cover_four_optimizers() -> None:
+    from test_tables import OPTS4, tasks_sweep
+
+    from lionsweep.figures import importance_data
+
+    configs = config_table(tasks_sweep(), FINAL)
+    data = importance_data(configs)
+    parts = data.groupby("optimizer")["part"].apply(set)
+    assert parts["sgd"] == {"lr", "weight_decay", "momentum", "interactions"}
+    assert parts["lion"] == {"lr", "beta1", "weight_decay", "interactions"}
+    assert parts["adam"] == {"lr", "beta1", "weight_decay", "interactions"}  # beta1: one value
+    sums = data.groupby(["dataset", "optimizer"])["share"].sum()
+    np.testing.assert_allclose(sums.to_numpy(), 1.0)
+    _, sens = plot_sensitivity(configs, 1.0, ["wine", "diabetes"], list(OPTS4))
+    assert set(sens["optimizer"]) == set(OPTS4)
+    reg = sens[sens["dataset"] == "diabetes"].set_index("optimizer")
+    grid = configs[(configs["dataset"] == "diabetes") & ~configs["is_default"]]
+    for opt, g in grid.groupby("optimizer"):  # within 0.01 R^2 of the best
+        near = (g["val_r2_mean"] >= g["val_r2_mean"].max() - 0.01 - 1e-12).sum()
+        assert (
+            reg.loc[opt, "n_within"] == near
+            and reg.loc[opt, "best_val_r2"] == g["val_r2_mean"].max()
+        )

@@ -475,3 +475,196 @@ def test_bad_settings_are_one_line(tmp_path: Path, sweep, capsys, stage, text, m
     err = capsys.readouterr().err
     assert err.startswith(f"lionsweep {stage}: error: ") and err.count("\n") == 1
     assert message in err and not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------- tasks and optimizers (issue 9)
+
+TASKS = {"wine": "multiclass", "diabetes": "regression", "titanic": "binary"}
+PRIMARY_COL = {"multiclass": "acc", "regression": "r2", "binary": "acc"}  # independent of heads
+OPTS4 = ("lion", "adamw", "sgd", "adam")
+
+
+def tasks_sweep() -> pd.DataFrame:
+    """Three tasks, four optimizers; Lion's default on diabetes is planted very seed-dependent
+    (R^2 -1.5, 0.2, 0.2) so that honest intervals leave [0, 1] and [-1, 1]."""
+    frame = make_sweep(datasets=tuple(TASKS), optimizers=OPTS4, task=TASKS)
+    lion_default = (
+        (frame["dataset"] == "diabetes") & (frame["optimizer"] == "lion") & frame["is_default"]
+    )
+    frame.loc[lion_default, "test_r2"] = [-1.5, 0.2, 0.2]
+    diverge(frame, (frame["optimizer"] == "sgd") & (frame["config_id"] == 0) & (frame["seed"] == 2))
+    return check_sweep(frame)
+
+
+@pytest.fixture(scope="module")
+def tsweep() -> pd.DataFrame:
+    return tasks_sweep()
+
+
+@pytest.fixture(scope="module")
+def ttables(tsweep: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return run_tables(tsweep, {}, list(TASKS), None, list(OPTS4))
+
+
+def _picks(frame: pd.DataFrame, dataset: str, opt: str) -> tuple[int, int]:
+    """(default config_id, validation-selected config_id), recomputed from the raw rows."""
+    metric = PRIMARY_COL[TASKS[dataset]]
+    g = rows(frame, dataset, opt)
+    grid = g[~g["is_default"]]
+    ok = ~grid.groupby("config_id")["diverged"].any()
+    means = grid.groupby("config_id")[f"val_{metric}"].mean()[ok]
+    loss = "rmse" if metric == "r2" else "logloss"
+    ties = grid.groupby("config_id")[f"val_{loss}"].mean()[ok]
+    best = means[means == means.max()].index
+    pick = int(ties[best].idxmin()) if len(best) > 1 else int(best[0])
+    return int(g.loc[g["is_default"], "config_id"].iloc[0]), pick
+
+
+def test_selection_maximises_each_dataset_primary_metric(tsweep, ttables) -> None:
+    honest = ttables["honest_table"].set_index(["dataset", "optimizer"])
+    assert len(honest) == len(TASKS) * len(OPTS4)
+    for (dataset, opt), r in honest.iterrows():
+        metric = PRIMARY_COL[TASKS[dataset]]
+        other = "acc" if metric == "r2" else "r2"
+        _, pick = _picks(tsweep, dataset, opt)
+        assert r["metric"] == metric and r["config_id"] == pick
+        test = rows(tsweep, dataset, opt).query("config_id == @pick")["test_" + metric]
+        assert r[f"test_{metric}_mean"] == pytest.approx(test.mean())
+        assert math.isnan(r[f"test_{other}_mean"])  # the other task's column is n/a here
+    seeds = ttables["paper_table_seeds"].set_index(["dataset", "seed"])
+    lion = rows(tsweep, "diabetes", "lion")
+    best = lion[~lion["is_default"]].groupby("seed")["test_r2"].max()  # test-selected, on R^2
+    for seed, value in best.items():
+        assert seeds.loc[("diabetes", seed), "best_test_r2"] == value
+    # SGD's selection reports momentum; beta1 does not exist for it.
+    sgd = honest.loc[("wine", "sgd")]
+    assert sgd["momentum"] in (0.0, 0.9) and math.isnan(sgd["beta1"])
+
+
+def test_regression_intervals_are_not_clipped_to_0_1(tsweep, ttables) -> None:
+    r = ttables["honest_table"].set_index(["dataset", "optimizer"]).loc[("diabetes", "lion")]
+    default = np.array([-1.5, 0.2, 0.2])
+    half = T975_DF2 * default.std(ddof=1) / math.sqrt(3)
+    assert r["default_test_r2_lo"] == pytest.approx(default.mean() - half, rel=1e-6)
+    assert r["default_test_r2_lo"] < -1  # an R^2 has no lower bound
+    assert r["default_test_r2_hi"] == pytest.approx(min(1.0, default.mean() + half), rel=1e-6)
+    lion = rows(tsweep, "diabetes", "lion")
+    tuned = lion[lion["config_id"] == _picks(tsweep, "diabetes", "lion")[1]]["test_r2"].to_numpy()
+    gain = tuned - default
+    half = T975_DF2 * gain.std(ddof=1) / math.sqrt(3)
+    assert r["gain_hi"] == pytest.approx(gain.mean() + half, rel=1e-6) and r["gain_hi"] > 1
+
+
+def test_comparison_covers_every_optimizer_against_the_baseline(tsweep, ttables) -> None:
+    from scipy import stats as sps
+
+    table = ttables["comparison"]
+    keys = set(map(tuple, table[["dataset", "optimizer", "comparison"]].to_numpy().tolist()))
+    others = [o for o in OPTS4 if o != "adamw"]
+    assert keys == {(d, o, c) for d in TASKS for o in others for c in ("defaults", "tuned")}
+    assert len(table) == len(keys) and (table["baseline"] == "adamw").all()
+    for r in table.itertuples():
+        metric = PRIMARY_COL[TASKS[r.dataset]]
+        ids = {
+            o: _picks(tsweep, r.dataset, o)[r.comparison == "tuned"] for o in (r.optimizer, "adamw")
+        }
+        a, b = (
+            rows(tsweep, r.dataset, o)
+            .query("config_id == @cid")
+            .set_index("seed")["test_" + metric]
+            for o, cid in ids.items()
+        )
+        d = (a - b).to_numpy()
+        half = sps.t.ppf(0.975, 2) * d.std(ddof=1) / math.sqrt(3)
+        assert r.diff_mean == pytest.approx(d.mean())
+        bounds = (-1.0, 1.0) if metric == "acc" else (-math.inf, math.inf)
+        assert r.diff_lo == pytest.approx(max(bounds[0], d.mean() - half), rel=1e-6)
+        assert r.diff_hi == pytest.approx(min(bounds[1], d.mean() + half), rel=1e-6)
+        assert getattr(r, f"test_{metric}_mean") == pytest.approx(a.mean())
+        assert getattr(r, f"baseline_test_{metric}_mean") == pytest.approx(b.mean())
+        if d.std() > 0:
+            assert r.p_ttest == pytest.approx(sps.ttest_rel(a, b).pvalue)
+    # The paper's pair is still its own table, and equals the comparison's Lion rows.
+    pair = ttables["lion_vs_adamw"].set_index(["dataset", "comparison"])
+    lion = table[table["optimizer"] == "lion"].set_index(["dataset", "comparison"])
+    np.testing.assert_allclose(pair["diff_mean"], lion.loc[pair.index, "diff_mean"])
+
+
+def test_a_baseline_outside_the_study_gives_n_a_rows_that_say_so(tsweep) -> None:
+    out = run_tables(tsweep, {"baseline": "rmsprop"}, list(TASKS), None, list(OPTS4))
+    table = out["comparison"]
+    assert len(table) == len(TASKS) * len(OPTS4) * 2 and table["diff_mean"].isna().all()
+    assert (
+        table["note"]
+        .str.contains("'rmsprop' (results.baseline) is not in the study", regex=False)
+        .all()
+    )
+    sgd = run_tables(tsweep, {"baseline": "sgd"}, list(TASKS), None, list(OPTS4))["comparison"]
+    assert set(sgd["optimizer"]) == {"lion", "adamw", "adam"} and sgd["diff_mean"].notna().any()
+
+
+def test_task_tables_name_their_metric_in_columns_and_captions(tmp_path: Path, tsweep) -> None:
+    path = tmp_path / "sweep.parquet"
+    to_parquet(tsweep, path)
+    args = ["tables", "--sweep", str(path), "--outdir", str(tmp_path)]
+    assert main([*args, "--datasets", "diabetes", "--optimizers", *OPTS4]) == 0
+    honest = pd.read_csv(tmp_path / "honest_table.csv")
+    assert {"test_r2_mean", "default_test_r2_lo", "val_r2_mean"} <= set(honest.columns)
+    assert not any("_acc" in c for c in honest.columns)  # a regression-only study
+    md = (tmp_path / "honest_table.md").read_text()
+    assert "Metric: R^2 (r2)." in md and "R^2 at most 1, its gain not clipped" in md
+    assert "test R^2 (r2)" in (tmp_path / "comparison.md").read_text()
+    best = pd.read_csv(tmp_path / "best_configs.csv")
+    assert "val_r2_mean" in best.columns and "momentum" in best.columns
+    assert main([*args, "--optimizers", *OPTS4]) == 0  # all three tasks in one table
+    md = (tmp_path / "honest_table.md").read_text()
+    assert "R^2 (r2: diabetes), accuracy (acc: titanic, wine)" in md  # sorted datasets
+
+
+@pytest.mark.parametrize(
+    ("value", "seeds", "message"),
+    [
+        ("mcc", (0, 1, 2), "unknown primary metric 'mcc'"),
+        (None, (0, 1, 2), "column primary_metric is empty in rows of dataset 'diabetes'"),
+        ("acc", (1,), "dataset 'diabetes' has several primary metrics"),
+    ],
+)
+def test_a_bad_primary_metric_is_one_line(tmp_path, tsweep, capsys, value, seeds, message) -> None:
+    frame = tsweep.copy()
+    at = (frame["dataset"] == "diabetes") & frame["seed"].isin(seeds)
+    frame.loc[at, "primary_metric"] = value
+    path = tmp_path / "sweep.parquet"
+    to_parquet(frame, path)
+    assert main(["tables", "--sweep", str(path), "--outdir", str(tmp_path)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err and str(path) in err
+    assert not list(tmp_path.glob("*.csv"))  # nothing half-written
+
+
+def test_meta_of_multiclass_and_regression_datasets_has_no_positives(tmp_path: Path) -> None:
+    """Prepare writes class_counts (multiclass) or target_mean (regression), not positives."""
+    from lionsweep.writers import datasets_table
+
+    paths = []
+    for name, extra in (("wine", {"class_counts": {}}), ("diabetes", {"target_mean": 152.1})):
+        path = write_meta(tmp_path / name, name, 178, 0)
+        meta = json.loads(path.read_text())
+        del meta["positives"]
+        path.write_text(json.dumps(meta | extra))
+        paths.append(path)
+    paths.append(write_meta(tmp_path / "titanic", "titanic", 891, 179))
+    table = datasets_table(paths, None).set_index("dataset")
+    assert table.loc[["wine", "diabetes"], "positives_test"].isna().all()
+    assert table.loc["titanic", "positives_test"] == (712 - 356 - 178) // 3
+    assert table.loc["diabetes", "rows_raw"] == 178 and str(table["rows_raw"].dtype) == "Int64"
+    assert display(table.reset_index()).set_index("dataset").loc["wine", "positives_val"] == "n/a"
+
+
+def test_best_epoch_metrics_select_on_best_val_r2(tsweep) -> None:
+    honest = run_tables(tsweep, {"honest_metrics": "best_epoch"}, list(TASKS))["honest_table"]
+    r = honest.set_index(["dataset", "optimizer"]).loc[("diabetes", "adam")]
+    g = rows(tsweep, "diabetes", "adam")
+    means = g[~g["is_default"]].groupby("config_id")["best_val_r2"].mean()
+    assert r["config_id"] == means.idxmax() and r["val_r2_mean"] == means.max()
+    test = g[g["config_id"] == means.idxmax()]["best_test_r2"]
+    assert r["test_r2_mean"] == pytest.approx(test.mean())

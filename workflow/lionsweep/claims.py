@@ -1,6 +1,7 @@
 """The paper's conclusions as checkable statements, under its protocol and the honest one.
 
-Each claim is a per-seed statistic in accuracy *points* and a region it must fall
+Each claim is a per-seed statistic in *points* of the dataset's primary metric
+(0.01 of accuracy; 0.01 of R^2 were a claimed dataset a regression) and a region it must fall
 in. The point verdict reads the estimate (one seed, or the seed mean); the CI
 verdict reads the whole t-interval of the seed mean: "holds" only if the interval
 lies inside the region, "does not hold" only if it lies outside, else "inconclusive".
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from lionsweep.selection import Metrics, defaults, per_seed
+from lionsweep.selection import PRIMARY, MetricInfo, Metrics, defaults, metric_info, per_seed
 from lionsweep.stats import Interval, mean_ci
 
 EDGE_NOTE = "best at grid edge: the grid may be too narrow"
@@ -47,10 +48,11 @@ class Claim:
         others = pd.concat([gains[d] for d in present], axis=1).max(axis=1)
         return 100.0 * (small - others)
 
-    def bounds(self) -> tuple[float, float]:
+    def bounds(self, info: MetricInfo) -> tuple[float, float]:
         """Range of the statistic in points: one gain, or a difference of two gains."""
-        span = 100.0 * (1 if len(self.datasets) == 1 else 2)
-        return -span, span
+        low, high = info.diff_bounds
+        k = 100.0 * (1 if len(self.datasets) == 1 else 2)
+        return k * low, k * high
 
     def region(self) -> str:
         # Words, not <= / >: they read the same in Markdown, HTML and LaTeX.
@@ -116,9 +118,18 @@ def honest_gains(
             out[dataset] = pd.Series(dtype=float)
             continue
         default_id = int(base.loc[[dataset], "config_id"].iloc[0])
-        tuned = per_seed(frame, dataset, OPTIMIZER, int(cid), metrics.col("test"))
-        out[dataset] = tuned - per_seed(frame, dataset, OPTIMIZER, default_id, metrics.col("test"))
+        test = metrics.col("test", str(base.loc[[dataset], PRIMARY].iloc[0]))
+        tuned = per_seed(frame, dataset, OPTIMIZER, int(cid), test)
+        out[dataset] = tuned - per_seed(frame, dataset, OPTIMIZER, default_id, test)
     return out
+
+
+def claim_metric(frame: pd.DataFrame, claim: Claim) -> MetricInfo:
+    """The primary metric of the claim's datasets: accuracy for the paper's; R^2 only
+    if every claimed dataset that ran is a regression (mixed: the widest, R^2's)."""
+    ran = frame.loc[frame["dataset"].isin(claim.datasets), PRIMARY].unique()
+    names = sorted(ran) or ["acc"]
+    return metric_info("r2" if "r2" in names else names[0])
 
 
 def edge_note(edges: pd.DataFrame, datasets: tuple[str, ...]) -> str:
@@ -132,7 +143,11 @@ def edge_note(edges: pd.DataFrame, datasets: tuple[str, ...]) -> str:
 
 
 def _variants(
-    name: str, series: pd.Series | None, picks: pd.DataFrame, claim: Claim, level: float
+    name: str,
+    series: pd.Series | None,
+    picks: pd.DataFrame,
+    claim: Claim,
+    level_info: tuple[float, MetricInfo],
 ) -> list[tuple[str, float, Interval | None, pd.DataFrame]]:
     """(label, estimate, interval, selections read) for one claim under one protocol."""
     if series is None:
@@ -148,7 +163,8 @@ def _variants(
         label = f"paper: test-selected, mean of {len(series)} seeds"
     else:
         label = f"{name}: val-selected, mean of {len(series)} seeds"
-    out.append((label, series.mean(), mean_ci(series, level, claim.bounds()), picks))
+    level, info = level_info
+    out.append((label, series.mean(), mean_ci(series, level, claim.bounds(info)), picks))
     return out
 
 
@@ -172,13 +188,16 @@ def claims_check(
     }
     rows = []
     for claim in CLAIMS:
+        info = claim_metric(frame, claim)
         for name, (gains, picks) in protocols.items():
-            for label, value, ci, read in _variants(name, claim.value(gains), picks, claim, level):
+            variants = _variants(name, claim.value(gains), picks, claim, (level, info))
+            for label, value, ci, read in variants:
                 lo = ci.lo if ci is not None else math.nan
                 hi = ci.hi if ci is not None else math.nan
                 rows.append(
                     {
                         "claim": claim.text,
+                        "metric": info.name,
                         "protocol": label,
                         "statistic": claim.statistic,
                         "value_points": value,

@@ -1,10 +1,11 @@
 """`lionsweep figures`: the accuracy landscape, its sensitivity and the learning curves.
 
-All figures read the honest protocol's metrics (validation accuracy, mean over
-seeds, see selection.py): they describe the landscape a practitioner tunes on,
-not the test set. Each ``plot_*`` function returns the figure *and the numbers
-it draws*, so the tests check the plotted data, not only that a file exists.
-Accuracy is shown in percent; bands are the min-max range over seeds.
+All figures read the honest protocol's metrics (each dataset's primary validation
+metric, mean over seeds, see selection.py): they describe the landscape a
+practitioner tunes on, not the test set. Each ``plot_*`` function returns the figure
+*and the numbers it draws*, so the tests check the plotted data, not only that a
+file exists. Accuracy is shown in percent, R^2 as is (axis labels say which);
+bands are the min-max range over seeds. Optimizers and their axes come from the data.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ from lionsweep.errors import LionSweepError
 from lionsweep.heatmap import (
     MAX_TICK_LABELS,
     NO_GRID,
+    SHORT,
     axis_label,
+    color,
+    grid_axes,
     grid_scale,
     grid_ticks,
     plot_heatmaps,
@@ -33,42 +37,45 @@ from lionsweep.heatmap import (
 from lionsweep.io import write_atomic
 from lionsweep.outputs import FIGURE_FORMATS, figure_stems
 from lionsweep.selection import (
-    AXES,
-    HPARAMS,
     Metrics,
     add_sweep_arguments,
     config_table,
     failed,
     load_sweep,
+    metric_of,
     parse_settings,
     restrict,
+    score,
     select_honest,
     sensitivity,
 )
 from lionsweep.stats import importance
 from lionsweep.writers import datasets_table
 
-COLORS = {"lion": "tab:orange", "adamw": "tab:blue"}
-VAL_PCT = "validation accuracy (%)"
+LOSS_LABELS = {"acc": "validation log-loss (nats)", "r2": "validation MSE (standardized target)"}
 
 
 def marginal_data(
     frame: pd.DataFrame, metrics: Metrics, dataset: str, optimizer: str
 ) -> pd.DataFrame:
-    """Per axis value: best and median val accuracy (%) over the other axes, per seed,
-    then mean / min / max over seeds. Failed runs are left out of that seed."""
+    """Per axis value: best and median val primary metric (accuracy in %) over the other
+    axes, per seed, then mean / min / max over seeds. Failed runs are left out of that seed."""
     g = frame[
         (frame["dataset"] == dataset) & (frame["optimizer"] == optimizer) & ~frame["is_default"]
     ]
-    g = g[~failed(g, metrics)].assign(_acc=lambda x: 100 * x[metrics.col("val")])
+    axes = grid_axes(g)
+    g = g[~failed(g, metrics)]
+    scale = metric_of(g, dataset).scale
+    g = g.assign(_acc=scale * score(g, metrics, "val"))
     rows = []
-    for axis in AXES:
+    for axis in axes:
         per = g.groupby([axis, "seed"])["_acc"].agg(best="max", median="median")
         for stat in ("best", "median"):
             s = per[stat].groupby(level=0)
             out = pd.DataFrame({"mean": s.mean(), "lo": s.min(), "hi": s.max()})
             rows.append(out.reset_index(names="value").assign(axis=axis, stat=stat))
-    return pd.concat(rows, ignore_index=True)[["axis", "stat", "value", "mean", "lo", "hi"]]
+    columns = ["axis", "stat", "value", "mean", "lo", "hi"]
+    return pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
 
 
 def plot_marginals(
@@ -81,13 +88,25 @@ def plot_marginals(
     """One row per optimizer, one panel per axis, in the grid's own scale (ticks at grid
     values); a panel without a working grid point says so instead of an empty frame."""
     data = {o: marginal_data(frame, metrics, dataset, o) for o in optimizers}
-    fig, axes = plt.subplots(len(optimizers), 3, figsize=(13, 3.6 * len(optimizers)), squeeze=False)
+    here = frame[frame["dataset"] == dataset]
+    info = metric_of(here, dataset)
+    panels = {o: grid_axes(here[(here["optimizer"] == o) & ~here["is_default"]]) for o in data}
+    ncols = max([len(p) for p in panels.values()] + [1])
+    fig, axes = plt.subplots(
+        len(optimizers), ncols, figsize=(4.4 * ncols, 3.6 * len(optimizers)), squeeze=False
+    )
     for row, (opt, d) in zip(axes, data.items(), strict=True):
-        here = frame[(frame["dataset"] == dataset) & (frame["optimizer"] == opt)]
-        grid = here[~here["is_default"]]
-        for ax, axis in zip(row, AXES, strict=True):
+        grid = here[(here["optimizer"] == opt) & ~here["is_default"]]
+        c = color(opt, optimizers)
+        for ax in row[len(panels[opt]) :]:
+            ax.set_axis_off()
+        if not panels[opt]:
+            row[0].set_axis_on()
+            row[0].text(0.5, 0.5, f"{dataset}, {opt}: {NO_GRID}", ha="center",
+                        transform=row[0].transAxes)  # fmt: skip
+        for ax, axis in zip(row, panels[opt], strict=False):
             ax.set_title(f"{dataset}, {opt}")
-            ax.set_ylabel(VAL_PCT)
+            ax.set_ylabel(info.axis())
             if d.empty:
                 ax.text(0.5, 0.5, NO_GRID, ha="center", va="center", transform=ax.transAxes)
                 ax.set_xlabel(axis_label(axis, "linear"))
@@ -95,17 +114,17 @@ def plot_marginals(
             scale = grid_scale(grid[axis].unique())
             for stat, style in (("best", "-"), ("median", "--")):
                 s = d[(d["axis"] == axis) & (d["stat"] == stat)]
-                ax.plot(s["value"], s["mean"], style, marker="o", ms=3, color=COLORS.get(opt),
-                        label=f"{stat} over the other two")  # fmt: skip
+                ax.plot(s["value"], s["mean"], style, marker="o", ms=3, color=c,
+                        label=f"{stat} over the other axes")  # fmt: skip
                 if len(s) == 1:  # one grid value: a band has no width, so a capped bar
                     yerr = [s["mean"] - s["lo"], s["hi"] - s["mean"]]
                     ax.errorbar(s["value"], s["mean"], yerr=yerr, capsize=4, alpha=0.5,
-                                color=COLORS.get(opt), ls="none")  # fmt: skip
-                ax.fill_between(s["value"], s["lo"], s["hi"], alpha=0.2, color=COLORS.get(opt))
+                                color=c, ls="none")  # fmt: skip
+                ax.fill_between(s["value"], s["lo"], s["hi"], alpha=0.2, color=c)
             ax.set_xscale(scale)
             grid_ticks(ax, "x", np.sort(grid[axis].unique()), ticks)
             ax.set_xlabel(axis_label(axis, scale))
-        if not d.empty:
+        if not d.empty and panels[opt]:
             row[0].legend(fontsize=8, title="band: min-max over seeds", title_fontsize=8)
     fig.tight_layout()
     return fig, data
@@ -121,7 +140,8 @@ def plot_sensitivity(
     for k, opt in enumerate(opts):
         d = data[data["optimizer"] == opt].set_index("dataset").reindex(datasets)
         x = np.arange(len(datasets)) + (k - (len(opts) - 1) / 2) * width
-        bars = ax.bar(x, 100 * d["share_within"].fillna(0), width, label=opt, color=COLORS.get(opt))
+        bars = ax.bar(x, 100 * d["share_within"].fillna(0), width, label=opt,
+                      color=color(opt, opts))  # fmt: skip
         counts = [  # n/a: no grid point for that pair (a grid of the default alone)
             f"{w:.0f}/{n:.0f}" if n > 0 else "n/a"
             for w, n in zip(d["n_within"], d["n_grid"].fillna(0), strict=True)
@@ -131,16 +151,24 @@ def plot_sensitivity(
     ax.set_xticks(np.arange(len(datasets)), datasets)
     ax.set_xlabel("dataset")
     ax.set_ylabel(f"grid within {points:g} point(s) of the best (%)")
-    ax.set_title("How forgiving is the grid? (mean validation accuracy)")
+    names = ", ".join(dict.fromkeys(metric_of(configs, d).label for d in datasets))
+    ax.set_title(
+        f"How forgiving is the grid? (mean validation {names or 'accuracy'}; "
+        "a point = 0.01 of the metric)",
+        fontsize=9,
+    )
     ax.legend(loc="upper right", ncols=len(opts), fontsize=8)
     fig.tight_layout()
     return fig, data
 
 
-def curve_data(frame: pd.DataFrame, dataset: str, optimizer: str, config_id: int, col: str) -> dict:
+def curve_data(
+    frame: pd.DataFrame, dataset: str, optimizer: str, config_id: int, col: str, scale: float = 1.0
+) -> dict:
     """A configuration's stored curve over seeds: mean, min, max per epoch.
 
     Curves are NaN from a diverged seed's ``diverged_epoch`` on; those seeds drop out there.
+    ``scale``: the display factor (100 for an accuracy curve, in %).
     """
     rows = frame[
         (frame["dataset"] == dataset)
@@ -148,7 +176,6 @@ def curve_data(frame: pd.DataFrame, dataset: str, optimizer: str, config_id: int
         & (frame["config_id"] == config_id)
     ]
     stack = np.vstack([np.asarray(c, dtype=np.float64) for c in rows[col]])
-    scale = 100.0 if col.endswith("acc") else 1.0
     with warnings.catch_warnings():  # an epoch where every seed diverged is NaN, quietly
         warnings.simplefilter("ignore", RuntimeWarning)
         return {
@@ -162,7 +189,8 @@ def curve_data(frame: pd.DataFrame, dataset: str, optimizer: str, config_id: int
 def plot_curves(
     frame: pd.DataFrame, chosen: pd.DataFrame, dataset: str, optimizers: list[str]
 ) -> tuple[Figure, dict[tuple[str, str, str], dict]]:
-    """Default vs validation-selected configuration, validation accuracy and log-loss."""
+    """Default vs validation-selected configuration: the primary metric's curve and the loss's."""
+    info = metric_of(frame, dataset)
     fig, axes = plt.subplots(2, len(optimizers), figsize=(5.5 * len(optimizers), 7), squeeze=False)
     data = {}
     for j, opt in enumerate(optimizers):
@@ -174,21 +202,24 @@ def plot_curves(
             pick = selected.iloc[0]
             picks["selected"] = int(pick["config_id"])
             names["default"] = "default"
-            names["selected"] = (
-                f"selected: lr {pick['lr']:.3g}, beta1 {pick['beta1']:.3g}, "
-                f"wd {pick['weight_decay']:.3g}"
+            shown = grid_axes(rows[~rows["is_default"]])
+            names["selected"] = "selected: " + ", ".join(
+                f"{SHORT.get(h, h)} {pick[h]:.3g}" for h in shown
             )
-        for i, (col, label) in enumerate(
-            (("curve_val_acc", VAL_PCT), ("curve_val_loss", "validation log-loss (nats)"))
-        ):
+        curves = (
+            (f"curve_val_{info.name}", info.axis(), info.scale),
+            ("curve_val_loss", LOSS_LABELS.get(info.name, "validation loss"), 1.0),
+        )
+        for i, (col, label, scale) in enumerate(curves):
             ax = axes[i, j]
             for which, cid in picks.items():
-                d = curve_data(frame, dataset, opt, cid, col)
+                d = curve_data(frame, dataset, opt, cid, col, scale)
                 data[(opt, which, col)] = d
                 style = "--" if which == "default" else "-"
-                ax.plot(d["epoch"], d["mean"], style, color=COLORS.get(opt),
+                ax.plot(d["epoch"], d["mean"], style, color=color(opt, optimizers),
                         label=names[which])  # fmt: skip
-                ax.fill_between(d["epoch"], d["lo"], d["hi"], alpha=0.2, color=COLORS.get(opt))
+                ax.fill_between(d["epoch"], d["lo"], d["hi"], alpha=0.2,
+                                color=color(opt, optimizers))  # fmt: skip
             ax.set_xlabel("epoch")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylabel(label)
@@ -199,13 +230,13 @@ def plot_curves(
 
 
 def importance_data(configs: pd.DataFrame) -> pd.DataFrame:
-    """Main-effect shares (functional ANOVA, stats.importance) per (dataset, optimizer)."""
+    """Main-effect shares (functional ANOVA, stats.importance) of the mean validation
+    primary metric per (dataset, optimizer), over the axes its grid has (``grid_axes``)."""
     grid = configs[~configs["is_default"]]
     rows = []
     for (dataset, opt), g in grid.groupby(["dataset", "optimizer"], sort=False):
-        varying = [h for h in HPARAMS if h not in AXES and g[h].nunique(dropna=False) > 1]
         try:
-            shares = importance(g, "val_acc_mean", [*AXES, *varying])
+            shares = importance(g, "val_mean", grid_axes(g))
         except LionSweepError:  # every point failed: nothing to decompose, drawn as n/a
             continue
         for part, share in shares.items():
@@ -225,10 +256,10 @@ def plot_importance(
     parts = list(dict.fromkeys(data["part"])) if not data.empty else []
     fig, ax = plt.subplots(figsize=(9, 1.4 + 0.5 * len(pairs)))
     left = np.zeros(len(pairs))
-    for part, color in zip(parts, plt.get_cmap("Set2").colors, strict=False):
+    for part, shade in zip(parts, plt.get_cmap("Set2").colors, strict=False):
         share = data[data["part"] == part].set_index(["dataset", "optimizer"])["share"]
         values = 100 * share.reindex(pairs).fillna(0).to_numpy()
-        ax.barh(np.arange(len(pairs)), values, left=left, label=part, color=color)
+        ax.barh(np.arange(len(pairs)), values, left=left, label=part, color=shade)
         left += np.clip(values, 0, None)
     for y, pair in enumerate(pairs):
         if left[y] == 0:
@@ -236,7 +267,8 @@ def plot_importance(
     ax.set_xlim(0, 100)
     ax.set_yticks(np.arange(len(pairs)), [f"{d}, {o}" for d, o in pairs])
     ax.invert_yaxis()
-    ax.set_xlabel("share of the variance of mean validation accuracy over the grid (%)")
+    names = ", ".join(dict.fromkeys(metric_of(configs, d).label for d in datasets))
+    ax.set_xlabel(f"share of the variance of mean validation {names} over the grid (%)")
     ax.set_title("Hyperparameter importance (functional ANOVA main effects)")
     if parts:
         ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
@@ -256,15 +288,17 @@ def _importance_gap(configs: pd.DataFrame, dataset: str, optimizer: str) -> str:
 
 
 def decay_data(configs: pd.DataFrame, dataset: str, optimizer: str) -> dict[str, Any]:
-    """Mean val accuracy (%) against the per-step decay lr * wd (wd > 0), and the best at wd = 0."""
+    """Mean val primary metric (accuracy in %) against the per-step decay lr * wd (wd > 0),
+    and the best at wd = 0."""
     g = configs[(configs["dataset"] == dataset) & (configs["optimizer"] == optimizer)]
     g = g[~g["is_default"] & ~g["failed"]]
+    scale = metric_of(configs, dataset).scale
     pos = g[g["weight_decay"] > 0]
-    zero = g.loc[g["weight_decay"] == 0, "val_acc_mean"]
+    zero = g.loc[g["weight_decay"] == 0, "val_mean"]
     return {
         "x": (pos["lr"] * pos["weight_decay"]).to_numpy(),
-        "y": 100 * pos["val_acc_mean"].to_numpy(),
-        "best_wd0": 100 * zero.max() if len(zero) else math.nan,
+        "y": scale * pos["val_mean"].to_numpy(),
+        "best_wd0": scale * zero.max() if len(zero) else math.nan,
     }
 
 
@@ -276,11 +310,10 @@ def plot_decay(
     for ax, dataset in zip(axes[0], datasets, strict=True):
         for opt in optimizers:
             d = data[(dataset, opt)] = decay_data(configs, dataset, opt)
-            ax.scatter(d["x"], d["y"], s=8, alpha=0.5, color=COLORS.get(opt), label=opt)
+            c = color(opt, optimizers)
+            ax.scatter(d["x"], d["y"], s=8, alpha=0.5, color=c, label=opt)
             if math.isfinite(d["best_wd0"]):
-                ax.axhline(
-                    d["best_wd0"], ls=":", color=COLORS.get(opt), label=f"{opt}, best at wd = 0"
-                )
+                ax.axhline(d["best_wd0"], ls=":", color=c, label=f"{opt}, best at wd = 0")
         if any(data[(dataset, o)]["x"].size for o in optimizers):
             ax.set_xscale("log")
             ax.set_xlabel("lr x weight decay (per-step shrink factor, log scale)")
@@ -288,7 +321,7 @@ def plot_decay(
             ax.text(0.5, 0.5, "no grid point with weight decay > 0", ha="center",
                     va="center", transform=ax.transAxes)  # fmt: skip
             ax.set_xlabel("lr x weight decay (per-step shrink factor)")
-        ax.set_ylabel(f"mean {VAL_PCT}")
+        ax.set_ylabel("mean " + metric_of(configs, dataset).axis())
         ax.set_title(dataset)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)

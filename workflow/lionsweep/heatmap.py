@@ -1,8 +1,13 @@
-"""The accuracy heatmap (lr x weight decay, best over beta1) and the grid-axis helpers.
+"""The heatmap (lr x weight decay, best over the other axes) and the grid-axis helpers.
 
-A 20 x 20 grid cannot carry a beta1 label in each of its 400 cells, so the
-heatmap marks only the selected configuration (a star) and shows the best beta1
-per cell as its own colour-coded panel beside it. Axes use the grid's own
+Every optimizer has lr and weight decay; each cell is the best mean validation
+primary metric (accuracy in %, R^2 as is) over whatever else the grid varies
+(Lion's beta1, SGD's momentum, ...). A 20 x 20 grid cannot carry a label in each
+of its 400 cells, so the heatmap marks only the selected configuration (a star) and
+shows, as its own colour-coded panel beside it, the best value per cell of the
+*side axis*: of the other varied axes, the one with the largest main effect (the
+variance of its marginal means; the first in registry order on ties). Without
+another varied axis there is no side panel. Axes use the grid's own
 spacing (log for a log-spaced learning rate) and put ticks at grid values,
 thinned to a readable number of labels.
 """
@@ -10,22 +15,48 @@ thinned to a readable number of labels.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.colors import BoundaryNorm, ListedColormap, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import NullLocator
 
-from lionsweep.selection import DEFAULTS
+from lionsweep.selection import AXES, DEFAULTS, HPARAMS, metric_of
 
 # Tick labels per axis (results.tick_labels): a 20-value axis shows every 4th value.
 MAX_TICK_LABELS = int(DEFAULTS["tick_labels"])
 NO_GRID = "no working grid point"
 NAMES = {"lr": "learning rate", "beta1": "beta1", "weight_decay": "weight decay"}
+SHORT = {"weight_decay": "wd"}  # title abbreviations
+PLANE = ("lr", "weight_decay")  # the heatmap's axes: every optimizer has them
+
+
+COLORS = {"lion": "tab:orange", "adamw": "tab:blue"}  # the paper's pair, as it has always been
+
+
+def color(opt: str, optimizers: list[str]) -> Any:
+    """The pair's colours as ever; any other optimizer the next unused tab10 colour, by
+    its place in the study's list (so a colour means one optimizer in every figure)."""
+    if opt in COLORS:
+        return COLORS[opt]
+    used = {to_rgb(c) for c in COLORS.values()}
+    free = [c for c in plt.get_cmap("tab10").colors if to_rgb(c) not in used]
+    others = [o for o in optimizers if o not in COLORS]
+    return free[others.index(opt) % len(free)] if opt in others else "gray"
+
+
+def grid_axes(grid: pd.DataFrame) -> list[str]:
+    """The axes a grid is drawn over: the paper's three where the optimizer has them (not
+    NaN; SGD has no beta1), then every other hyperparameter the grid varies."""
+    return [
+        h for h in HPARAMS
+        if (h in AXES and grid[h].notna().any()) or grid[h].nunique() > 1
+    ]  # fmt: skip
 
 
 def grid_scale(values: np.ndarray) -> str:
@@ -72,34 +103,55 @@ def grid_ticks(ax: Axes, which: str, values: np.ndarray, most: int = MAX_TICK_LA
     axis.set_minor_locator(NullLocator())
 
 
+def side_axis(grid: pd.DataFrame) -> str | None:
+    """Of the varied axes besides lr and weight decay, the one with the largest main
+    effect on ``val_mean`` (first in registry order on ties); None when none varies."""
+    others = [h for h in HPARAMS if h not in PLANE and grid[h].nunique() > 1]
+    ok = grid[np.isfinite(grid["val_mean"].to_numpy(dtype=float))]
+    effect = {h: float(np.var(ok.groupby(h)["val_mean"].mean())) if len(ok) else 0.0
+              for h in others}  # fmt: skip
+    return max(others, key=lambda h: effect[h]) if others else None
+
+
 def heatmap_data(
     configs: pd.DataFrame, dataset: str, optimizer: str, pick: pd.Series | None
-) -> dict[str, np.ndarray]:
-    """[weight decay x lr] best mean val accuracy (%) over beta1, the beta1 achieving it,
-    and the selected configuration (``pick``: lr, weight decay, beta1; NaN if none)."""
+) -> dict[str, Any]:
+    """[weight decay x lr] best mean val primary metric (accuracy in %) over the other axes
+    (``acc``, named so for every metric), the side axis's value achieving it (under the
+    side axis's own name), and the selected configuration (``pick``; NaN if none)."""
     both = configs[(configs["dataset"] == dataset) & (configs["optimizer"] == optimizer)]
     g = both[~both["is_default"]]
     default = both[both["is_default"]].iloc[0]
+    side = side_axis(g)
+    others = [h for h in HPARAMS if h not in PLANE and g[h].nunique() > 1]
     lrs, wds = np.sort(g["lr"].unique()), np.sort(g["weight_decay"].unique())
     acc = np.full((wds.size, lrs.size), np.nan)
-    beta = np.full((wds.size, lrs.size), np.nan)
-    for (wd, lr), cell in g.sort_values("beta1").groupby(["weight_decay", "lr"]):
-        vals = cell["val_acc_mean"].to_numpy()
+    best = np.full((wds.size, lrs.size), np.nan)
+    order = [side, *(h for h in others if h != side)] if side else []
+    scale = metric_of(configs, dataset).scale
+    ordered = g.sort_values(order, kind="stable") if order else g
+    for (wd, lr), cell in ordered.groupby(["weight_decay", "lr"]):
+        vals = cell["val_mean"].to_numpy()
         if np.isfinite(vals).any():
-            k = int(np.nanargmax(vals))  # lowest beta1 on ties (sorted)
+            k = int(np.nanargmax(vals))  # lowest side value on ties (sorted)
             i, j = np.searchsorted(wds, wd), np.searchsorted(lrs, lr)
-            acc[i, j], beta[i, j] = 100 * vals[k], cell["beta1"].to_numpy()[k]
-    chosen = [math.nan] * 3 if pick is None else [pick[k] for k in ("lr", "weight_decay", "beta1")]
-    return {
+            acc[i, j] = scale * vals[k]
+            best[i, j] = cell[side].to_numpy()[k] if side else np.nan
+    shown = [*PLANE, *others]
+    chosen = [math.nan] * len(shown) if pick is None else [pick[k] for k in shown]
+    out: dict[str, Any] = {
         "lr": lrs,
         "weight_decay": wds,
-        "beta1_values": np.sort(g["beta1"].unique()),
         "acc": acc,
-        "beta1": beta,
+        "side": side,
+        "shown": shown,
         "default": np.array([default["lr"], default["weight_decay"]]),
         "selected": np.array(chosen, dtype=float),
         "scale": np.array([grid_scale(lrs), grid_scale(wds)]),
     }
+    if side:
+        out[side], out["side_values"] = best, np.sort(g[side].unique())
+    return out
 
 
 def _outline_default(ax: Axes, d: dict[str, np.ndarray]) -> None:
@@ -129,14 +181,14 @@ def _mesh(ax: Axes, d: dict[str, np.ndarray], values: np.ndarray, most: int, **k
     return mesh
 
 
-def _beta1_panel(fig: Figure, ax: Axes, d: dict[str, np.ndarray], title: str, ticks: int) -> None:
-    """The best beta1 per cell, one colour per beta1 value of the grid."""
-    values = d["beta1_values"]
+def _side_panel(fig: Figure, ax: Axes, d: dict[str, Any], title: str, ticks: int) -> None:
+    """The side axis's best value per cell, one colour per value of the grid."""
+    values = d["side_values"]
     bounds = edges(values, False) if values.size > 1 else np.array([values[0] - 1, values[0] + 1])
     cmap = ListedColormap(plt.get_cmap("cividis")(np.linspace(0, 1, max(values.size, 2))))
-    mesh = _mesh(ax, d, d["beta1"], ticks, cmap=cmap, norm=BoundaryNorm(bounds, cmap.N))
+    mesh = _mesh(ax, d, d[d["side"]], ticks, cmap=cmap, norm=BoundaryNorm(bounds, cmap.N))
     ax.set_title(title, fontsize=9)
-    bar = fig.colorbar(mesh, ax=ax, label="beta1 of the best cell")
+    bar = fig.colorbar(mesh, ax=ax, label=f"{d['side']} of the best cell")
     bar.set_ticks(thinned(values), labels=[f"{v:.3g}" for v in thinned(values)])
     bar.minorticks_off()
 
@@ -148,8 +200,8 @@ def plot_heatmaps(
     optimizers: list[str],
     ticks: int = MAX_TICK_LABELS,
 ) -> tuple[Figure, dict[str, dict[str, np.ndarray]]]:
-    """Per optimizer (one row each): accuracy best over beta1 with the selected point
-    starred and the default outlined, and beside it the beta1 achieving each cell."""
+    """Per optimizer (one row each): the metric best over the other axes with the selected
+    point starred and the default outlined, and beside it the side axis's best value."""
     picks = chosen.set_index(["dataset", "optimizer"])
     data = {
         o: heatmap_data(
@@ -159,25 +211,35 @@ def plot_heatmaps(
     }
     finite = np.concatenate([d["acc"][np.isfinite(d["acc"])] for d in data.values()])
     vmin, vmax = (finite.min(), finite.max()) if finite.size else (0, 100)
+    sides = any(d["side"] for d in data.values())
     fig, axes = plt.subplots(
-        len(optimizers), 2, figsize=(10, 4 * len(optimizers)), squeeze=False,
-        gridspec_kw={"width_ratios": [1.6, 1]},
+        len(optimizers), 1 + sides, figsize=(6.5 + 3.5 * sides, 4 * len(optimizers)),
+        squeeze=False, gridspec_kw={"width_ratios": [1.6, 1][: 1 + sides]},
     )  # fmt: skip
-    for (ax, side), (opt, d) in zip(axes, data.items(), strict=True):
+    label = metric_of(configs, dataset).axis("mean validation")
+    for row, (opt, d) in zip(axes, data.items(), strict=True):
+        ax = row[0]
         if d["lr"].size == 0 or not np.isfinite(d["acc"]).any():
-            for a in (ax, side):
+            for a in row:
                 a.set_axis_off()
                 a.text(0.5, 0.5, f"{dataset}, {opt}: {NO_GRID}", ha="center", transform=a.transAxes)
             continue
         mesh = _mesh(ax, d, d["acc"], ticks, vmin=vmin, vmax=vmax, cmap="viridis")
         _outline_default(ax, d)
-        title = f"{dataset}, {opt}: best over beta1; red box: default"
+        over = [h for h in d["shown"] if h not in PLANE]
+        title = f"{dataset}, {opt}: " + (f"best over {', '.join(over)}; " if over else "")
+        title += "red box: default"
         if np.isfinite(d["selected"]).all():
             ax.plot(*d["selected"][:2], marker="*", ms=16, color="white", mec="black", ls="none")
-            title += f"\nstar: selected (lr {d['selected'][0]:.3g}, wd {d['selected'][1]:.3g}, "
-            title += f"beta1 {d['selected'][2]:.3g})"
+            where = ", ".join(
+                f"{SHORT.get(h, h)} {v:.3g}" for h, v in zip(d["shown"], d["selected"], strict=True)
+            )
+            title += f"\nstar: selected ({where})"
         ax.set_title(title, fontsize=9)
-        fig.colorbar(mesh, ax=ax, label="mean validation accuracy (%)")
-        _beta1_panel(fig, side, d, f"{opt}: beta1 of the best cell", max(2, ticks // 2))
+        fig.colorbar(mesh, ax=ax, label=label)
+        if d["side"]:
+            _side_panel(fig, row[1], d, f"{opt}: {d['side']} of the best cell", max(2, ticks // 2))
+        elif sides:
+            row[1].set_axis_off()
     fig.tight_layout()
     return fig, data

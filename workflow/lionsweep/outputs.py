@@ -15,6 +15,7 @@ TABLES = (
     "paper_table_seeds",
     "honest_table",
     "lion_vs_adamw",
+    "comparison",
     "best_configs",
     "claims_check",
 )

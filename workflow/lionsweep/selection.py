@@ -1,11 +1,16 @@
 """Reading the sweep table and the two selection protocols the results are built on.
 
 - **paper** (reproduction): for each seed separately, the grid point with the
-  highest *test* accuracy after the last epoch, i.e. a single run selected on the
-  data it is reported on. Optimistic by construction; kept to compare with the paper.
-- **honest**: the grid point with the highest *validation* accuracy averaged over
-  seeds, reported by its test accuracy (mean and t-interval over seeds). Whether
+  highest *test* primary metric after the last epoch, i.e. a single run selected on
+  the data it is reported on. Optimistic by construction; kept to compare with the paper.
+- **honest**: the grid point with the highest *validation* primary metric averaged
+  over seeds, reported by its test value (mean and t-interval over seeds). Whether
   it reads final-epoch or best-epoch metrics is ``results.honest_metrics``.
+
+Each dataset is scored by its task's primary metric (the sweep's ``primary_metric``
+column: ``acc`` for classification, ``r2`` for regression; ``acc`` for sweeps written
+before tasks existed). Tables name it in their columns (``test_acc_mean``,
+``test_r2_mean``; a table mixing tasks has both, n/a in the rows of the other).
 
 In both, the candidates are the grid points only (the default is its own row
 and is reported separately, as the paper did), and a configuration that diverged
@@ -16,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,22 +30,27 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from lionsweep.errors import LionSweepError
-from lionsweep.stats import BOOTSTRAP_SAMPLES
+from lionsweep.optim import FROZEN_HPARAMS, hparam_names
+from lionsweep.stats import (  # noqa: F401  (re-exported: the results modules read them here)
+    BOOTSTRAP_SAMPLES,
+    FALLBACK_METRIC,
+    METRIC_INFO,
+    PRIMARY,
+    MetricInfo,
+    metric_info,
+)
 
 AXES = ("lr", "beta1", "weight_decay")  # the paper's three hyperparameters
-HPARAMS = ("lr", "beta1", "beta2", "weight_decay", "eps")
+HPARAMS = hparam_names()  # every optimizer's; NaN in the rows of one that lacks it
 GROUP = ["dataset", "optimizer"]
-REQUIRED = (
-    "dataset",
-    "optimizer",
-    "seed",
-    "config_id",
-    "is_default",
-    *HPARAMS,
-    "diverged",
-    *(f"{p}{s}_{m}" for p in ("", "best_") for s in ("val", "test") for m in ("acc", "logloss")),
-)
-CURVES = ("curve_val_loss", "curve_val_acc")
+NO_GRID_POINT = "no working grid point (every configuration diverged, or no grid)"
+REQUIRED = ("dataset", "optimizer", "seed", "config_id", "is_default", *FROZEN_HPARAMS, "diverged")
+
+
+def curve_names(metrics: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The stored validation curves the figures read for these primary metrics."""
+    return ("curve_val_loss", *(f"curve_val_{m}" for m in metrics))
+
 
 # Defaults of the `results:` config section (workflow/schemas/config.schema.yaml).
 DEFAULTS: dict[str, Any] = {
@@ -51,6 +60,7 @@ DEFAULTS: dict[str, Any] = {
     "top_k": 10,
     "bootstrap_resamples": BOOTSTRAP_SAMPLES,
     "tick_labels": 6,
+    "baseline": "adamw",
     "paper_table": {},
 }
 
@@ -86,6 +96,10 @@ def settings(results: dict[str, Any] | None) -> dict[str, Any]:
         value = merged[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise LionSweepError(f"results.{key} must be a whole number >= {low}, got {value!r}")
+    if not isinstance(merged["baseline"], str) or not merged["baseline"]:
+        raise LionSweepError(
+            f"results.baseline must be an optimizer name, got {merged['baseline']!r}"
+        )
     level = merged["ci_level"]
     if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
         raise LionSweepError(f"results.ci_level must lie strictly between 0 and 1, got {level!r}")
@@ -112,18 +126,55 @@ def load_sweep(path: str | Path, curves: bool = True) -> pd.DataFrame:
         schema = pq.read_schema(path)
     except (OSError, ValueError) as err:
         raise LionSweepError(f"{path}: not a readable sweep table ({err})") from None
-    missing = [c for c in (*REQUIRED, *(CURVES if curves else ())) if c not in schema.names]
+    missing = [c for c in REQUIRED if c not in schema.names]
     if missing:
         raise LionSweepError(f"{path}: missing columns {missing} (see docs/schema.md)")
-    columns = [c for c in schema.names if curves or c not in CURVES]
+    columns = [c for c in schema.names if curves or not c.startswith("curve_")]
     frame = pq.read_table(path, columns=columns).to_pandas()
-    return check_sweep(frame)
+    try:
+        return check_sweep(frame, curves=curves)
+    except LionSweepError as err:
+        raise LionSweepError(f"{path}: {err}") from None
 
 
-def check_sweep(frame: pd.DataFrame) -> pd.DataFrame:
-    """Validate invariants the statistics rely on; returns the frame sorted by key."""
+def _check_columns(frame: pd.DataFrame, curves: bool) -> None:
+    """Each primary metric present needs its val/test columns (final and best epoch)."""
+    needed = list(REQUIRED)
+    for m in dict.fromkeys(frame[PRIMARY]):
+        info = metric_info(m)
+        needed += [f"{p}{s}_{k}" for p in ("", "best_") for s in ("val", "test")
+                   for k in (m, info.tiebreak)]  # fmt: skip
+    if curves:
+        needed += curve_names(list(dict.fromkeys(frame[PRIMARY])))
+    missing = list(dict.fromkeys(c for c in needed if c not in frame.columns))
+    if missing:
+        raise LionSweepError(f"missing columns {missing} (see docs/schema.md)")
+
+
+def check_sweep(frame: pd.DataFrame, curves: bool = False) -> pd.DataFrame:
+    """Validate invariants the statistics rely on; returns the frame sorted by key.
+
+    A sweep without ``primary_metric`` (written before tasks) is binary accuracy, and a
+    hyperparameter column an older sweep lacks is NaN (no optimizer of it had it).
+    """
     if frame.empty:
         raise LionSweepError("the sweep table is empty")
+    frame = frame.copy()
+    if PRIMARY not in frame.columns:
+        frame[PRIMARY] = FALLBACK_METRIC
+    empty = frame.loc[frame[PRIMARY].isna(), "dataset"].unique()
+    if len(empty):  # a task-era sweep must name it: guessing accuracy would hide an R^2
+        raise LionSweepError(f"column {PRIMARY} is empty in rows of dataset {empty[0]!r}")
+    frame[PRIMARY] = frame[PRIMARY].astype(str)
+    for h in HPARAMS:
+        if h not in frame.columns:
+            frame[h] = np.nan
+    _check_columns(frame, curves)
+    mixed = frame.groupby("dataset")[PRIMARY].nunique()
+    if (mixed > 1).any():
+        raise LionSweepError(
+            f"column {PRIMARY}: dataset {mixed[mixed > 1].index[0]!r} has several primary metrics"
+        )
     keys = ["dataset", "optimizer", "seed", "config_id"]
     if frame.duplicated(keys).any():
         raise LionSweepError("duplicate (dataset, optimizer, seed, config_id) rows")
@@ -135,57 +186,93 @@ def check_sweep(frame: pd.DataFrame) -> pd.DataFrame:
     defaults = frame[frame["is_default"]].groupby([*GROUP, "seed"]).size()
     if len(defaults) != int(counts.sum()) or (defaults != 1).any():
         raise LionSweepError("each (dataset, optimizer, seed) needs exactly one is_default row")
-    frame = frame.copy()
     frame["diverged"] = frame["diverged"].astype(bool)
     return frame.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def score(frame: pd.DataFrame, metrics: Metrics, split: str, tiebreak: bool = False) -> pd.Series:
+    """Each row's primary metric on ``split`` (or its tie-break metric), whatever its task."""
+    out = pd.Series(np.nan, index=frame.index, dtype=np.float64)
+    for m, rows in frame.groupby(PRIMARY).groups.items():
+        name = metric_info(m).tiebreak if tiebreak else m
+        out.loc[rows] = frame.loc[rows, metrics.col(split, name)].astype(np.float64)
+    return out
 
 
 def failed(frame: pd.DataFrame, metrics: Metrics) -> pd.Series:
     """Rows that cannot be scored: diverged, or a NaN validation/test metric."""
     return (
         frame["diverged"]
-        | frame[metrics.col("val")].isna()
-        | frame[metrics.col("test")].isna()
-        | frame[metrics.col("val", "logloss")].isna()
+        | score(frame, metrics, "val").isna()
+        | score(frame, metrics, "test").isna()
+        | score(frame, metrics, "val", tiebreak=True).isna()
     )
+
+
+def by_metric(table: pd.DataFrame) -> pd.DataFrame:
+    """Columns written with ``{m}`` become one column per primary metric in ``metric``.
+
+    A table of one task gets e.g. ``test_acc_mean`` alone; a table mixing tasks gets
+    ``test_acc_mean`` and ``test_r2_mean``, each NaN in the other task's rows.
+    """
+    present = list(dict.fromkeys(table["metric"])) if len(table) else [FALLBACK_METRIC]
+    out: dict[str, pd.Series] = {}
+    for col in table.columns:
+        if "{m}" not in col:
+            out[col] = table[col]
+            continue
+        for m in present:
+            out[col.replace("{m}", m)] = table[col].where(table["metric"] == m)
+    return pd.DataFrame(out, index=table.index)
 
 
 def config_table(frame: pd.DataFrame, metrics: Metrics) -> pd.DataFrame:
     """One row per (dataset, optimizer, config_id): hyperparameters and seed means/sds.
 
+    Generic ``val_mean``/``val_loss_mean``/``test_mean`` read each dataset's primary
+    (and tie-break) metric; the same numbers are also named, e.g. ``val_acc_mean``.
     A configuration that failed in any seed gets NaN means (``failed`` = True), so
     sorting by the mean can never promote it.
     """
     f = frame.assign(
         _failed=failed(frame, metrics),
-        _val=frame[metrics.col("val")],
-        _val_loss=frame[metrics.col("val", "logloss")],
-        _test=frame[metrics.col("test")],
+        _val=score(frame, metrics, "val"),
+        _val_loss=score(frame, metrics, "val", tiebreak=True),
+        _test=score(frame, metrics, "test"),
     )
     keys = [*GROUP, "config_id"]
     g = f.groupby(keys, sort=True)
     out = g[["is_default", *HPARAMS]].first()
+    out["metric"] = g[PRIMARY].first()
     out["n_seeds"] = g.size()
     out["n_failed_seeds"] = g["_failed"].sum().astype(np.int64)
     out["failed"] = out["n_failed_seeds"] > 0
-    for name, col in (("val_acc", "_val"), ("val_logloss", "_val_loss"), ("test_acc", "_test")):
+    for name, col in (("val", "_val"), ("val_loss", "_val_loss"), ("test", "_test")):
         out[f"{name}_mean"] = g[col].mean()
         out[f"{name}_sd"] = g[col].std(ddof=1)
     stats = [c for c in out.columns if c.endswith(("_mean", "_sd"))]
     out.loc[out["failed"], stats] = np.nan
+    for m in out["metric"].unique():  # the named copies
+        here = out["metric"] == m
+        loss = metric_info(m).tiebreak
+        for generic, named in (("val", f"val_{m}"), ("val_loss", f"val_{loss}"),
+                               ("test", f"test_{m}")):  # fmt: skip
+            for stat in ("mean", "sd"):
+                out.loc[here, f"{named}_{stat}"] = out.loc[here, f"{generic}_{stat}"]
     return out.reset_index()
 
 
 def rank_grid(configs: pd.DataFrame) -> pd.DataFrame:
     """Working grid points of each (dataset, optimizer), best first.
 
-    Order: highest mean validation accuracy, then lowest mean validation log-loss
-    (the finer-grained signal when accuracies tie on small validation sets), then
-    lowest config_id, so the choice never depends on row order.
+    Order: highest mean validation primary metric, then lowest mean validation
+    tie-break loss (log-loss for accuracy, the finer-grained signal when accuracies
+    tie on small validation sets; RMSE for R^2), then lowest config_id, so the
+    choice never depends on row order.
     """
     grid = configs[~configs["is_default"] & ~configs["failed"]]
     ranked = grid.sort_values(
-        [*GROUP, "val_acc_mean", "val_logloss_mean", "config_id"],
+        [*GROUP, "val_mean", "val_loss_mean", "config_id"],
         ascending=[True, True, False, True, True],
         kind="stable",
     )
@@ -211,55 +298,15 @@ def unselectable(configs: pd.DataFrame) -> list[tuple[str, str]]:
     return [k for k in everything if k not in chosen]
 
 
-def grid_extent(configs: pd.DataFrame) -> dict[tuple[str, str], dict[str, tuple[float, float]]]:
-    """Per (dataset, optimizer): (lowest, highest) of every hyperparameter the grid varies.
-
-    Failed points count (they are part of the grid the user asked for); the default
-    row does not (it lies on or off the grid by the user's choice, not the grid's).
-    """
-    grid = configs[~configs["is_default"]]
-    out: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
-    for key, g in grid.groupby(GROUP, sort=True):
-        out[key] = {
-            h: (float(g[h].min()), float(g[h].max())) for h in HPARAMS if g[h].nunique() > 1
-        }
-    return out
-
-
-def edge_label(row: Any, extent: dict[tuple[str, str], dict[str, tuple[float, float]]]) -> Any:
-    """``"lr=max, weight_decay=min"`` for a selected configuration on the grid's boundary,
-    "no" when it is interior on every varied axis, NaN when nothing was selected."""
-    if pd.isna(row.get("lr", math.nan)):
-        return math.nan
-    ends = []
-    for axis, (low, high) in extent.get((row["dataset"], row["optimizer"]), {}).items():
-        value = row[axis]
-        if math.isclose(value, low, rel_tol=1e-9, abs_tol=1e-15):
-            ends.append(f"{axis}=min")
-        elif math.isclose(value, high, rel_tol=1e-9, abs_tol=1e-15):
-            ends.append(f"{axis}=max")
-    return ", ".join(ends) or "no"
-
-
-def mark_grid_edges(table: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
-    """``table`` (one selected configuration per row) with an ``at_grid_edge`` column.
-
-    A best configuration at the end of an axis the grid varies says the optimum may
-    lie outside the grid; axes with one value have no edge to speak of.
-    """
-    extent = grid_extent(configs)
-    edges = [edge_label(r, extent) for _, r in table.iterrows()]
-    return table.assign(at_grid_edge=pd.Series(edges, index=table.index, dtype=object))
-
-
 def select_paper(frame: pd.DataFrame) -> pd.DataFrame:
-    """The paper's choice per (dataset, optimizer, seed): max final *test* accuracy.
-
-    Ties go to the lowest config_id (what a first-maximum loop over the grid returns).
+    """The paper's choice per (dataset, optimizer, seed): max final *test* primary metric
+    (in ``test_score``). Ties go to the lowest config_id (what a first-maximum loop
+    over the grid returns).
     """
+    frame = frame.assign(test_score=score(frame, FINAL, "test"))
     grid = frame[~frame["is_default"] & ~failed(frame, FINAL)]
     ordered = grid.sort_values(
-        [*GROUP, "seed", "test_acc", "config_id"],
+        [*GROUP, "seed", "test_score", "config_id"],
         ascending=[True, True, True, False, True],
         kind="stable",
     )
@@ -285,29 +332,38 @@ def per_seed(
 
 
 def sensitivity(configs: pd.DataFrame, points: float = 1.0) -> pd.DataFrame:
-    """Share of the grid within ``points`` accuracy points of the best (mean val accuracy).
+    """Share of the grid within ``points`` points of the best (mean val primary metric).
 
-    The denominator is the whole grid, failed configurations included: a grid
-    where half the points diverge is *less* forgiving, not equally forgiving.
+    A point is 0.01 of the metric: an accuracy point, or 0.01 of R^2. The denominator
+    is the whole grid, failed configurations included: a grid where half the points
+    diverge is *less* forgiving, not equally forgiving. ``best_val_{m}`` names the metric.
     """
     grid = configs[~configs["is_default"]]
     rows = []
-    columns = [*GROUP, "n_grid", "n_failed", "best_val_acc", "n_within", "share_within"]
+    columns = [*GROUP, "metric", "n_grid", "n_failed", "best_val_{m}", "n_within", "share_within"]
     for (dataset, optimizer), g in grid.groupby(GROUP, sort=True):
-        best = g["val_acc_mean"].max()
-        near = int((g["val_acc_mean"] >= best - points / 100.0 - 1e-12).sum())
+        best = g["val_mean"].max()
+        near = int((g["val_mean"] >= best - points / 100.0 - 1e-12).sum())
         rows.append(
             {
                 "dataset": dataset,
                 "optimizer": optimizer,
+                "metric": g["metric"].iloc[0],
                 "n_grid": len(g),
                 "n_failed": int(g["failed"].sum()),
-                "best_val_acc": best,
+                "best_val_{m}": best,
                 "n_within": near,
                 "share_within": near / len(g),
             }
         )
-    return pd.DataFrame(rows, columns=columns)  # no rows for a grid of the default alone
+    return by_metric(pd.DataFrame(rows, columns=columns))  # no rows: a default-only grid
+
+
+def metric_of(table: pd.DataFrame, dataset: str) -> MetricInfo:
+    """The primary metric of ``dataset`` in a sweep or config table (accuracy when absent)."""
+    col = "metric" if "metric" in table.columns else PRIMARY
+    m = table.loc[table["dataset"] == dataset, col]
+    return metric_info(m.iloc[0] if len(m) else FALLBACK_METRIC)
 
 
 def restrict(

@@ -23,6 +23,53 @@ from lionsweep.errors import LionSweepError
 # Ranges of the quantities the tables put intervals on.
 ACC_RANGE = (0.0, 1.0)  # an accuracy
 DIFF_RANGE = (-1.0, 1.0)  # a difference of two accuracies
+PRIMARY = "primary_metric"  # the sweep's column naming each row's primary metric
+FALLBACK_METRIC = "acc"  # sweeps written before tasks: binary accuracy
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """How a primary metric is bounded, shown and tie-broken (higher is better)."""
+
+    name: str
+    label: str  # words for axes and captions
+    scale: float  # display factor: accuracy in %, R^2 as is
+    unit: str
+    low: float  # the metric's range
+    high: float
+    tiebreak: str  # lower-is-better metric of the same head that breaks ties
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        return self.low, self.high
+
+    @property
+    def diff_bounds(self) -> tuple[float, float]:
+        """Range of a difference of two values (a gain, a comparison)."""
+        return self.low - self.high, self.high - self.low
+
+    def axis(self, what: str = "validation") -> str:
+        """ "validation accuracy (%)", "validation R^2": an axis label with units."""
+        return f"{what} {self.label}" + (f" ({self.unit})" if self.unit else "")
+
+
+# Points (sensitivity, claims) are 0.01 of the metric: accuracy points, or 0.01 R^2.
+METRIC_INFO = {
+    "acc": MetricInfo("acc", "accuracy", 100.0, "%", 0.0, 1.0, "logloss"),
+    "r2": MetricInfo("r2", "R^2", 1.0, "", -math.inf, 1.0, "rmse"),
+}
+
+
+def metric_info(name: str) -> MetricInfo:
+    """The results' knowledge of primary metric ``name``; unknown is a readable error."""
+    if name not in METRIC_INFO:
+        raise LionSweepError(
+            f"sweep column {PRIMARY}: unknown primary metric {name!r} "
+            f"(the results know {sorted(METRIC_INFO)})"
+        )
+    return METRIC_INFO[name]
+
+
 # Above this many seeds the sign-flip test samples sign patterns instead of
 # enumerating all 2^n of them (fixed generator seed: the p-value is reproducible).
 EXACT_SIGNFLIP_MAX_N = 16

@@ -17,15 +17,21 @@ from typing import Any
 import pandas as pd
 
 from lionsweep.claims import claims_check
+from lionsweep.comparisons import COMPARED, comparison, lion_vs_adamw
 from lionsweep.outputs import TABLES
 from lionsweep.selection import (
     GROUP,
+    HPARAMS,
+    NO_GRID_POINT,
+    PRIMARY,
     Metrics,
     add_sweep_arguments,
+    by_metric,
     config_table,
     defaults,
     load_sweep,
-    mark_grid_edges,
+    metric_info,
+    metric_of,
     parse_settings,
     per_seed,
     rank_grid,
@@ -34,15 +40,54 @@ from lionsweep.selection import (
     select_paper,
     settings,
 )
-from lionsweep.stats import ACC_RANGE, BOOTSTRAP_SAMPLES, mean_ci, paired
+from lionsweep.stats import BOOTSTRAP_SAMPLES, mean_ci, paired
 from lionsweep.writers import datasets_table, dropped_note, write_table
 
 PAPER_OPTIMIZER = "lion"  # the paper's table is about Lion alone
-COMPARED = ("lion", "adamw")  # lion_vs_adamw: the first minus the second
-NO_GRID_POINT = "no working grid point (every configuration diverged, or no grid)"
-SEED_COLUMNS = ["dataset", "seed", "default_test_acc", "best_test_acc", "gain", "best_config_id"]
-PICKED = ("lr", "beta1", "weight_decay")  # the selected point's hyperparameters shown
-SEED_COLUMNS += [*(f"best_{c}" for c in PICKED), "at_grid_edge"]
+SEED_COLUMNS = ["dataset", "metric", "seed", "default_test_{m}", "best_test_{m}", "gain"]
+PICKED = ("lr", "beta1", "weight_decay")  # the paper's selected point's hyperparameters shown
+SEED_COLUMNS += ["best_config_id", *(f"best_{c}" for c in PICKED), "at_grid_edge"]
+
+
+def grid_extent(configs: pd.DataFrame) -> dict[tuple[str, str], dict[str, tuple[float, float]]]:
+    """Per (dataset, optimizer): (lowest, highest) of every hyperparameter the grid varies.
+
+    Failed points count (they are part of the grid the user asked for); the default
+    row does not (it lies on or off the grid by the user's choice, not the grid's).
+    """
+    grid = configs[~configs["is_default"]]
+    out: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
+    for key, g in grid.groupby(GROUP, sort=True):
+        out[key] = {
+            h: (float(g[h].min()), float(g[h].max())) for h in HPARAMS if g[h].nunique() > 1
+        }
+    return out
+
+
+def edge_label(row: Any, extent: dict[tuple[str, str], dict[str, tuple[float, float]]]) -> Any:
+    """``"lr=max, weight_decay=min"`` for a selected configuration on the grid's boundary,
+    "no" when it is interior on every varied axis, NaN when nothing was selected."""
+    if pd.isna(row.get("lr", math.nan)):
+        return math.nan
+    ends = []
+    for axis, (low, high) in extent.get((row["dataset"], row["optimizer"]), {}).items():
+        value = row[axis]
+        if math.isclose(value, low, rel_tol=1e-9, abs_tol=1e-15):
+            ends.append(f"{axis}=min")
+        elif math.isclose(value, high, rel_tol=1e-9, abs_tol=1e-15):
+            ends.append(f"{axis}=max")
+    return ", ".join(ends) or "no"
+
+
+def mark_grid_edges(table: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (one selected configuration per row) with an ``at_grid_edge`` column.
+
+    A best configuration at the end of an axis the grid varies says the optimum may
+    lie outside the grid; axes with one value have no edge to speak of.
+    """
+    extent = grid_extent(configs)
+    edges = [edge_label(r, extent) for _, r in table.iterrows()]
+    return table.assign(at_grid_edge=pd.Series(edges, index=table.index, dtype=object))
 
 
 def paper_tables(
@@ -50,22 +95,26 @@ def paper_tables(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table 1 of the paper, reproduced with its own protocol (Lion only).
 
-    Per seed: the default's final test accuracy and the grid's *test-selected*
+    Per seed: the default's final test primary metric and the grid's *test-selected*
     maximum. The first seed stands in for the paper's single run; mean and sd
     over all seeds are beside it. Published numbers come from ``results.paper_table``.
     """
     lion = frame[frame["optimizer"] == PAPER_OPTIMIZER]
     best = mark_grid_edges(select_paper(lion), configs).set_index(["dataset", "seed"])
-    base = defaults(lion).set_index(["dataset", "seed"])
+    base = defaults(lion)
+    base = base.assign(test_score=[r[f"test_{r[PRIMARY]}"] for _, r in base.iterrows()])
+    base = base.set_index(["dataset", "seed"])
     seeds = pd.DataFrame(
         {
-            "default_test_acc": base["test_acc"],
-            **{f"best_{c}": best[c] for c in ("test_acc", "config_id", *PICKED)},
+            "metric": base[PRIMARY],
+            "default_test_{m}": base["test_score"],
+            "best_test_{m}": best["test_score"],
+            **{f"best_{c}": best[c] for c in ("config_id", *PICKED)},
             "at_grid_edge": best["at_grid_edge"],
         },
         index=base.index,
     )
-    seeds["gain"] = seeds["best_test_acc"] - seeds["default_test_acc"]
+    seeds["gain"] = seeds["best_test_{m}"] - seeds["default_test_{m}"]
     seeds = seeds.reset_index().reindex(columns=SEED_COLUMNS)
     seeds["best_config_id"] = seeds["best_config_id"].astype("Int64")  # NA: nothing selected
     rows = []
@@ -73,21 +122,29 @@ def paper_tables(
         first = g.sort_values("seed").iloc[0]
         paper = published.get(dataset, {})
         pd_, pb = paper.get("default", math.nan), paper.get("best", math.nan)
-        row = {"dataset": dataset, "selected_on": "test (as the paper)", "seed": int(first["seed"])}
-        row |= {"default_test_acc": first["default_test_acc"], "paper_default": pd_}
-        row |= {"best_test_acc": first["best_test_acc"], "paper_best": pb}
+        row = {"dataset": dataset, "metric": first["metric"], "selected_on": "test (as the paper)"}
+        row |= {"seed": int(first["seed"])}
+        row |= {"default_test_{m}": first["default_test_{m}"], "paper_default": pd_}
+        row |= {"best_test_{m}": first["best_test_{m}"], "paper_best": pb}
         row |= {"gain": first["gain"], "paper_gain": pb - pd_}
         row |= {f"best_{c}": first[f"best_{c}"] for c in PICKED}
         row |= {"at_grid_edge": first["at_grid_edge"], "n_seeds": len(g)}
-        for name, col in (("default", "default_test_acc"), ("best", "best_test_acc")):
+        for name, col in (("default", "default_test_{m}"), ("best", "best_test_{m}")):
             row |= {f"{name}_mean": g[col].mean(), f"{name}_sd": g[col].std(ddof=1)}
         row |= {"gain_mean": g["gain"].mean(), "gain_sd": g["gain"].std(ddof=1)}
         rows.append(row)
-    columns = ["dataset", "selected_on", "seed", "default_test_acc", "paper_default"]
-    columns += ["best_test_acc", "paper_best", "gain", "paper_gain", "best_lr", "best_beta1"]
+    columns = ["dataset", "metric", "selected_on", "seed", "default_test_{m}", "paper_default"]
+    columns += ["best_test_{m}", "paper_best", "gain", "paper_gain", "best_lr", "best_beta1"]
     columns += ["best_weight_decay", "at_grid_edge", "n_seeds", "default_mean", "default_sd"]
     columns += ["best_mean", "best_sd", "gain_mean", "gain_sd"]
-    return pd.DataFrame(rows, columns=columns), seeds
+    return by_metric(pd.DataFrame(rows, columns=columns)), by_metric(seeds)
+
+
+def shown_hparams(configs: pd.DataFrame) -> list[str]:
+    """The paper's three, then any other hyperparameter some grid varies (SGD's momentum)."""
+    grid = configs[~configs["is_default"]].groupby(GROUP)
+    varied = [h for h in HPARAMS if h not in PICKED and (grid[h].nunique() > 1).any()]
+    return [*PICKED, *varied]
 
 
 def _default_id(configs: pd.DataFrame, dataset: str, optimizer: str) -> int:
@@ -109,114 +166,51 @@ def honest_table(
     interval sits beside it. A (dataset, optimizer) without a working grid point
     keeps its default's numbers and n/a for the rest, with the reason in ``note``.
     """
-    test = metrics.col("test")
     chosen = mark_grid_edges(select_honest(configs), configs).set_index(GROUP)
     grid = configs[~configs["is_default"]]
+    shown = shown_hparams(configs)
     rows = []
     for dataset, optimizer in configs.groupby(GROUP).size().index:
+        info = metric_of(configs, dataset)
+        test = metrics.col("test", info.name)
         base = per_seed(frame, dataset, optimizer, _default_id(configs, dataset, optimizer), test)
-        b = mean_ci(base.dropna(), level, ACC_RANGE)
+        b = mean_ci(base.dropna(), level, info.bounds)
         g = grid[(grid["dataset"] == dataset) & (grid["optimizer"] == optimizer)]
-        row: dict[str, Any] = {"dataset": dataset, "optimizer": optimizer}
-        row |= {"metrics": metrics.kind, "config_id": pd.NA, "lr": math.nan}
-        row |= {"beta1": math.nan, "weight_decay": math.nan, "at_grid_edge": math.nan}
-        row |= {"val_acc_mean": math.nan}
-        row |= {f"test_acc_{k}": math.nan for k in ("mean", "lo", "hi")}
-        row |= {"default_test_acc_mean": b.mean, "default_test_acc_lo": b.lo}
-        row |= {"default_test_acc_hi": b.hi}
+        row: dict[str, Any] = {"dataset": dataset, "optimizer": optimizer, "metric": info.name}
+        row |= {"metrics": metrics.kind, "config_id": pd.NA}
+        row |= {k: math.nan for k in (*shown, "at_grid_edge", "val_{m}_mean")}
+        row |= {f"test_{{m}}_{k}": math.nan for k in ("mean", "lo", "hi")}
+        row |= {"default_test_{m}_mean": b.mean, "default_test_{m}_lo": b.lo}
+        row |= {"default_test_{m}_hi": b.hi}
         row |= {f"gain_{k}": math.nan for k in ("mean", "lo", "hi", "boot_lo", "boot_hi")}
         row |= {"n_seeds": b.n, "n_grid": len(g), "n_failed": int(g["failed"].sum())}
         row["note"] = NO_GRID_POINT
         if (dataset, optimizer) in chosen.index:
             r = chosen.loc[(dataset, optimizer)]
             tuned = per_seed(frame, dataset, optimizer, int(r["config_id"]), test)
-            t, gain = (
-                mean_ci(tuned, level, ACC_RANGE),
-                paired(tuned, base, level, resamples=resamples),
-            )
-            row |= {k: r[k] for k in ("lr", "beta1", "weight_decay", "at_grid_edge")}
-            row |= {"config_id": int(r["config_id"]), "val_acc_mean": r["val_acc_mean"]}
-            row |= {"test_acc_mean": t.mean, "test_acc_lo": t.lo, "test_acc_hi": t.hi}
+            t = mean_ci(tuned, level, info.bounds)
+            gain = paired(tuned, base, level, info.diff_bounds, resamples)
+            row |= {k: r[k] for k in (*shown, "at_grid_edge")}
+            row |= {"config_id": int(r["config_id"]), "val_{m}_mean": r["val_mean"]}
+            row |= {"test_{m}_mean": t.mean, "test_{m}_lo": t.lo, "test_{m}_hi": t.hi}
             row |= {"gain_mean": gain.diff.mean, "gain_lo": gain.diff.lo}
             row |= {"gain_hi": gain.diff.hi, "gain_boot_lo": gain.boot_lo}
             row |= {"gain_boot_hi": gain.boot_hi, "n_seeds": t.n, "note": ""}
         rows.append(row)
-    table = pd.DataFrame(rows)
+    table = by_metric(pd.DataFrame(rows))
     table["config_id"] = table["config_id"].astype("Int64")
     return table
-
-
-def _compare(
-    frame: pd.DataFrame,
-    dataset: str,
-    ids: dict[str, int | None],
-    test: str,
-    intervals: tuple[float, int],
-) -> dict[str, Any]:
-    """One paired comparison of the two optimizers' configurations ``ids`` (None: n/a)."""
-    first, second = COMPARED
-    if any(cid is None for cid in ids.values()):
-        return {"n_seeds": 0, "note": NO_GRID_POINT}
-    series = {opt: per_seed(frame, dataset, opt, cid, test) for opt, cid in ids.items()}
-    common = series[first].index.intersection(series[second].index)
-    a, b = series[first][common], series[second][common]
-    result = paired(a, b, intervals[0], resamples=intervals[1])
-    return {
-        f"{first}_test_acc_mean": a.mean(),
-        f"{second}_test_acc_mean": b.mean(),
-        "diff_mean": result.diff.mean,
-        "diff_lo": result.diff.lo,
-        "diff_hi": result.diff.hi,
-        "diff_boot_lo": result.boot_lo,
-        "diff_boot_hi": result.boot_hi,
-        "p_ttest": result.p_ttest,
-        "p_signflip": result.p_signflip,
-        "n_seeds": len(common),
-        "note": "",
-    }
-
-
-def lion_vs_adamw(
-    frame: pd.DataFrame,
-    honest: pd.DataFrame,
-    metrics: Metrics,
-    level: float,
-    resamples: int = BOOTSTRAP_SAMPLES,
-) -> pd.DataFrame:
-    """Lion minus AdamW, defaults vs defaults and tuned vs tuned, paired by seed.
-
-    Every dataset that ran both gets both rows; "tuned" is n/a (with the reason in
-    ``note``) where one of the two has no working grid point.
-    """
-    first, second = COMPARED
-    columns = ["dataset", "comparison", f"{first}_test_acc_mean", f"{second}_test_acc_mean"]
-    columns += ["diff_mean", "diff_lo", "diff_hi", "diff_boot_lo", "diff_boot_hi"]
-    columns += ["p_ttest", "p_signflip", "n_seeds", "note"]
-    test = metrics.col("test")
-    base = defaults(frame)
-    rows = []
-    for dataset in honest["dataset"].unique():
-        picks = honest[honest["dataset"] == dataset].set_index("optimizer")["config_id"]
-        if not set(COMPARED) <= set(picks.index):
-            continue
-        here = base[base["dataset"] == dataset].groupby("optimizer")["config_id"].first()
-        plans = {
-            "defaults": {o: int(here[o]) for o in COMPARED},
-            "tuned": {o: None if pd.isna(picks[o]) else int(picks[o]) for o in COMPARED},
-        }
-        for comparison, ids in plans.items():
-            result = _compare(frame, dataset, ids, test, (level, resamples))
-            rows.append({"dataset": dataset, "comparison": comparison, **result})
-    return pd.DataFrame(rows, columns=columns)
 
 
 def best_configs(configs: pd.DataFrame, k: int) -> pd.DataFrame:
     """Top ``k`` working grid points per (dataset, optimizer), in selection order."""
     ranked = rank_grid(configs)
     top = mark_grid_edges(ranked[ranked["rank"] <= k], configs)
-    cols = [*GROUP, "rank", "config_id", "lr", "beta1", "weight_decay", "at_grid_edge"]
-    cols += ["val_acc_mean", "val_acc_sd", "test_acc_mean", "test_acc_sd", "n_seeds"]
-    return top[cols].reset_index(drop=True)
+    top = top.rename(columns={f"{s}_{t}": f"{s}_{{m}}_{t}" for s in ("val", "test")
+                              for t in ("mean", "sd")})  # fmt: skip
+    cols = [*GROUP, "metric", "rank", "config_id", *shown_hparams(configs), "at_grid_edge"]
+    cols += ["val_{m}_mean", "val_{m}_sd", "test_{m}_mean", "test_{m}_sd", "n_seeds"]
+    return by_metric(top[cols].reset_index(drop=True))
 
 
 def run_tables(
@@ -224,6 +218,7 @@ def run_tables(
     cfg: dict[str, Any],
     datasets: list[str] | None = None,
     meta: list[Path] | None = None,
+    optimizers: list[str] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """All tables as DataFrames (numbers, not strings): the testable core of `run`."""
     cfg = settings(cfg)
@@ -239,6 +234,13 @@ def run_tables(
         "paper_table_seeds": paper_seeds,
         "honest_table": honest,
         "lion_vs_adamw": lion_vs_adamw(frame, honest, metrics, level, resamples),
+        "comparison": comparison(
+            frame,
+            honest,
+            cfg["baseline"],
+            optimizers or sorted(frame["optimizer"].unique()),
+            (metrics, level, resamples),
+        ),
         "best_configs": best_configs(configs, int(cfg["top_k"])),
     }
     out["claims_check"] = claims_check(paper_seeds, frame, honest, metrics, level)
@@ -253,31 +255,43 @@ def run_tables(
 
 CAPTIONS = {
     "datasets": "Prepared datasets: raw rows, rows dropped (missing values), rows and "
-    "positives per split.",
+    "positives per split (binary datasets; n/a for multiclass and regression ones).",
     "paper_table": "The paper's table (Lion), best of grid selected on the test split as the "
-    "paper did; the first seed stands in for its single run.",
+    "paper did; the first seed stands in for its single run. Metric: {metric}.",
     "paper_table_seeds": "The paper's protocol seed by seed (Lion): default, test-selected "
-    "best, gain.",
-    "honest_table": "Selected on validation (mean over seeds), reported on test.",
-    "lion_vs_adamw": "Lion minus AdamW test accuracy, paired by seed.",
-    "best_configs": "Top grid points by mean validation accuracy over seeds.",
-    "claims_check": "The paper's conclusions tested under both protocols, in accuracy points.",
+    "best, gain. Metric: {metric}.",
+    "honest_table": "Selected on validation (mean over seeds), reported on test. Metric: {metric}.",
+    "lion_vs_adamw": "Lion minus AdamW, test {metric}, paired by seed.",
+    "comparison": "Each optimizer minus the baseline (results.baseline: {baseline}), test "
+    "{metric}, defaults vs defaults and tuned vs tuned, paired by seed.",
+    "best_configs": "Top grid points by mean validation {metric} over seeds.",
+    "claims_check": "The paper's conclusions tested under both protocols, in points of "
+    "{metric} (a point is 0.01 of the metric).",
 }
 NOT_AVAILABLE = {
     "datasets": "n/a: no --meta files given (the prepared datasets' meta.json).",
     "paper_table": f"n/a: the sweep has no {PAPER_OPTIMIZER} rows.",
     "paper_table_seeds": f"n/a: the sweep has no {PAPER_OPTIMIZER} rows.",
     "lion_vs_adamw": f"n/a: no dataset ran both {' and '.join(COMPARED)}.",
+    "comparison": "n/a: no optimizer besides the baseline ran.",
     "best_configs": f"n/a: {NO_GRID_POINT}.",
 }
 # How each table's intervals are made; "clipped" is the answer to "why does it end at 1?".
 CLIPPED = "{level:.0%} t-intervals over seeds, clipped to the metric's range"
 BOOT = "`_boot_` columns: paired percentile bootstrap ({n} resamples, in range by construction)."
+# The ranges intervals are clipped to, per primary metric, as the captions say them.
+RANGES = {
+    ("acc", "gain"): "[0, 1] for accuracies, [-1, 1] for the gain",
+    ("acc", "diff"): "[-1, 1] for a difference of accuracies",
+    ("r2", "gain"): "R^2 at most 1, its gain not clipped",
+    ("r2", "diff"): "a difference of R^2 not clipped",
+}
 INTERVALS = {
-    "honest_table": f"Intervals: {CLIPPED} ([0, 1] for accuracies, [-1, 1] for the gain). {BOOT}",
-    "lion_vs_adamw": f"Intervals: {CLIPPED} ([-1, 1] for a difference of accuracies). {BOOT}",
-    "claims_check": f"Intervals: {CLIPPED} ([-100, 100] points for a gain, [-200, 200] for a "
-    "difference of two gains).",
+    "honest_table": f"Intervals: {CLIPPED} ({{gain}}). {BOOT}",
+    "lion_vs_adamw": f"Intervals: {CLIPPED} ({{diff}}). {BOOT}",
+    "comparison": f"Intervals: {CLIPPED} ({{diff}}). {BOOT}",
+    "claims_check": f"Intervals: {CLIPPED} ([-100, 100] points for an accuracy gain, "
+    "[-200, 200] for a difference of two gains; unbounded for R^2).",
 }
 WITH_INTERVALS = tuple(INTERVALS)
 WITH_EDGES = ("paper_table", "paper_table_seeds", "honest_table", "best_configs")
@@ -286,9 +300,25 @@ WITH_DROPPED = ("paper_table", "honest_table")
 LOST = {
     "honest_table": lambda t: t["note"] != "",
     "lion_vs_adamw": lambda t: t["note"] != "",
-    "paper_table": lambda t: t["best_test_acc"].isna(),
-    "paper_table_seeds": lambda t: t["best_test_acc"].isna(),
+    "comparison": lambda t: t["note"] != "",
+    "paper_table": lambda t: t.filter(like="best_test_").isna().all(axis=1),
+    "paper_table_seeds": lambda t: t.filter(like="best_test_").isna().all(axis=1),
 }
+
+
+def metric_words(table: pd.DataFrame) -> str:
+    """ "accuracy (acc)", or per dataset when a table mixes tasks: "accuracy (acc: titanic),
+    R^2 (r2: diabetes)"; accuracy for a table without a metric column."""
+    if "metric" not in table.columns or table.empty:
+        return "accuracy (acc)"
+    names = list(dict.fromkeys(table["metric"]))
+    if len(names) == 1:
+        return f"{metric_info(names[0]).label} ({names[0]})"
+    parts = []
+    for m in names:
+        ds = ", ".join(dict.fromkeys(table.loc[table["metric"] == m, "dataset"]))
+        parts.append(f"{metric_info(m).label} ({m}: {ds})")
+    return ", ".join(parts)
 
 
 def _lost_rows(name: str, table: pd.DataFrame) -> list[str]:
@@ -303,11 +333,15 @@ def _lost_rows(name: str, table: pd.DataFrame) -> list[str]:
 def caption(name: str, table: pd.DataFrame, cfg: dict[str, Any], datasets: pd.DataFrame) -> str:
     """The one-paragraph caption written with the table (Markdown, LaTeX, HTML)."""
     level, resamples = float(cfg["ci_level"]), int(cfg["bootstrap_resamples"])
-    parts = [CAPTIONS[name]]
+    parts = [CAPTIONS[name].format(metric=metric_words(table), baseline=cfg["baseline"])]
     if table.empty:
         parts.append(NOT_AVAILABLE.get(name, "n/a: nothing to report."))
     if name in WITH_INTERVALS:
-        parts.append(INTERVALS[name].format(level=level, n=resamples))
+        present = list(dict.fromkeys(table["metric"])) if "metric" in table else []
+        ranges = {
+            k: "; ".join(RANGES[(m, k)] for m in present or ["acc"]) for k in ("gain", "diff")
+        }
+        parts.append(INTERVALS[name].format(level=level, n=resamples, **ranges))
     if name in WITH_EDGES:
         parts.append(
             "at_grid_edge: the selected point lies at the lowest (min) or highest (max) value "
@@ -327,7 +361,7 @@ add_arguments = add_sweep_arguments
 def run(args: argparse.Namespace) -> None:
     frame = restrict(load_sweep(args.sweep, curves=False), args.datasets, args.optimizers)
     cfg = parse_settings(args.settings)
-    tables = run_tables(frame, cfg, args.datasets, args.meta)
+    tables = run_tables(frame, cfg, args.datasets, args.meta, args.optimizers)
     for name in TABLES:
         text = caption(name, tables[name], settings(cfg), tables["datasets"])
         write_table(tables[name], name, args.outdir, text)

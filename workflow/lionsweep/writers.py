@@ -27,6 +27,9 @@ from lionsweep.outputs import TABLE_FORMATS
 HP_COLUMNS = ("lr", "beta1", "beta2", "weight_decay", "eps")
 SPLITS = ("train", "val", "test")
 META_KEYS = ("dataset", "rows_raw", "rows_dropped", "rows", "positives")
+# Only binary datasets count positives; a multiclass meta has class_counts, a regression
+# one target_mean: there positives are n/a, not missing.
+NOT_BINARY = ("class_counts", "target_mean")
 
 
 def display(frame: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
@@ -116,7 +119,8 @@ def _meta_row(path: Path) -> dict[str, Any]:
         raise LionSweepError(f"{path}: not a readable meta.json ({err})") from None
     if not isinstance(meta, dict):
         raise LionSweepError(f"{path}: meta.json must hold a JSON object")
-    missing = [k for k in META_KEYS if k not in meta]
+    optional = ("positives",) if any(k in meta for k in NOT_BINARY) else ()
+    missing = [k for k in META_KEYS if k not in meta and k not in optional]
     if missing:
         raise LionSweepError(f"{path}: meta.json lacks {missing} (prepare writes them)")
     row: dict[str, Any] = {"dataset": meta["dataset"]}
@@ -124,6 +128,8 @@ def _meta_row(path: Path) -> dict[str, Any]:
         row[key] = meta[key]
     for key in ("rows", "positives"):
         for split in SPLITS:
+            if key not in meta:  # positives of a multiclass or regression dataset: n/a
+                continue
             value = meta[key].get(split) if isinstance(meta[key], dict) else None
             row[f"{key}_{split}"] = value
     for key, value in row.items():
@@ -146,6 +152,7 @@ def datasets_table(paths: Sequence[Path] | None, order: Sequence[str] | None) ->
     columns += [f"{k}_{s}" for k in ("rows", "positives") for s in SPLITS]
     rows = [_meta_row(p) for p in paths or ()]
     table = pd.DataFrame(rows, columns=columns)
+    table[columns[1:]] = table[columns[1:]].astype("Int64")  # counts; NA: not binary
     twice = table["dataset"][table["dataset"].duplicated()].tolist()
     if twice:
         raise LionSweepError(f"--meta: several meta.json files for dataset {twice[0]!r}")
