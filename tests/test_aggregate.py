@@ -123,3 +123,18 @@ def test_one_dataset_with_two_tasks_is_an_error(tmp_path: Path) -> None:
     b = task_shard(tmp_path / "b.parquet", "mine", "regression", {"test_r2": 0.4})
     with pytest.raises(LionSweepError, match=r"shards of mine hold different tasks \(binary, "):
         aggregate([a, b])
+
+
+def test_shards_from_before_tasks_are_binary(tmp_path: Path) -> None:
+    """Shards written before the task columns existed join a new binary shard's sweep
+    without retraining: their task is binary, their primary metric accuracy."""
+    old = shard(tmp_path / "old.parquet", [0, 1], default=None)
+    new = tmp_path / "new.parquet"
+    columns = {"dataset": ["titanic"], "task": ["binary"], "primary_metric": ["acc"]}
+    keys = {"optimizer": ["lion"], "seed": [0], "config_id": [2], "is_default": [True]}
+    pq.write_table(pa.table({**columns, **keys, "test_acc": [0.7]}), new)
+    table = aggregate([old, new])
+    assert table.column_names[:3] == ["dataset", "task", "primary_metric"]
+    assert table.column("task").to_pylist() == ["binary"] * 3
+    assert table.column("primary_metric").to_pylist() == ["acc"] * 3
+    assert table.column("test_acc").to_pylist() == [0.5, 0.5, 0.7]

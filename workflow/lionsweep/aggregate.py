@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lionsweep.errors import LionSweepError
+from lionsweep.heads import HEADS
 from lionsweep.io import write_parquet
 from lionsweep.layout import RERUN_ENV
 
@@ -55,7 +56,7 @@ def read_shards(shards: list[Path]) -> list[pa.Table]:
 def aggregate(shards: list[Path]) -> pa.Table:
     if not shards:
         raise LionSweepError("no shard files to aggregate")
-    tables = read_shards(shards)
+    tables = [with_task(t) for t in read_shards(shards)]
     try:
         table = pa.concat_tables(tables, promote_options="default")
     except pa.ArrowInvalid as err:
@@ -67,6 +68,17 @@ def aggregate(shards: list[Path]) -> pa.Table:
         table.select(["dataset", "optimizer", "seed", "config_id", "is_default"]), folders
     )
     return table
+
+
+def with_task(table: pa.Table) -> pa.Table:
+    """A shard written before tasks existed (no `task` column) is binary: the engine had
+    no other head. Its task columns are added, so it needs no retraining."""
+    if "task" in table.column_names or "dataset" not in table.column_names:
+        return table
+    n = table.num_rows
+    at = table.column_names.index("dataset") + 1
+    table = table.add_column(at, "task", pa.array(["binary"] * n, pa.string()))
+    return table.add_column(at + 1, "primary_metric", pa.array([HEADS["binary"].primary] * n))
 
 
 def nan_for_other_tasks(table: pa.Table) -> pa.Table:

@@ -77,7 +77,7 @@ def split_indices(
         )
     except ValueError as err:  # e.g. a class with a single member
         raise LionSweepError(f"cannot split stratified: {err}") from None
-    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+    return dict(zip(SPLITS, (np.sort(train), np.sort(val), np.sort(test)), strict=True))
 
 
 def standardize(
