@@ -184,13 +184,13 @@ REGISTRY_MESSAGES = {
         "optimizers.lion.grid",
         [{"param": "momentum", "values": [0.9]}],
         "optimizers.lion.grid[0]: `param` must be one of ['lr', 'beta1', 'beta2', "
-        "'weight_decay'] (lion has no hyperparameter 'momentum' (it has lr, beta1, beta2, "
-        "weight_decay))",
+        "'weight_decay'] (lion's hyperparameters), not 'momentum'",
     ),
     "default of another optimizer": (
         "optimizers.adamw.defaults",
         {"momentum": 0.9},
-        "optimizers.adamw.defaults.momentum: adamw has no hyperparameter 'momentum'",
+        "optimizers.adamw.defaults.momentum: adamw has no hyperparameter 'momentum' (it has "
+        "lr, beta1, beta2, eps, weight_decay)",
     ),
     "default out of range": (
         "optimizers.lion.defaults",

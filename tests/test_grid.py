@@ -249,3 +249,21 @@ def test_grid_axes_are_per_optimizer(config: dict) -> None:
     assert (
         str(err.value) == "optimizers.sgd.grid[0] (nesterov): 0.5 is not a whole number in [0, 1]"
     )
+
+
+@pytest.mark.parametrize(
+    "axis,message",
+    [
+        ({"param": "lr", "values": ["a"]}, "(lr): 'a' in `values` is not a number"),
+        ({"param": "lr", "start": "x", "stop": 1, "num": 2}, "(lr): 'x' in `start` is not a"),
+        ({"param": "lr", "start": 0.1, "stop": 1, "num": 2.5}, "num must be a whole number"),
+        ({"param": ["lr"], "values": [1]}, "[0]: `param` must be one of ['lr', 'beta1', "),
+        ({"param": "weight_decay", "values": [float("nan")]}, "nan is not in [0, inf)"),
+        ({"param": "lr", "values": [float("inf")]}, "inf is not in (0, inf)"),
+    ],
+)
+def test_garbled_axes_are_one_line_before_the_schema(axis: dict, message: str) -> None:
+    """check_grids runs before the schema: odd YAML must be a message, not a traceback."""
+    with pytest.raises(LionSweepError) as err:
+        check_grids({"optimizers": {"lion": {"grid": [axis]}}})
+    assert message in str(err.value) and str(err.value).startswith("optimizers.lion.grid[0]")

@@ -61,10 +61,10 @@ def old_shape_hint(where: str, grid: dict[str, Any]) -> str:
     )
 
 
-def _number(value: Any, where: str) -> float:
+def _number(value: Any, where: str, key: str) -> float:
     """A YAML number (this runs before the schema: a string must not be a traceback)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise LionSweepError(f"{where} must be numbers, got {value!r}")
+        raise LionSweepError(f"{where}: {value!r} in `{key}` is not a number")
     return float(value)
 
 
@@ -74,20 +74,21 @@ def axis_values(axis: dict[str, Any], where: str = "axis") -> list[float]:
         values = axis["values"]
         if not isinstance(values, list) or not values:
             raise LionSweepError(f"{where}: `values` must be a non-empty list")
-        return [_tidy(_number(v, f"{where}: `values`")) for v in values]
+        return [_tidy(_number(v, where, "values")) for v in values]
     missing = [k for k in RANGE_KEYS if k not in axis]
     if missing:
         raise LionSweepError(f"{where}: needs `values`, or `start`, `stop` and `num`")
-    start, stop = (_number(axis[k], f"{where}: `{k}`") for k in ("start", "stop"))
-    num = int(_number(axis["num"], f"{where}: `num`"))
+    start, stop, num = (_number(axis[k], where, k) for k in RANGE_KEYS)
+    if not num.is_integer():
+        raise LionSweepError(f"{where}: num must be a whole number, got {num!r}")
     if num < 1:
-        raise LionSweepError(f"{where}: num must be >= 1, got {num}")
+        raise LionSweepError(f"{where}: num must be >= 1, got {int(num)}")
     if axis.get("scale", "linear") == "log":
         if start <= 0 or stop <= 0:
             raise LionSweepError(f"{where}: a log scale needs start and stop > 0")
-        values = np.geomspace(start, stop, num)
+        values = np.geomspace(start, stop, int(num))
     else:
-        values = np.linspace(start, stop, num)
+        values = np.linspace(start, stop, int(num))
     return [_tidy(v) for v in values]
 
 
@@ -125,10 +126,10 @@ def check_grid(grid: Any, where: str, optimizer: str) -> None:
     seen: set[str] = set()
     for i, axis in enumerate(grid):
         name = axis.get("param") if isinstance(axis, dict) else None
-        if name not in hparams:
+        if not isinstance(name, str) or name not in hparams:
             raise LionSweepError(
                 f"{where}[{i}]: `param` must be one of {list(hparams)} "
-                f"({_not_its_param(optimizer, name, hparams)})"
+                f"({optimizer}'s hyperparameters), not {name!r}"
             )
         if name in seen:
             raise LionSweepError(f"{where}: param {name!r} appears twice (one axis per param)")
@@ -178,7 +179,8 @@ def grid_spec(config: dict[str, Any], dataset: str, optimizer: str) -> dict[str,
 def check_grids(config: dict[str, Any]) -> None:
     """Check every grid of the configuration (before the schema, whose messages for the
     old mapping shape would not say how to write the new one)."""
-    for optimizer, opt in (config.get("optimizers") or {}).items():
+    optimizers = config.get("optimizers")
+    for optimizer, opt in (optimizers if isinstance(optimizers, dict) else {}).items():
         if not isinstance(opt, dict):
             continue
         if "grid" in opt:
