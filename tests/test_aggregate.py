@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -88,3 +89,52 @@ def test_a_gap_names_the_folder_to_delete(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(LionSweepError) as err:
         aggregate([a])
     assert str(err.value).endswith(f"rm -r {folder.parent} && snakemake --cores all")
+
+
+def task_shard(path: Path, dataset: str, task: str, metrics: dict[str, float]) -> Path:
+    """A complete one-configuration grid of ``task`` with that task's metric columns."""
+    columns = {
+        "dataset": [dataset],
+        "task": [task],
+        "optimizer": ["lion"],
+        "seed": [0],
+        "config_id": [0],
+        "is_default": [True],
+    }
+    pq.write_table(pa.table({**columns, **{k: [v] for k, v in metrics.items()}}), path)
+    return path
+
+
+def test_shards_of_different_tasks_merge_with_nan_metrics(tmp_path: Path) -> None:
+    """A multiclass and a regression dataset in one sweep: each row has its task's metrics,
+    the other task's columns are NaN (not null), and the rows stay complete."""
+    wine = task_shard(tmp_path / "w.parquet", "wine", "multiclass", {"test_acc": 0.9})
+    diab = task_shard(tmp_path / "d.parquet", "diabetes", "regression", {"test_r2": 0.4})
+    table = aggregate([wine, diab])
+    assert table.column("dataset").to_pylist() == ["diabetes", "wine"]
+    assert table.column("test_acc").null_count == table.column("test_r2").null_count == 0
+    frame = table.to_pandas().set_index("dataset")
+    assert frame.loc["wine", "test_acc"] == 0.9 and frame.loc["diabetes", "test_r2"] == 0.4
+    assert pd.isna(frame.loc["wine", "test_r2"]) and pd.isna(frame.loc["diabetes", "test_acc"])
+
+
+def test_one_dataset_with_two_tasks_is_an_error(tmp_path: Path) -> None:
+    a = task_shard(tmp_path / "a.parquet", "mine", "binary", {"test_acc": 0.9})
+    b = task_shard(tmp_path / "b.parquet", "mine", "regression", {"test_r2": 0.4})
+    with pytest.raises(LionSweepError, match=r"shards of mine hold different tasks \(binary, "):
+        aggregate([a, b])
+
+
+def test_shards_from_before_tasks_are_binary(tmp_path: Path) -> None:
+    """Shards written before the task columns existed join a new binary shard's sweep
+    without retraining: their task is binary, their primary metric accuracy."""
+    old = shard(tmp_path / "old.parquet", [0, 1], default=None)
+    new = tmp_path / "new.parquet"
+    columns = {"dataset": ["titanic"], "task": ["binary"], "primary_metric": ["acc"]}
+    keys = {"optimizer": ["lion"], "seed": [0], "config_id": [2], "is_default": [True]}
+    pq.write_table(pa.table({**columns, **keys, "test_acc": [0.7]}), new)
+    table = aggregate([old, new])
+    assert table.column_names[:3] == ["dataset", "task", "primary_metric"]
+    assert table.column("task").to_pylist() == ["binary"] * 3
+    assert table.column("primary_metric").to_pylist() == ["acc"] * 3
+    assert table.column("test_acc").to_pylist() == [0.5, 0.5, 0.7]

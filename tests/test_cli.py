@@ -147,3 +147,25 @@ def test_other_devices_are_not_refused_without_cuda(monkeypatch, device: str) ->
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     check_device(device)
+
+
+def test_train_without_the_prepared_meta_is_one_line(tmp_path: Path, capsys) -> None:
+    """`train` reads the task from meta.json: prepared data without it (or damaged) is one
+    line naming the file, before any grid is read or output written."""
+    data = tmp_path / "data"
+    data.mkdir()
+    settings = {"hidden": 4, "dropout": 0.0, "epochs": 1, "batch_size": 8, "device": "cpu"}
+    argv = ["train", "--dataset", "d", "--optimizer", "sgd", "--seed", "0", "--shard", "0"]
+    argv += ["--rows", "0:1", "--settings", json.dumps(settings)]
+    argv += ["--grid", str(tmp_path / "missing.parquet"), "--data", str(data)]
+    argv += ["--output", str(tmp_path / "out.parquet")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"lionsweep train: error: {data / 'meta.json'}: not readable as the prepared data's "
+        "meta (FileNotFoundError); prepare it again\n"
+    )
+    (data / "meta.json").write_text(json.dumps({"task": "ordinal"}))
+    assert cli.main(argv) == 2
+    assert "task 'ordinal' is not one of binary, multiclass, regression" in capsys.readouterr().err
+    assert not (tmp_path / "out.parquet").exists()

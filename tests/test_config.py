@@ -41,11 +41,11 @@ BAD = {
     ),
     "beta1_out_of_range": (
         {"optimizers": {"lion": {"defaults": {"beta1": 1.0}}}},
-        ["beta1", "1.0"],
+        ["optimizers.lion.defaults.beta1: 1.0 is not in [0, 1)"],
     ),
     "lr_not_positive": (
         {"optimizers": {"adamw": {"grid": [{"param": "lr", "values": [0.001, 0.0]}]}}},
-        ["optimizers.adamw.grid[0].values[1]: 0.0 is less than or equal to the minimum of 0"],
+        ["optimizers.adamw.grid[0] (lr): 0.0 is not in (0, inf)"],
     ),
     "empty_grid": (
         {"optimizers": {"lion": {"grid": [{"param": "weight_decay", "values": []}]}}},
@@ -129,8 +129,8 @@ MESSAGES = {
     "minimum": ("training.epochs", 0, "training.epochs: 0 is less than the minimum of 1"),
     "oneOf, deepest branch": (
         "optimizers.lion.grid.1",
-        {"param": "beta1", "start": 0.5, "stop": 1.5, "num": 3},
-        "optimizers.lion.grid[1].stop: 1.5 is greater than or equal to the maximum of 1",
+        {"param": "beta1", "start": 0.5, "stop": 1.5, "num": "3"},
+        "optimizers.lion.grid[1].num: '3' is not an integer",
     ),
     "oneOf, every branch": (
         "datasets.titanic.categorical",
@@ -165,6 +165,84 @@ MESSAGES = {
     ),
     "empty features": ("datasets.titanic.features", [], "datasets.titanic.features: [] should"),
 }
+
+
+# Optimizer names, hyperparameter names and ranges come from lionsweep.optim's registry
+# (the schema checks shapes only): one line each, naming the key.
+REGISTRY_MESSAGES = {
+    "unknown studied optimizer": (
+        "study.optimizers",
+        ["lion", "rmsprop"],
+        "study.optimizers: unknown optimizer 'rmsprop'; expected one of lion, adamw, adam, sgd",
+    ),
+    "unknown optimizer entry": (
+        "optimizers.rmsprop",
+        {"grid": [{"param": "lr", "values": [0.1]}]},
+        "optimizers.rmsprop: unknown optimizer 'rmsprop'; expected one of lion, adamw, adam, sgd",
+    ),
+    "grid axis of another optimizer": (
+        "optimizers.lion.grid",
+        [{"param": "momentum", "values": [0.9]}],
+        "optimizers.lion.grid[0]: `param` must be one of ['lr', 'beta1', 'beta2', "
+        "'weight_decay'] (lion's hyperparameters), not 'momentum'",
+    ),
+    "default of another optimizer": (
+        "optimizers.adamw.defaults",
+        {"momentum": 0.9},
+        "optimizers.adamw.defaults.momentum: adamw has no hyperparameter 'momentum' (it has "
+        "lr, beta1, beta2, eps, weight_decay)",
+    ),
+    "default out of range": (
+        "optimizers.lion.defaults",
+        {"beta2": 1.0},
+        "optimizers.lion.defaults.beta2: 1.0 is not in [0, 1)",
+    ),
+    "range axis leaves the range": (
+        "optimizers.lion.grid.1",
+        {"param": "beta1", "start": 0.5, "stop": 1.5, "num": 3},
+        "optimizers.lion.grid[1] (beta1): 1.0 is not in [0, 1)",
+    ),
+    "override axis out of range": (
+        "optimizers.adamw.grid_overrides.titanic",
+        [{"param": "weight_decay", "values": [-0.1]}],
+        "optimizers.adamw.grid_overrides.titanic[0] (weight_decay): -0.1 is not in [0, inf)",
+    ),
+    "nesterov not whole": (
+        "optimizers.sgd.grid",
+        [{"param": "nesterov", "values": [0, 0.5]}],
+        "optimizers.sgd.grid[0] (nesterov): 0.5 is not a whole number in [0, 1]",
+    ),
+    "nesterov default not whole": (
+        "optimizers.sgd.defaults",
+        {"nesterov": 0.5},
+        "optimizers.sgd.defaults.nesterov: 0.5 is not a whole number in [0, 1]",
+    ),
+    "momentum 1": (
+        "optimizers.sgd.grid",
+        [{"param": "momentum", "start": 0.0, "stop": 1.0, "num": 3}],
+        "optimizers.sgd.grid[0] (momentum): 1.0 is not in [0, 1)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REGISTRY_MESSAGES))
+def test_optimizers_are_checked_against_the_registry(config: dict, case: str) -> None:
+    path, value, expected = REGISTRY_MESSAGES[case]
+    assert _message(_edit(config, path, value)).startswith(expected)
+
+
+def test_config_defaults_are_optional_overrides_of_the_registry(config: dict) -> None:
+    """No `defaults`: the registry's; a partial `defaults`: the registry's updated by it."""
+    from lionsweep.grid import expand, grid_spec
+
+    config = copy.deepcopy(config)
+    del config["optimizers"]["lion"]["defaults"]
+    config["optimizers"]["adamw"]["defaults"] = {"lr": 0.005}
+    validate(config, SCHEMA)
+    lion = expand(grid_spec(config, "spambase", "lion")).iloc[-1]
+    assert (lion.lr, lion.beta1, lion.beta2, lion.weight_decay) == (1e-4, 0.9, 0.99, 0.0)
+    adamw = expand(grid_spec(config, "spambase", "adamw")).iloc[-1]
+    assert (adamw.lr, adamw.beta2, adamw.eps, adamw.weight_decay) == (0.005, 0.999, 1e-8, 0.01)
 
 
 @pytest.mark.parametrize("case", list(MESSAGES))

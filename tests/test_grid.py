@@ -168,3 +168,102 @@ def test_shards_cover_every_row_once(rows: int, size: int) -> None:
     assert last < 2 * size and (last >= size or len(bounds) == 1)  # remainder joins the last
     assert shard_bounds(rows, size) == bounds  # stable
     assert len(bounds) == max(1, rows // size)
+
+
+# ---------------------------------------------------- config/optimizers.yaml (all four)
+def _merged(config: dict, *files: str) -> dict:
+    """config.yaml with ``files`` merged as `snakemake --configfile` merges them."""
+    import copy
+
+    import yaml
+    from snakemake.utils import update_config
+
+    from conftest import ROOT
+    from lionsweep.config import validate
+
+    merged = copy.deepcopy(config)
+    for name in files:
+        update_config(merged, yaml.safe_load((ROOT / "config" / name).read_text()))
+    validate(merged, ROOT / "workflow" / "schemas" / "config.schema.yaml")
+    return merged
+
+
+def test_optimizers_study_grids_are_what_the_file_says(config: dict) -> None:
+    """Every optimizer on every dataset: 10 lr x 10 weight decays + the default; the
+    rest at the registry's defaults (SGD's momentum at 0.9 on the grid, 0 at the default)."""
+    from lionsweep.optim import REGISTRY
+
+    merged = _merged(config, "optimizers.yaml")
+    study = merged["study"]
+    assert study["name"] == "optimizers" and study["optimizers"] == ["lion", "adamw", "adam", "sgd"]
+    lr_low = {"lion": 1e-5, "adamw": 1e-4, "adam": 1e-4, "sgd": 1e-3}
+    wd_high = {"lion": 0.1, "adamw": 0.1, "adam": 0.01, "sgd": 0.1}
+    for dataset in ["titanic", "spambase", "mushroom"]:
+        for opt, low in lr_low.items():
+            frame = expand(grid_spec(merged, dataset, opt))
+            points, default = frame[~frame.is_default], frame[frame.is_default].iloc[0]
+            assert len(points) == 100, (dataset, opt)
+            lrs = np.geomspace(low, low * 1000, 10)
+            np.testing.assert_allclose(sorted(set(points.lr)), lrs, rtol=1e-11)
+            np.testing.assert_allclose(
+                sorted(set(points.weight_decay)), np.linspace(0, wd_high[opt], 10), rtol=1e-11
+            )
+            hparams = REGISTRY[opt].hparams
+            for h, p in hparams.items():
+                assert default[h] == p.default, (opt, h)
+                if h not in ("lr", "weight_decay"):
+                    expected = 0.9 if h == "momentum" else p.default
+                    assert set(points[h]) == {expected}, (opt, h)
+            others = [h for h in frame.columns[2:] if h not in hparams]
+            assert frame[others].isna().all().all(), (opt, others)
+    lines = grid_summary(merged)
+    assert len(lines) == 12
+    assert (
+        "grid titanic/lion: 101 configurations (lr: 10, weight_decay: 10; + the default) "
+        "from optimizers.lion.grid"
+    ) in lines
+    assert all(" 101 configurations " in line for line in lines)
+
+
+def test_default_study_keeps_the_paper_pair_with_sgd_and_adam_grids(config: dict) -> None:
+    merged = _merged(config)
+    assert merged["study"]["optimizers"] == ["lion", "adamw"]
+    sgd = expand(grid_spec(merged, "spambase", "sgd"))
+    assert len(sgd) == 10 * 4 * 2 * 10 + 1
+    assert sorted(set(sgd.momentum)) == [0.0, 0.5, 0.9, 0.99]
+    assert sorted(set(sgd.nesterov)) == [0.0, 1.0]
+    assert sgd.lr.min() == pytest.approx(1e-3) and sgd.lr.max() == pytest.approx(1.0)
+    adam = expand(grid_spec(merged, "spambase", "adam"))
+    assert len(adam) == 1001 and adam.weight_decay.max() == pytest.approx(0.01)
+
+
+def test_grid_axes_are_per_optimizer(config: dict) -> None:
+    """momentum is a registry hyperparameter (SGD's) but not Lion's; nesterov is whole."""
+    sgd = {"optimizers": {"sgd": {"grid": [{"param": "momentum", "values": [0.9]}]}}}
+    check_grids(sgd)
+    with pytest.raises(LionSweepError, match=r"optimizers\.adamw\.grid\[0\]: `param` must be"):
+        check_grids({"optimizers": {"adamw": sgd["optimizers"]["sgd"]}})
+    bad = [{"param": "nesterov", "start": 0, "stop": 1, "num": 3}]
+    with pytest.raises(LionSweepError) as err:
+        check_grids({"optimizers": {"sgd": {"grid": bad}}})
+    assert (
+        str(err.value) == "optimizers.sgd.grid[0] (nesterov): 0.5 is not a whole number in [0, 1]"
+    )
+
+
+@pytest.mark.parametrize(
+    "axis,message",
+    [
+        ({"param": "lr", "values": ["a"]}, "(lr): 'a' in `values` is not a number"),
+        ({"param": "lr", "start": "x", "stop": 1, "num": 2}, "(lr): 'x' in `start` is not a"),
+        ({"param": "lr", "start": 0.1, "stop": 1, "num": 2.5}, "num must be a whole number"),
+        ({"param": ["lr"], "values": [1]}, "[0]: `param` must be one of ['lr', 'beta1', "),
+        ({"param": "weight_decay", "values": [float("nan")]}, "nan is not in [0, inf)"),
+        ({"param": "lr", "values": [float("inf")]}, "inf is not in (0, inf)"),
+    ],
+)
+def test_garbled_axes_are_one_line_before_the_schema(axis: dict, message: str) -> None:
+    """check_grids runs before the schema: odd YAML must be a message, not a traceback."""
+    with pytest.raises(LionSweepError) as err:
+        check_grids({"optimizers": {"lion": {"grid": [axis]}}})
+    assert message in str(err.value) and str(err.value).startswith("optimizers.lion.grid[0]")

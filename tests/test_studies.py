@@ -298,3 +298,73 @@ def test_a_bad_study_name_stops_before_any_job(tmp_path: Path, name: str) -> Non
     assert proc.returncode != 0
     assert "study" in output(proc) and repr(name) in output(proc), output(proc)
     assert "Job stats" not in output(proc)
+
+
+def tasks_study(workdir: Path, folder: Path, target: str = "sweep") -> subprocess.CompletedProcess:
+    """A user's study of a 3-class target (wine) and a regression target (diabetes), both
+    from scikit-learn written as CSV, by configuration alone: Lion and SGD, 2 seeds."""
+    from sklearn.datasets import load_diabetes, load_wine
+
+    folder.mkdir()
+    frames = {
+        "wine": load_wine(as_frame=True).frame.replace({"target": {0: "a", 1: "b", 2: "c"}}),
+        "diabetes": load_diabetes(as_frame=True, scaled=False).frame,
+    }
+    datasets = {}
+    for name, frame in frames.items():
+        path = folder / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        datasets[name] = {
+            "file": path.name,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "read": {"header": True},
+            "target": "target",
+            "task": "multiclass" if name == "wine" else "regression",
+            "features": None,
+        }
+    study = {
+        "study": {"name": "tasks", "datasets": ["wine", "diabetes"], "optimizers": ["lion", "sgd"]},
+        "data_mirror": str(folder),
+        "datasets": datasets,
+        "model": {"hidden": 16},
+        "training": {"epochs": 3, "batch_size": 16, "threads": 1, "memory_budget_mb": 256},
+        "sweep": {"seeds": [0, 1], "shard_size": 100},
+        "optimizers": {
+            "lion": {"grid": [{"param": "lr", "values": [1e-3, 1e-2]}]},
+            "sgd": {
+                "grid": [
+                    {"param": "lr", "values": [0.01, 0.1]},
+                    {"param": "momentum", "values": [0.9]},
+                ]
+            },
+        },
+    }
+    (workdir / "config" / "tasks.yaml").write_text(yaml.safe_dump(study))
+    args = (target, "--cores", "2", "--configfile", "config/tasks.yaml")
+    return snakemake(workdir, *args, check=False)
+
+
+def test_multiclass_and_regression_by_configuration_alone(tmp_path: Path) -> None:
+    """Wine (3 classes) and diabetes (regression) through `snakemake --configfile` to the
+    sweep table: each dataset's own metric columns (the other task's are NaN), its task
+    and primary metric, accuracy above chance after training, finite r2."""
+    workdir = copy_workflow(tmp_path / "wf")
+    proc = tasks_study(workdir, tmp_path / "mine")
+    assert proc.returncode == 0, output(proc)
+    assert "grid wine/sgd: 3 configurations (lr: 2, momentum: 1; + the default)" in output(proc)
+    sweep = pd.read_parquet(workdir / "results/tasks/sweep.parquet")
+    assert len(sweep) == 2 * 2 * 2 * 3  # datasets x optimizers x seeds x configurations
+    wine, diabetes = (sweep[sweep.dataset == name] for name in ("wine", "diabetes"))
+    assert set(wine.task) == {"multiclass"} and set(wine.primary_metric) == {"acc"}
+    assert set(diabetes.task) == {"regression"} and set(diabetes.primary_metric) == {"r2"}
+    assert wine.test_r2.isna().all() and diabetes.test_acc.isna().all()
+    assert wine.curve_val_acc.map(len).eq(3).all() and diabetes.curve_val_r2.map(len).eq(3).all()
+    trained = wine[~wine.is_default & ~wine.diverged]
+    assert trained.test_acc.max() > 0.9 and trained.test_acc.median() > 1 / 3 + 0.2
+    assert wine.test_auc_ovr.between(0, 1).all()
+    ok = diabetes[~diabetes.diverged]
+    assert np.isfinite(ok.test_r2).all() and ok.test_r2.max() > 0.2
+    sgd = sweep[(sweep.optimizer == "sgd") & ~sweep.is_default]
+    assert set(sgd.momentum) == {0.9} and sgd.beta1.isna().all()
+    meta = [json.loads(p.read_text()) for p in (workdir / "results/data/wine").glob("*/meta.json")]
+    assert [m["classes"] for m in meta] == [["a", "b", "c"]]

@@ -160,3 +160,76 @@ def test_meta_json_records_the_task(wine: Path, tmp_path: Path) -> None:
     prepare(wine, _spec("multiclass"), SPLIT, tmp_path / "out", "wine")
     meta = json.loads((tmp_path / "out" / "meta.json").read_text())
     assert meta["task"] == "multiclass" and meta["classes"] == ["2", "9", "10"]
+
+
+# ---------------------------------------------------------------- through the sweep
+SETTINGS = {"hidden": 8, "dropout": 0.0, "epochs": 3, "batch_size": 32, "dtype": "float64"}
+
+
+def _train(data: Path, tmp_path: Path, optimizer: str, grid: list[dict], seed: int = 0):
+    """One shard of ``optimizer``'s grid on prepared ``data``, the task read from meta.json
+    (as `lionsweep train` does): the shard table as pandas."""
+    from lionsweep.grid import expand, grid_spec
+    from lionsweep.sweep import train_shard
+
+    config = {"optimizers": {optimizer: {"grid": grid}}}
+    frame = expand(grid_spec(config, "d", optimizer))
+    grid_path = tmp_path / f"grid_{optimizer}.parquet"
+    frame.to_parquet(grid_path)
+    out = tmp_path / f"shard_{optimizer}_{seed}.parquet"
+    rows = (0, len(frame))
+    train_shard(grid_path, data, "d", optimizer, seed, 0, rows, SETTINGS, 1, out, progress=False)
+    return pd.read_parquet(out)
+
+
+def test_a_shard_trains_the_task_of_its_prepared_data(wine: Path, tmp_path: Path) -> None:
+    """Wine (3 classes) through `train`: the multiclass head's columns, a task and a
+    primary-metric column, and accuracy well above chance (1/3) for a sane lr."""
+    from lionsweep.heads import Task, result_columns
+
+    prepare(wine, _spec("multiclass"), SPLIT, tmp_path / "data", "wine")
+    grid = [{"param": "lr", "values": [1e-2, 3e-2]}, {"param": "momentum", "values": [0.9]}]
+    shard = _train(tmp_path / "data", tmp_path, "sgd", grid)
+    task = "multiclass"
+    assert set(result_columns(Task(task, n_classes=3))) <= set(shard.columns)
+    assert not {"train_auc", "test_r2"} & set(shard.columns)  # binary / regression only
+    assert shard.task.tolist() == [task] * 3 and shard.primary_metric.tolist() == ["acc"] * 3
+    assert shard.curve_val_acc.map(len).eq(3).all()
+    assert (shard.momentum.tolist(), shard.nesterov.tolist()) == ([0.9, 0.9, 0.0], [0, 0, 0])
+    assert shard.beta1.isna().all()  # not an SGD hyperparameter
+    assert (shard.test_acc.iloc[:2] > 0.6).all()
+
+
+def test_a_regression_shard_reports_r2_in_target_units(diabetes: Path, tmp_path: Path) -> None:
+    """Diabetes through `train`: r2 finite and positive for Adam at lr 1e-2, RMSE in the
+    target's units (tens, not the standardized ~1)."""
+    from lionsweep.heads import metric_columns
+
+    prepare(diabetes, _spec("regression"), SPLIT, tmp_path / "data", "diabetes")
+    shard = _train(tmp_path / "data", tmp_path, "adam", [{"param": "lr", "values": [1e-2]}])
+    assert set(metric_columns("regression")) <= set(shard.columns)
+    assert shard.task.tolist() == ["regression"] * 2
+    assert shard.primary_metric.tolist() == ["r2"] * 2
+    assert "curve_val_r2" in shard.columns and "test_acc" not in shard.columns
+    assert np.isfinite(shard.test_r2).all() and shard.test_r2.iloc[0] > 0.2
+    assert (shard.test_rmse > 20).all()
+
+
+def test_a_damaged_meta_json_is_one_line_naming_the_file(wine: Path, tmp_path: Path) -> None:
+    from lionsweep.prepare import load_task
+
+    prepare(wine, _spec("multiclass"), SPLIT, tmp_path / "data", "wine")
+    meta = tmp_path / "data" / "meta.json"
+    assert load_task(tmp_path / "data").n_classes == 3
+    meta.write_text(json.dumps({"task": "multiclass"}))
+    with pytest.raises(LionSweepError) as err:
+        load_task(tmp_path / "data")
+    assert str(err.value) == (
+        f"{meta}: not readable as the prepared data's meta (no key 'classes'); prepare it again"
+    )
+    meta.write_text("{")
+    with pytest.raises(LionSweepError, match=r"meta\.json: not readable .*JSONDecodeError"):
+        load_task(tmp_path / "data")
+    meta.unlink()
+    with pytest.raises(LionSweepError, match="FileNotFoundError"):
+        load_task(tmp_path / "data")

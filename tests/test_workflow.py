@@ -121,6 +121,12 @@ def test_sweep_table_schema_and_engines(finished: Path) -> None:
     ]:
         assert column in frame.columns, column
     assert frame.curve_val_acc.map(len).eq(frame.epochs).all()
+    # the task from the prepared data, named in the table (tables need no meta.json)
+    assert set(frame.task) == {"binary"} and set(frame.primary_metric) == {"acc"}
+    assert list(frame.columns[:3]) == ["dataset", "task", "primary_metric"]
+    # every registry hyperparameter is a column; NaN where the optimizer has none
+    assert frame[["momentum", "nesterov"]].isna().all().all()
+    assert frame[frame.optimizer == "lion"].eps.isna().all()
     ok = frame[~frame.diverged]
     assert ok.test_acc.between(0, 1).all() and ok.test_acc.notna().all()
     # the Lion defaults really are the paper's

@@ -8,9 +8,11 @@ import shlex
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lionsweep.errors import LionSweepError
+from lionsweep.heads import HEADS
 from lionsweep.io import write_parquet
 from lionsweep.layout import RERUN_ENV
 
@@ -54,17 +56,53 @@ def read_shards(shards: list[Path]) -> list[pa.Table]:
 def aggregate(shards: list[Path]) -> pa.Table:
     if not shards:
         raise LionSweepError("no shard files to aggregate")
-    tables = read_shards(shards)
+    tables = [with_task(t) for t in read_shards(shards)]
     try:
         table = pa.concat_tables(tables, promote_options="default")
     except pa.ArrowInvalid as err:
         raise LionSweepError(f"shards have incompatible schemas: {err}") from None
-    table = table.sort_by(SORT_KEYS)
+    table = nan_for_other_tasks(table).sort_by(SORT_KEYS)
+    check_one_task(table)
     folders = {Path(path).parent.parent for path in shards}  # .../shards/{dataset}/{optimizer}
     check_complete(
         table.select(["dataset", "optimizer", "seed", "config_id", "is_default"]), folders
     )
     return table
+
+
+def with_task(table: pa.Table) -> pa.Table:
+    """A shard written before tasks existed (no `task` column) is binary: the engine had
+    no other head. Its task columns are added, so it needs no retraining."""
+    if "task" in table.column_names or "dataset" not in table.column_names:
+        return table
+    n = table.num_rows
+    at = table.column_names.index("dataset") + 1
+    table = table.add_column(at, "task", pa.array(["binary"] * n, pa.string()))
+    return table.add_column(at + 1, "primary_metric", pa.array([HEADS["binary"].primary] * n))
+
+
+def nan_for_other_tasks(table: pa.Table) -> pa.Table:
+    """Shards of different tasks have different metric columns (heads.result_columns):
+    the concatenation leaves nulls where a task has no such metric; they become NaN, as
+    a float metric that does not apply reads everywhere else (curves stay null)."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_floating(field.type) and table.column(i).null_count:
+            filled = pc.fill_null(table.column(i), pa.scalar(float("nan"), field.type))
+            table = table.set_column(i, field, filled)
+    return table
+
+
+def check_one_task(table: pa.Table) -> None:
+    """A dataset's shards must share one task: two mean shards of old prepared data."""
+    if "task" not in table.column_names:
+        return
+    tasks = table.select(["dataset", "task"]).to_pandas().groupby("dataset")["task"].unique()
+    for name, found in tasks.items():
+        if len(found) > 1:
+            raise LionSweepError(
+                f"shards of {name} hold different tasks ({', '.join(sorted(found))}): some "
+                f"are stale; delete the dataset's shards and rerun: {rerun_command()}"
+            )
 
 
 def check_complete(keys: pa.Table, folders: set[Path] = frozenset()) -> None:

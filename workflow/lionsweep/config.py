@@ -16,7 +16,7 @@ from typing import Any
 
 from lionsweep.errors import LionSweepError
 from lionsweep.fetch import MIRROR_ENV
-from lionsweep.grid import check_grid, grid_source, grid_spec
+from lionsweep.grid import check_defaults, check_grid, registry_hparams
 
 # Keys of a schema node that explain its `pattern` in words (an annotation that
 # jsonschema ignores); without one, the message shows the regular expression.
@@ -168,14 +168,25 @@ def check(config: dict[str, Any]) -> None:
             )
     for name, spec in datasets.items():
         check_dataset(name, spec)
+    check_optimizers(config)
+
+
+def check_optimizers(config: dict[str, Any]) -> None:
+    """Optimizer names, defaults and grid axes against the registry (lionsweep.optim):
+    the schema checks shapes only, so a new registry entry needs no schema change."""
     for opt in config["study"]["optimizers"]:
+        registry_hparams(opt, "study.optimizers")
         if opt not in config["optimizers"]:
             raise LionSweepError(
                 f"study.optimizers names {opt!r}, which has no entry under `optimizers`"
             )
-        for name in config["study"]["datasets"]:
-            where = f"optimizers.{opt}.{grid_source(config, name, opt)}"
-            check_grid(grid_spec(config, name, opt)["grid"], where)
+    for opt, entry in config["optimizers"].items():
+        registry_hparams(opt, f"optimizers.{opt}")
+        check_defaults(entry.get("defaults"), f"optimizers.{opt}.defaults", opt)
+        check_grid(entry["grid"], f"optimizers.{opt}.grid", opt)
+        for name, grid in entry.get("grid_overrides", {}).items():
+            if grid is not None:
+                check_grid(grid, f"optimizers.{opt}.grid_overrides.{name}", opt)
 
 
 # Separators the CSV reader cannot use: they end a line or quote a field.

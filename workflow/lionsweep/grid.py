@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from lionsweep.errors import LionSweepError
 from lionsweep.io import write_parquet
-from lionsweep.optim import REGISTRY, hparam_names
+from lionsweep.optim import REGISTRY, HParam, hparam_names, names
 
 HPARAMS = hparam_names()  # every registry optimizer's hyperparameters, in a fixed order
 RANGE_KEYS = ("start", "stop", "num")
@@ -61,25 +61,34 @@ def old_shape_hint(where: str, grid: dict[str, Any]) -> str:
     )
 
 
+def _number(value: Any, where: str, key: str) -> float:
+    """A YAML number (this runs before the schema: a string must not be a traceback)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise LionSweepError(f"{where}: {value!r} in `{key}` is not a number")
+    return float(value)
+
+
 def axis_values(axis: dict[str, Any], where: str = "axis") -> list[float]:
     """Values of one axis: ``{param, values: [...]}`` or ``{param, start, stop, num, scale}``."""
     if "values" in axis:
         values = axis["values"]
         if not isinstance(values, list) or not values:
             raise LionSweepError(f"{where}: `values` must be a non-empty list")
-        return [_tidy(float(v)) for v in values]
+        return [_tidy(_number(v, where, "values")) for v in values]
     missing = [k for k in RANGE_KEYS if k not in axis]
     if missing:
         raise LionSweepError(f"{where}: needs `values`, or `start`, `stop` and `num`")
-    start, stop, num = float(axis["start"]), float(axis["stop"]), int(axis["num"])
+    start, stop, num = (_number(axis[k], where, k) for k in RANGE_KEYS)
+    if not num.is_integer():
+        raise LionSweepError(f"{where}: num must be a whole number, got {num!r}")
     if num < 1:
-        raise LionSweepError(f"{where}: num must be >= 1, got {num}")
+        raise LionSweepError(f"{where}: num must be >= 1, got {int(num)}")
     if axis.get("scale", "linear") == "log":
         if start <= 0 or stop <= 0:
             raise LionSweepError(f"{where}: a log scale needs start and stop > 0")
-        values = np.geomspace(start, stop, num)
+        values = np.geomspace(start, stop, int(num))
     else:
-        values = np.linspace(start, stop, num)
+        values = np.linspace(start, stop, int(num))
     return [_tidy(v) for v in values]
 
 
@@ -87,22 +96,64 @@ def axis_length(axis: dict[str, Any]) -> int:
     return len(axis["values"]) if "values" in axis else int(axis["num"])
 
 
-def check_grid(grid: Any, where: str, allowed: tuple[str, ...] = HPARAMS) -> None:
+def registry_hparams(optimizer: str, where: str) -> dict[str, HParam]:
+    """``optimizer``'s hyperparameters from the registry, or one line naming ``where``."""
+    if optimizer not in REGISTRY:
+        raise LionSweepError(
+            f"{where}: unknown optimizer {optimizer!r}; expected one of {', '.join(names())}"
+        )
+    return REGISTRY[optimizer].hparams
+
+
+def _not_its_param(optimizer: str, name: Any, hparams: dict[str, HParam]) -> str:
+    return f"{optimizer} has no hyperparameter {name!r} (it has {', '.join(hparams)})"
+
+
+def check_value(hparam: HParam, value: float, where: str) -> None:
+    """One line when ``value`` is outside the registry's range (or not whole for a switch)."""
+    if not hparam.contains(value):
+        raise LionSweepError(f"{where}: {value!r} is not {hparam.describe()}")
+
+
+def check_grid(grid: Any, where: str, optimizer: str) -> None:
     """Raise LionSweepError naming ``where`` for a grid that is not a valid list of axes
-    over ``allowed`` hyperparameters (the optimizer's own, from the registry)."""
+    of ``optimizer``'s hyperparameters with values in the registry's ranges."""
     if isinstance(grid, dict):
         raise LionSweepError(old_shape_hint(where, grid))
     if not isinstance(grid, list) or not grid:
         raise LionSweepError(f"{where}: a grid is a non-empty list of axes {{param: ..., ...}}")
+    hparams = registry_hparams(optimizer, f"optimizers.{optimizer}")
     seen: set[str] = set()
     for i, axis in enumerate(grid):
         name = axis.get("param") if isinstance(axis, dict) else None
-        if name not in allowed:
-            raise LionSweepError(f"{where}[{i}]: `param` must be one of {list(allowed)}")
+        if not isinstance(name, str) or name not in hparams:
+            raise LionSweepError(
+                f"{where}[{i}]: `param` must be one of {list(hparams)} "
+                f"({optimizer}'s hyperparameters), not {name!r}"
+            )
         if name in seen:
             raise LionSweepError(f"{where}: param {name!r} appears twice (one axis per param)")
         seen.add(name)
-        axis_values(axis, f"{where}[{i}] ({name})")
+        for value in axis_values(axis, f"{where}[{i}] ({name})"):
+            check_value(hparams[name], value, f"{where}[{i}] ({name})")
+
+
+def check_defaults(defaults: Any, where: str, optimizer: str) -> None:
+    """A study's ``defaults`` override registry hyperparameters of ``optimizer`` only."""
+    hparams = registry_hparams(optimizer, f"optimizers.{optimizer}")
+    for name, value in (defaults or {}).items():
+        if name not in hparams:
+            raise LionSweepError(f"{where}.{name}: {_not_its_param(optimizer, name, hparams)}")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise LionSweepError(f"{where}.{name}: {value!r} is not a number")
+        check_value(hparams[name], float(value), f"{where}.{name}")
+
+
+def effective_defaults(optimizer: str, overrides: dict[str, float] | None) -> dict[str, float]:
+    """The study's default configuration: the registry's defaults updated by ``overrides``
+    (the registry holds each optimizer's library defaults once; config may change them)."""
+    hparams = registry_hparams(optimizer, f"optimizers.{optimizer}")
+    return {h: float((overrides or {}).get(h, p.default)) for h, p in hparams.items()}
 
 
 def grid_source(config: dict[str, Any], dataset: str, optimizer: str) -> str:
@@ -116,37 +167,43 @@ def grid_source(config: dict[str, Any], dataset: str, optimizer: str) -> str:
 
 
 def grid_spec(config: dict[str, Any], dataset: str, optimizer: str) -> dict[str, Any]:
-    """The grid and defaults that apply to ``dataset`` (per-dataset override, else `grid`)."""
+    """The grid and defaults that apply to ``dataset`` (per-dataset override, else `grid`);
+    the defaults are the registry's updated by the config's (see effective_defaults)."""
     opt = config["optimizers"][optimizer]
     source = grid_source(config, dataset, optimizer)
     grid = opt["grid"] if source == "grid" else opt["grid_overrides"][dataset]
-    return {"optimizer": optimizer, "defaults": opt["defaults"], "grid": grid}
+    defaults = effective_defaults(optimizer, opt.get("defaults"))
+    return {"optimizer": optimizer, "defaults": defaults, "grid": grid}
 
 
 def check_grids(config: dict[str, Any]) -> None:
     """Check every grid of the configuration (before the schema, whose messages for the
     old mapping shape would not say how to write the new one)."""
-    for optimizer, opt in (config.get("optimizers") or {}).items():
+    optimizers = config.get("optimizers")
+    for optimizer, opt in (optimizers if isinstance(optimizers, dict) else {}).items():
         if not isinstance(opt, dict):
             continue
-        allowed = tuple(REGISTRY[optimizer].hparams) if optimizer in REGISTRY else HPARAMS
         if "grid" in opt:
-            check_grid(opt["grid"], f"optimizers.{optimizer}.grid", allowed)
-        for dataset, grid in (opt.get("grid_overrides") or {}).items():
+            check_grid(opt["grid"], f"optimizers.{optimizer}.grid", optimizer)
+        overrides = opt.get("grid_overrides")
+        for dataset, grid in (overrides if isinstance(overrides, dict) else {}).items():
             if grid is not None:
-                check_grid(grid, f"optimizers.{optimizer}.grid_overrides.{dataset}", allowed)
+                check_grid(grid, f"optimizers.{optimizer}.grid_overrides.{dataset}", optimizer)
 
 
 def expand(spec: dict[str, Any]) -> pd.DataFrame:
     """All grid points (config_id 0..n-1, axes in the order written, last axis fastest),
-    then the default as its own row; a hyperparameter without an axis keeps its default."""
-    defaults = spec["defaults"]
-    check_grid(spec["grid"], f"optimizers.{spec['optimizer']} grid")
-    names = [axis["param"] for axis in spec["grid"]]
+    then the default as its own row; a hyperparameter without an axis keeps its default
+    (registry defaults updated by ``spec["defaults"]``); another optimizer's is NaN."""
+    optimizer = spec["optimizer"]
+    check_grid(spec["grid"], f"optimizers.{optimizer} grid", optimizer)
+    check_defaults(spec.get("defaults"), f"optimizers.{optimizer}.defaults", optimizer)
+    defaults = effective_defaults(optimizer, spec.get("defaults"))
+    axes = [axis["param"] for axis in spec["grid"]]
     values = [axis_values(axis, axis["param"]) for axis in spec["grid"]]
-    fixed = {h: float(defaults.get(h, math.nan)) for h in HPARAMS}
+    fixed = {h: defaults.get(h, math.nan) for h in HPARAMS}
     rows = [
-        {**fixed, **dict(zip(names, point, strict=True))} for point in itertools.product(*values)
+        {**fixed, **dict(zip(axes, point, strict=True))} for point in itertools.product(*values)
     ]
     frame = pd.DataFrame([*rows, fixed], columns=list(HPARAMS), dtype="float64")
     frame.insert(0, "is_default", [False] * len(rows) + [True])

@@ -22,9 +22,9 @@ import pyarrow.parquet as pq
 from lionsweep.datasets import RawData, load_raw
 from lionsweep.errors import LionSweepError
 from lionsweep.fetch import sha256_of
+from lionsweep.heads import SPLITS, TASKS, Task
 from lionsweep.io import write_json, write_parquet
 
-SPLITS = ("train", "val", "test")
 TARGET = "target"
 
 
@@ -77,7 +77,7 @@ def split_indices(
         )
     except ValueError as err:  # e.g. a class with a single member
         raise LionSweepError(f"cannot split stratified: {err}") from None
-    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+    return dict(zip(SPLITS, (np.sort(train), np.sort(val), np.sort(test)), strict=True))
 
 
 def standardize(
@@ -234,6 +234,27 @@ def load_splits(directory: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray
         x = np.column_stack([table.column(c).to_numpy() for c in features]).astype(np.float32)
         out[split_name] = (x, y)
     return out
+
+
+def load_task(directory: str | Path) -> Task:
+    """The prepared data's task, from its meta.json: what the engine's head needs (classes
+    of a multiclass target, the training split's mean/std of a regression target)."""
+    path = Path(directory) / "meta.json"
+    try:
+        meta = json.loads(path.read_text())
+        name = meta.get("task", "binary")  # data prepared before tasks existed: binary
+        if name == "multiclass":
+            return Task(name, n_classes=len(meta["classes"]))
+        if name == "regression":
+            return Task(name, target_mean=meta["target_mean"], target_std=meta["target_std"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        why = f"no key {err}" if isinstance(err, KeyError) else type(err).__name__
+        raise LionSweepError(
+            f"{path}: not readable as the prepared data's meta ({why}); prepare it again"
+        ) from None
+    if name not in TASKS:
+        raise LionSweepError(f"{path}: task {name!r} is not one of {', '.join(TASKS)}")
+    return Task(name)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -22,10 +22,10 @@ import pyarrow.parquet as pq
 from lionsweep import __version__
 from lionsweep.errors import LionSweepError
 from lionsweep.grid import HPARAMS
-from lionsweep.heads import curve_columns
+from lionsweep.heads import HEADS, Task, as_task, curve_columns
 from lionsweep.io import write_parquet
 from lionsweep.optim import names as optimizer_names
-from lionsweep.prepare import load_splits
+from lionsweep.prepare import load_splits, load_task
 
 
 def shard_slice(grid: pd.DataFrame, rows: tuple[int, int]) -> pd.DataFrame:
@@ -66,12 +66,16 @@ def results_table(
     out: dict[str, Any],
     meta: dict[str, Any],
 ) -> pa.Table:
-    """Assemble the sweep table's columns (docs/schema.md) for one shard."""
+    """Assemble the sweep table's columns (docs/schema.md) for one shard. The task and its
+    primary metric are columns, so that tables and figures need no meta.json."""
     k = len(rows)
-    curves = curve_columns(meta.get("task", "binary"))
+    task = as_task(meta.get("task", "binary"))
+    curves = curve_columns(task)
     frame = pd.DataFrame(
         {
             "dataset": meta["dataset"],
+            "task": task.name,
+            "primary_metric": HEADS[task.name].primary,
             "optimizer": meta["optimizer"],
             "seed": np.full(k, meta["seed"], dtype=np.int64),
             "config_id": rows["config_id"].to_numpy(np.int64),
@@ -136,12 +140,14 @@ def train_shard(
     output: Path,
     progress: bool = True,
     job_mem_mb: int | None = None,
-    task: Any = "binary",
+    task: Task | str | None = None,
 ) -> pa.Table:
-    """``task``: a ``lionsweep.heads.Task`` or its name (the engine's seam)."""
+    """``task``: a ``lionsweep.heads.Task`` or its name (the engine's seam); None = the
+    prepared data's own, from its meta.json (as the workflow runs it)."""
     check_device(config.get("device"))
     from lionsweep.engine import train_grid
 
+    task = as_task(load_task(data_dir) if task is None else task)
     configs = shard_slice(pq.read_table(grid_path).to_pandas(), rows)
     settings = settings_from(config, threads, job_mem_mb)
     hparams = {h: configs[h].to_numpy(np.float64, copy=True) for h in HPARAMS}

@@ -28,6 +28,7 @@ from lionsweep.grid import (  # noqa: E402
     n_shards,
     shard_bounds,
 )
+from lionsweep.heads import SPLITS  # noqa: E402
 
 try:  # grids first: the schema's message for a grid written as a mapping says not how to fix it
     check_grids(config)
@@ -47,6 +48,7 @@ SEEDS = config["sweep"]["seeds"]
 RESULTS = layout.study_dir(STUDY)
 LOGS = layout.study_logs(STUDY)
 SWEEP = f"{RESULTS}/sweep.parquet"
+SPLIT_FILES = [f"{split}.parquet" for split in SPLITS]  # a prepared dataset's files
 os.environ[layout.RERUN_ENV] = layout.rerun_command(workflow.overwrite_configfiles)
 os.environ.update(layout.download_environment(config))
 
@@ -75,9 +77,7 @@ def data_dir(dataset):
 
 
 def prepared(dataset):
-    return [
-        f"{data_dir(dataset)}/{split}.parquet" for split in ("train", "val", "test")
-    ]
+    return [f"{data_dir(dataset)}/{name}" for name in SPLIT_FILES]
 
 
 def shard_rows(wildcards):

@@ -25,12 +25,7 @@ rule prepare:
     input:
         raw_file,
     output:
-        multiext(
-            "results/data/{dataset}/{digest}/",
-            "train.parquet",
-            "val.parquet",
-            "test.parquet",
-        ),
+        multiext("results/data/{dataset}/{digest}/", *SPLIT_FILES),
         meta="results/data/{dataset}/{digest}/meta.json",
     log:
         "logs/data/{dataset}/{digest}.log",
