@@ -43,7 +43,7 @@ bench: install
 	python bench/engine_bench.py --full-grid --out results/bench-engine/full_grid.json
 	python bench/engine_bench.py --dataset spambase --k 1000 --out results/bench-engine/engine.json
 	python bench/study_bench.py --engine --k 1000 --device cpu --compile --repeats $(BENCH_REPEATS)
-	python bench/study_bench.py --study --repeats $(BENCH_REPEATS)
+	python bench/study_bench.py --study --device cpu --repeats $(BENCH_REPEATS)
 
 # training.device: auto picks cuda in every job; the GEMM peak is then torch.mm on cuda.
 bench-gpu: install
