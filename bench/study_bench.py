@@ -40,6 +40,7 @@ from engine_bench import gemm_peak, grid, load
 from peers import vmap_peer
 
 from lionsweep import layout
+from lionsweep.config import validate
 from lionsweep.engine import TrainSettings, train_grid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,12 +55,22 @@ def flops_per_training(meta: dict, h: int, epochs: int) -> float:
     return epochs * rows["train"] * (4 * d1 * h + 6 * h) + evaluated * (2 * d1 * h + 2 * h)
 
 
+def merge(base: dict, extra: dict) -> dict:
+    """Mappings merged key by key, lists and scalars replaced: as ``--configfile`` does."""
+    out = dict(base)
+    for key, value in extra.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merge(out[key], value) if both else value
+    return out
+
+
 def load_config(extra: list[str]) -> dict:
-    """config/config.yaml with the extra files' top-level sections replacing its own."""
+    """config/config.yaml with the extra files merged in and the schema's defaults filled
+    in, as the workflow sees it (the prepared data's folder is a digest of it)."""
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     for path in extra:
-        for key, value in (yaml.safe_load(Path(path).read_text()) or {}).items():
-            config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
+        config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    validate(config, ROOT / "workflow" / "schemas" / "config.schema.yaml")
     return config
 
 
