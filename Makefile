@@ -6,14 +6,15 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 CORES ?= all
 
-.PHONY: help install run test lint bench clean
+.PHONY: help install run test lint bench bench-gpu clean
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make run    - install into $(VENV) and run the whole study (snakemake --cores $(CORES))"
 	@echo "make test   - install into $(VENV) and run the test suite"
 	@echo "make lint   - ruff, snakefmt --check, snakemake --lint"
-	@echo "make bench  - engine benchmark (batched vs naive training)"
+	@echo "make bench  - engine benchmark (batched vs naive, vs torch.func) and the whole study vs its FLOP floor"
+	@echo "make bench-gpu - the study-level and engine lines on cuda (needs a CUDA build of torch)"
 
 $(VENV)/.installed: envs/requirements.txt envs/requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,10 +36,21 @@ lint: install
 	snakefmt --check Snakefile workflow/Snakefile workflow/rules
 	snakemake --lint --configfile config/test.yaml
 
+BENCH_REPEATS ?= 3
+
 bench: install
-	mkdir -p results/bench
-	python bench/engine_bench.py --full-grid --out results/bench/full_grid.json
-	python bench/engine_bench.py --dataset spambase --k 1000 --out results/bench/engine.json
+	mkdir -p results/bench-engine
+	python bench/engine_bench.py --full-grid --out results/bench-engine/full_grid.json
+	python bench/engine_bench.py --dataset spambase --k 1000 --out results/bench-engine/engine.json
+	python bench/study_bench.py --engine --k 1000 --device cpu --compile --repeats $(BENCH_REPEATS)
+	python bench/study_bench.py --study --device cpu --repeats $(BENCH_REPEATS)
+
+# training.device: auto picks cuda in every job; the GEMM peak is then torch.mm on cuda.
+bench-gpu: install
+	python -c "import torch, sys; sys.exit(not torch.cuda.is_available())" \
+		|| { echo "bench-gpu: error: torch sees no CUDA device"; exit 1; }
+	python bench/study_bench.py --engine --k 1000 --device cuda --compile --repeats $(BENCH_REPEATS)
+	python bench/study_bench.py --study --device cuda --repeats $(BENCH_REPEATS)
 
 clean:
 	rm -rf results logs .snakemake

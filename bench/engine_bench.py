@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import yaml
 
-from lionsweep import optim
+from lionsweep import layout, optim
 from lionsweep.engine import TrainSettings, train_grid
 from lionsweep.fetch import resolve_mirror
 from lionsweep.grid import expand, grid_spec
@@ -41,10 +41,10 @@ STUDY = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 
 def load(dataset: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The workflow's prepared splits (results/data), or the same prepared in a temp dir."""
-    prepared = ROOT / "results" / "data" / dataset
+    spec = STUDY["datasets"][dataset]
+    prepared = ROOT / layout.data_dir(dataset, spec, STUDY["split"])
     if (prepared / "test.parquet").is_file():
         return load_splits(prepared)
-    spec = STUDY["datasets"][dataset]
     mirror = resolve_mirror(STUDY.get("data_mirror")) or ROOT.parent / "shared" / "datasets"
     with tempfile.TemporaryDirectory() as tmp:
         prepare(mirror / spec["file"], spec, STUDY["split"], Path(tmp), dataset)

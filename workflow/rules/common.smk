@@ -25,10 +25,10 @@ from lionsweep.grid import (  # noqa: E402
     grid_size,
     grid_spec,
     grid_summary,
-    n_shards,
     shard_bounds,
 )
 from lionsweep.heads import SPLITS  # noqa: E402
+from lionsweep.shardcost import DEFAULT_COST_MODEL, cost_shard_bounds  # noqa: E402
 
 try:  # grids first: the schema's message for a grid written as a mapping says not how to fix it
     check_grids(config)
@@ -80,18 +80,33 @@ def prepared(dataset):
     return [f"{data_dir(dataset)}/{name}" for name in SPLIT_FILES]
 
 
+def shard_plan(dataset, optimizer):
+    """[start, stop) of each shard of a grid. With `sweep.shard_seconds`, shards are
+    sized by estimated cost (lionsweep.shardcost, version `sweep.shard_cost_model`)
+    from the prepared data's meta, which the `prepare` checkpoint provides; without
+    it, `sweep.shard_size` configurations each."""
+    rows = grid_size(grid_spec(config, dataset, optimizer))
+    seconds = config["sweep"].get("shard_seconds")
+    if not seconds:
+        return shard_bounds(rows, config["sweep"]["shard_size"])
+    digest = os.path.basename(data_dir(dataset))
+    meta_path = checkpoints.prepare.get(dataset=dataset, digest=digest).output.meta
+    version = config["sweep"].get("shard_cost_model", DEFAULT_COST_MODEL)
+    meta = json.loads(Path(meta_path).read_text())
+    return cost_shard_bounds(rows, meta, train_settings(), optimizer, seconds, version)
+
+
 def shard_rows(wildcards):
     """START:STOP of the shard's rows in its grid table. A parameter, so that a shard
     whose rows change (grid size, shard size, sharding rule) is retrained."""
-    spec = grid_spec(config, wildcards.dataset, wildcards.optimizer)
-    bounds = shard_bounds(grid_size(spec), config["sweep"]["shard_size"])
-    start, stop = bounds[int(wildcards.shard)]
+    start, stop = shard_plan(wildcards.dataset, wildcards.optimizer)[
+        int(wildcards.shard)
+    ]
     return f"{start}:{stop}"
 
 
 def shard_files(dataset, optimizer, seed):
-    spec = grid_spec(config, dataset, optimizer)
-    count = n_shards(spec, config["sweep"]["shard_size"])
+    count = len(shard_plan(dataset, optimizer))
     return [
         f"{RESULTS}/shards/{dataset}/{optimizer}/seed{seed}/shard{i:04d}.parquet"
         for i in range(count)
