@@ -329,6 +329,7 @@ def tasks_study(workdir: Path, folder: Path, target: str = "sweep") -> subproces
         "model": {"hidden": 16},
         "training": {"epochs": 3, "batch_size": 16, "threads": 1, "memory_budget_mb": 256},
         "sweep": {"seeds": [0, 1], "shard_size": 100},
+        "results": {"baseline": "lion"},
         "optimizers": {
             "lion": {"grid": [{"param": "lr", "values": [1e-3, 1e-2]}]},
             "sgd": {
@@ -347,7 +348,8 @@ def tasks_study(workdir: Path, folder: Path, target: str = "sweep") -> subproces
 def test_multiclass_and_regression_by_configuration_alone(tmp_path: Path) -> None:
     """Wine (3 classes) and diabetes (regression) through `snakemake --configfile` to the
     sweep table: each dataset's own metric columns (the other task's are NaN), its task
-    and primary metric, accuracy above chance after training, finite r2."""
+    and primary metric, accuracy above chance after training, finite r2; then the tables
+    name each dataset's metric and compare SGD with a configured baseline."""
     workdir = copy_workflow(tmp_path / "wf")
     proc = tasks_study(workdir, tmp_path / "mine")
     assert proc.returncode == 0, output(proc)
@@ -368,3 +370,17 @@ def test_multiclass_and_regression_by_configuration_alone(tmp_path: Path) -> Non
     assert set(sgd.momentum) == {0.9} and sgd.beta1.isna().all()
     meta = [json.loads(p.read_text()) for p in (workdir / "results/data/wine").glob("*/meta.json")]
     assert [m["classes"] for m in meta] == [["a", "b", "c"]]
+    # tables and figures from that sweep name each dataset's metric, and train nothing more
+    proc = snakemake(workdir, "--cores", "2", "--configfile", "config/tasks.yaml", check=False)
+    assert proc.returncode == 0, output(proc)
+    assert "rule train_shard" not in output(proc)
+    tables = workdir / "results/tasks/tables"
+    honest = pd.read_csv(tables / "honest_table.csv").set_index(["dataset", "optimizer"])
+    assert set(honest.metric) == {"acc", "r2"}
+    assert honest.loc[("diabetes", "sgd"), "metric"] == "r2"
+    assert np.isfinite(honest.loc[("diabetes", "sgd"), "test_r2_mean"])
+    assert honest.loc[("wine", "lion"), "test_acc_mean"] > 0.9
+    assert "R^2" in (tables / "honest_table.md").read_text()
+    comparison = pd.read_csv(tables / "comparison.csv")
+    assert set(comparison.optimizer) == {"sgd"} and set(comparison.dataset) == {"wine", "diabetes"}
+    assert len(comparison) == 4  # 2 datasets x (defaults, tuned), SGD against the Lion baseline
