@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 
 from lionsweep.errors import LionSweepError
+from lionsweep.heads import SPLITS
 from lionsweep.io import write_atomic
 from lionsweep.outputs import TABLE_FORMATS
 
 HP_COLUMNS = ("lr", "beta1", "beta2", "weight_decay", "eps")
-SPLITS = ("train", "val", "test")
 META_KEYS = ("dataset", "rows_raw", "rows_dropped", "rows", "positives")
 # Only binary datasets count positives; a multiclass meta has class_counts, a regression
 # one target_mean: there positives are n/a, not missing.
