@@ -36,6 +36,7 @@ from lionsweep.selection import (
     NO_GRID_POINT,
     PRIMARY,
     Metrics,
+    check_sweep,
     config_table,
     load_sweep,
     parse_settings,
@@ -53,7 +54,7 @@ def plan(frame: pd.DataFrame, metrics: Metrics) -> pd.DataFrame:
     """Per (dataset, optimizer): the default and the honest choice (``select_honest``),
     as grid-table rows (config_id, is_default, hyperparameters) with their ``role``.
     A pair without a working grid point gets a tuned row with NA config_id and ``note``."""
-    configs = config_table(frame, metrics)
+    configs = config_table(check_sweep(frame), metrics)
     chosen = select_honest(configs).set_index(GROUP)
     rows = []
     for (dataset, optimizer), g in configs.groupby(GROUP, sort=True):
@@ -91,8 +92,10 @@ def check_seeds(frame: pd.DataFrame, seeds: list[int]) -> None:
         )
 
 
-def _na_rows(picked: pd.DataFrame, seeds: list[int], first: pd.DataFrame) -> pa.Table:
-    """One n/a ``tuned`` row per seed for a pair without a selection (metrics null)."""
+def _na_rows(picked: pd.Series, seeds: list[int], like: pa.Table) -> pa.Table:
+    """One n/a ``tuned`` row per seed for a pair without a selection (metrics null),
+    typed as the trained rows ``like`` (the concatenation then fills the rest with nulls)."""
+    first = like.slice(0, 1).select(["task", PRIMARY]).to_pandas()
     frame = pd.DataFrame(
         {
             "dataset": picked["dataset"],
@@ -107,7 +110,9 @@ def _na_rows(picked: pd.DataFrame, seeds: list[int], first: pd.DataFrame) -> pa.
             "note": picked["note"],
         }
     )
-    return pa.Table.from_pandas(frame, preserve_index=False)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    schema = pa.schema([like.schema.field(n) for n in table.column_names])
+    return table.cast(schema)
 
 
 def train_pair(
@@ -133,8 +138,7 @@ def train_pair(
         out.append(table.append_column("note", pa.array(ok["note"].tolist(), pa.string())))
     missing = picks[picks["config_id"].isna()]
     if len(missing):
-        first = out[0].to_pandas()
-        out += [_na_rows(missing.iloc[[0]].reset_index(drop=True), seeds, first)]
+        out += [_na_rows(missing.iloc[0], seeds, out[0])]
     return out
 
 
