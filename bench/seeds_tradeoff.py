@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
-from lionsweep.confirmed import load_confirm  # noqa: E402
-from lionsweep.selection import FINAL  # noqa: E402
-from lionsweep.tradeoff import seeds_tradeoff  # noqa: E402
+from lionsweep.confirmed import load_confirm
+from lionsweep.selection import FINAL
+from lionsweep.tradeoff import seeds_tradeoff
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ import pytest
 from scipy import stats as sps
 from synthetic_sweep import diverge, make_sweep, to_parquet
 
-from lionsweep.claims import CONFIRMED, claims_check
+from lionsweep.claims import CONFIRMED
 from lionsweep.cli import main
 from lionsweep.config import confirm_seeds, validate
 from lionsweep.confirm import check_seeds, confirm, plan
@@ -213,7 +213,9 @@ def test_confirmed_table_reports_a_failed_selection_and_diverged_seeds() -> None
     assert table.loc[("spambase", "lion"), "note"] == NO_GRID_POINT
     assert math.isnan(table.loc[("spambase", "lion"), "gain_mean"])
     assert not math.isnan(table.loc[("spambase", "lion"), "default_test_acc_mean"])
-    assert table.loc[("titanic", "lion"), "note"] == "diverged in 1 of 4 seeds (left out of the gain)"
+    assert (
+        table.loc[("titanic", "lion"), "note"] == "diverged in 1 of 4 seeds (left out of the gain)"
+    )
 
 
 def claims_with(conf: pd.DataFrame) -> pd.DataFrame:
@@ -271,7 +273,7 @@ def test_seeds_tradeoff_widths_shrink_and_the_full_set_matches_claims() -> None:
     assert titanic.loc[12, "subsets"] == 1 and titanic.decided.between(0, 1).all()
     claims = claims_with(conf)
     full = claims[claims.protocol == f"{CONFIRMED} on 12 fresh seeds"].set_index("claim")
-    row = full.loc[titanic.index.name and "Titanic: tuning gains about 15 points (read as 15 +- 5)"]
+    row = full.loc["Titanic: tuning gains about 15 points (read as 15 +- 5)"]
     assert titanic.loc[12, "width_points"] == pytest.approx(row.ci_hi_points - row.ci_lo_points)
     assert titanic.loc[12, "verdict_all_seeds"] == row.ci_verdict
     with pytest.raises(LionSweepError, match=r"seed counts \[40\]"):
@@ -288,7 +290,9 @@ def test_workflow_confirms_on_fresh_seeds_and_reproduces_the_sweep(finished: Pat
     sweep = pd.read_parquet(results / "sweep.parquet")
     assert set(conf.seed).isdisjoint(sweep.seed) and sorted(set(conf.seed)) == [1000, 1001, 1002]
     assert len(conf) == 3 * 2 * 2 * 3  # datasets x optimizers x roles x seeds
-    honest = pd.read_csv(results / "tables" / "honest_table.csv").set_index(["dataset", "optimizer"])
+    honest = pd.read_csv(results / "tables" / "honest_table.csv").set_index(
+        ["dataset", "optimizer"]
+    )
     tuned = conf[conf.role == "tuned"].groupby(["dataset", "optimizer"]).config_id.first()
     for key, cid in tuned.items():
         assert cid == honest.loc[key, "config_id"]

@@ -36,10 +36,8 @@ def seeds_tradeoff(
     if too_many:
         raise LionSweepError(f"seed counts {too_many} not in 2..{len(seeds)} (the run's seeds)")
     rng = np.random.default_rng(RNG_SEED)
-    subsets = {
-        n: [seeds] if n == len(seeds) else [rng.choice(seeds, n, replace=False) for _ in range(draws)]
-        for n in counts
-    }  # fmt: skip
+    subsets = {n: [rng.choice(seeds, n, replace=False) for _ in range(draws)] for n in counts}
+    subsets |= {n: [seeds] for n in counts if n == len(seeds)}  # all of them: one subset
     rows = []
     for claim in CLAIMS:
         series = claim.value(per_seed)

@@ -44,6 +44,7 @@ export_job_environment(
     PACKAGE_ROOT, sys.executable, resolve_mirror(config.get("data_mirror"))
 )
 
+
 def as_json(obj):
     return json.dumps(obj, sort_keys=True)
 

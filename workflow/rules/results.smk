@@ -4,6 +4,7 @@
 
 from lionsweep.outputs import figure_outputs, table_outputs
 
+
 rule tables:
     input:
         sweep=SWEEP,
