@@ -172,11 +172,14 @@ def _variants(
     return out
 
 
-def uncertain_note(ci_verdict: str, lo: float, hi: float, n: int) -> str:
-    """Why a confirmed claim is still open: its interval at the seeds measured."""
-    if ci_verdict != "inconclusive":
+def uncertain_note(claim: Claim, lo: float, hi: float, n: int) -> str:
+    """Why a confirmed claim is still open: its interval at the seeds measured, and the
+    claim's bound inside it (an effect close to the bound needs many more seeds)."""
+    if claim.ci_verdict(lo, hi) != "inconclusive":
         return ""
-    return f"genuinely uncertain at {n} seeds: interval width {hi - lo:.1f} points"
+    inside = [b for b in (claim.low, claim.high) if math.isfinite(b) and lo <= b <= hi]
+    where = f", which holds the claim's bound {inside[0]:g}" if inside else ""
+    return f"genuinely uncertain at {n} seeds: interval width {hi - lo:.1f} points{where}"
 
 
 def claims_check(
@@ -214,7 +217,7 @@ def claims_check(
                 decided = claim.ci_verdict(lo, hi)
                 notes = [edge_note(read, claim.datasets)]
                 if name == CONFIRMED and ci is not None:
-                    notes.append(uncertain_note(decided, lo, hi, ci.n))
+                    notes.append(uncertain_note(claim, lo, hi, ci.n))
                 rows.append(
                     {
                         "claim": claim.text,
