@@ -41,7 +41,13 @@ from lionsweep.selection import (
     select_paper,
     settings,
 )
-from lionsweep.stats import BOOTSTRAP_SAMPLES, mean_ci, paired
+from lionsweep.stats import (
+    BOOTSTRAP_SAMPLES,
+    EXACT_SIGNFLIP_MAX_N,
+    SIGNFLIP_SAMPLES,
+    mean_ci,
+    paired,
+)
 from lionsweep.writers import datasets_table, dropped_note, write_table
 
 PAPER_OPTIMIZER = "lion"  # the paper's table is about Lion alone
@@ -279,8 +285,9 @@ CAPTIONS = {
     "confirmed": "The default and the validation-selected ('honest') configuration of each "
     "(dataset, optimizer), retrained on fresh seeds the sweep did not use (confirm.seeds, "
     "from first_seed), test {metric}; gain = tuned minus default, paired by seed; "
-    "p_signflip: sign-flip permutation test of the paired gain (exact up to 16 seeds, "
-    "20,000 seeded sign patterns above), p_ttest: paired t-test.",
+    "p_signflip: sign-flip permutation test of the paired gain (exact up to "
+    f"{EXACT_SIGNFLIP_MAX_N} seeds, {SIGNFLIP_SAMPLES:,} seeded sign patterns above), "
+    "p_ttest: paired t-test.",
 }
 NOT_AVAILABLE = {
     "datasets": "n/a: no --meta files given (the prepared datasets' meta.json).",
