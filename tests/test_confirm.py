@@ -326,3 +326,24 @@ def test_workflow_confirms_on_fresh_seeds_and_reproduces_the_sweep(finished: Pat
             assert all(np.array_equal(x, y, equal_nan=True) for x, y in zip(a, b, strict=True))
         else:
             assert ((a == b) | (a.isna() & b.isna())).all(), col  # bit-identical
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"confirm": {"seeds": 4}},
+        {"confirm": {"first_seed": 50}},
+        {"results": {"honest_metrics": "best_epoch"}},
+    ],
+    ids=["seeds", "first_seed", "honest_metrics"],
+)
+def test_confirm_settings_rerun_the_confirmation_alone(finished: Path, mirror, override) -> None:
+    """What the confirmation reads reruns it (and the tables), never the grid sweep."""
+    from conftest import snakemake
+
+    (finished / "config" / "override.yaml").write_text(json.dumps(override))
+    args = ("-n", "--configfile", "config/test.yaml", "config/override.yaml")
+    plan = snakemake(finished, *args, mirror=mirror).stdout
+    assert "rule confirm:" in plan and "rule tables:" in plan
+    assert "rule train_shard:" not in plan and "rule aggregate:" not in plan

@@ -60,6 +60,11 @@ SWEEP = f"{RESULTS}/sweep.parquet"
 CONFIRM = f"{RESULTS}/confirm.parquet"
 CONFIRM_SEEDS = confirm_seeds(config)  # fresh seeds, disjoint from SEEDS (checked)
 RESULTS_SETTINGS = as_json(config.get("results", {}))
+# The one results option the confirmation reads (which metrics select): the others
+# change tables only and must not retrain it.
+SELECTION_SETTINGS = as_json(
+    {k: v for k, v in config.get("results", {}).items() if k == "honest_metrics"}
+)
 SPLIT_FILES = [f"{split}.parquet" for split in SPLITS]  # a prepared dataset's files
 os.environ[layout.RERUN_ENV] = layout.rerun_command(workflow.overwrite_configfiles)
 os.environ.update(layout.download_environment(config))

@@ -22,7 +22,7 @@ rule confirm:
         runtime=config["training"]["runtime_min"],
     params:
         settings=as_json(train_settings()),
-        results=RESULTS_SETTINGS,
+        results=SELECTION_SETTINGS,
         seeds=" ".join(map(str, CONFIRM_SEEDS)),
         data=[data_dir(d) for d in DATASETS],
         datasets=DATASETS,
