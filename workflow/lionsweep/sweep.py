@@ -145,6 +145,7 @@ def train_shard(
     """``task``: a ``lionsweep.heads.Task`` or its name (the engine's seam); None = the
     prepared data's own, from its meta.json (as the workflow runs it)."""
     check_device(config.get("device"))
+    task = as_task(load_task(data_dir) if task is None else task)  # before the grid is read
     configs = shard_slice(pq.read_table(grid_path).to_pandas(), rows)
     table = train_configs(
         configs,
