@@ -264,6 +264,34 @@ def test_tables_cli_reads_confirm_parquet(tmp_path: Path) -> None:
         load_confirm(bad, FINAL)
 
 
+def test_tables_cli_bad_confirm_files_are_one_line(tmp_path: Path, capsys) -> None:
+    sweep = tmp_path / "sweep.parquet"
+    to_parquet(make_sweep(datasets=("titanic", "spambase", "mushroom")), sweep)
+    only = tmp_path / "only_titanic.parquet"
+    fake_confirm({"titanic": 0.1}).to_parquet(only)
+    garbage = tmp_path / "garbage.parquet"
+    garbage.write_bytes(b"PAR1 not really")
+    twice = tmp_path / "twice.parquet"
+    conf = fake_confirm({"titanic": 0.1, "spambase": 0.0, "mushroom": 0.0})
+    pd.concat([conf, conf.iloc[:1]]).to_parquet(twice)
+    role = tmp_path / "role.parquet"
+    conf.assign(role="best").to_parquet(role)
+    expected = {
+        only: f"{only} has no rows for dataset ['mushroom', 'spambase']",
+        garbage: f"{garbage}: not a readable confirmation table",
+        twice: f"{twice}: duplicate (dataset, optimizer, seed, role) rows",
+        role: f"{role}: column role holds ['best']; expected default or tuned",
+    }
+    for path, message in expected.items():
+        outdir = tmp_path / path.stem
+        argv = ["tables", "--sweep", str(sweep), "--confirm", str(path), "--outdir", str(outdir)]
+        argv += ["--datasets", "titanic", "spambase", "mushroom"]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"lionsweep tables: error: {message}") and err.count("\n") == 1
+        assert not outdir.exists()  # nothing half-written
+
+
 # ------------------------------------------------------------------ trade-off
 
 

@@ -367,14 +367,18 @@ def metric_of(table: pd.DataFrame, dataset: str) -> MetricInfo:
 
 
 def restrict(
-    frame: pd.DataFrame, datasets: list[str] | None, optimizers: list[str] | None
+    frame: pd.DataFrame,
+    datasets: list[str] | None,
+    optimizers: list[str] | None,
+    what: str = "the sweep table",
 ) -> pd.DataFrame:
-    """Keep the configured study; a configured dataset or optimizer missing is an error."""
+    """Keep the configured study; a configured dataset or optimizer missing is an error
+    (``what`` names the table in the message)."""
     for col, wanted in (("dataset", datasets), ("optimizer", optimizers)):
         if wanted:
             missing = sorted(set(wanted) - set(frame[col].unique()))
             if missing:
-                raise LionSweepError(f"the sweep table has no rows for {col} {missing}")
+                raise LionSweepError(f"{what} has no rows for {col} {missing}")
             frame = frame[frame[col].isin(wanted)]
     return frame.reset_index(drop=True)
 

@@ -390,7 +390,8 @@ def run(args: argparse.Namespace) -> None:
     confirm = None
     if args.confirm is not None:
         metrics = Metrics(settings(cfg)["honest_metrics"])
-        confirm = restrict(load_confirm(args.confirm, metrics), args.datasets, args.optimizers)
+        confirm = load_confirm(args.confirm, metrics)
+        confirm = restrict(confirm, args.datasets, args.optimizers, str(args.confirm))
     tables = run_tables(frame, cfg, args.datasets, args.meta, args.optimizers, confirm)
     for name in TABLES:
         text = caption(name, tables[name], settings(cfg), tables["datasets"])
