@@ -158,6 +158,18 @@ def test_confirm_cli_error_is_one_line(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err.strip()
     assert err.startswith("lionsweep confirm: error:") and "nothing/meta.json" in err
     assert "\n" not in err and not (tmp_path / "c").exists()
+    other = prepared_folder(tmp_path / "other", dataset="other")
+    base = ["confirm", "--sweep", str(path), "--seeds", "9", "--settings", json.dumps(SETTINGS)]
+    base += ["--output", str(tmp_path / "c")]
+    assert main([*base, "--data", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == "lionsweep confirm: error: --data: no prepared data folder for dataset(s) ['toy']\n"
+    )
+    assert main([*base, "--data", str(other), "--results", '{"top": 3}']) == 2
+    err = capsys.readouterr().err
+    assert err == "lionsweep confirm: error: --results: unknown results key(s) ['top']\n"
+    assert not (tmp_path / "c").exists()
 
 
 # ------------------------------------------------------------------ tables and claims

@@ -155,10 +155,11 @@ def confirm(
     table's columns plus ``role`` and ``note``, sorted by key (stable bytes)."""
     check_device(settings.get("device"))
     picks = plan(frame, metrics)
+    lacking = sorted(set(picks["dataset"]) - set(data_dirs))
+    if lacking:  # before any training, not after the datasets that have one
+        raise LionSweepError(f"--data: no prepared data folder for dataset(s) {lacking}")
     tables = []
     for (dataset, optimizer), pair in picks.groupby(GROUP, sort=True):
-        if dataset not in data_dirs:
-            raise LionSweepError(f"--data: no prepared data folder for dataset {dataset!r}")
         start = time.perf_counter()
         tables += train_pair(pair, data_dirs[dataset], seeds, settings, threads, job_mem_mb)
         ids = ", ".join(f"{r.role} {_id(r.config_id)}" for r in pair.itertuples())
@@ -225,7 +226,7 @@ def run(args: argparse.Namespace) -> None:
         settings = json.loads(args.settings)
     except json.JSONDecodeError as err:
         raise LionSweepError(f"--settings is not valid JSON ({err})") from None
-    metrics = Metrics(parse_settings(args.results)["honest_metrics"])
+    metrics = Metrics(parse_settings(args.results, "--results")["honest_metrics"])
     table = confirm(
         frame, data_folders(args.data), args.seeds, settings, metrics, args.threads,
         args.job_mem_mb,

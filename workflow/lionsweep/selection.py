@@ -68,19 +68,17 @@ DEFAULTS: dict[str, Any] = {
 INTEGER_MINIMA = {"top_k": 1, "bootstrap_resamples": 100, "tick_labels": 2}
 
 
-def parse_settings(text: str) -> dict[str, Any]:
-    """``--settings`` (the `results:` section as JSON), checked: one readable line on error."""
+def parse_settings(text: str, flag: str = "--settings") -> dict[str, Any]:
+    """``flag`` (the `results:` section as JSON), checked: one readable line on error."""
     try:
         results = json.loads(text)
     except json.JSONDecodeError as err:
-        raise LionSweepError(f"--settings is not valid JSON ({err})") from None
+        raise LionSweepError(f"{flag} is not valid JSON ({err})") from None
     if not isinstance(results, dict):
-        raise LionSweepError(
-            f"--settings must be a JSON object (the results: section), got {text!r}"
-        )
+        raise LionSweepError(f"{flag} must be a JSON object (the results: section), got {text!r}")
     unknown = sorted(set(results) - set(DEFAULTS))
     if unknown:
-        raise LionSweepError(f"--settings: unknown results key(s) {unknown}")
+        raise LionSweepError(f"{flag}: unknown results key(s) {unknown}")
     return settings(results)
 
 
