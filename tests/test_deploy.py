@@ -135,6 +135,7 @@ def test_both_entry_points_plan_the_whole_study(tmp_path: Path, mirror: Path, en
         "grid",
         "train_shard",
         "aggregate",
+        "confirm",
         "tables",
         "figures",
         "total",

@@ -167,4 +167,5 @@ def test_grid_edge_flags_match_the_grids(results: Path) -> None:
                 & claims.protocol.str.startswith("honest")
             ]
             note = f"best at grid edge: the grid may be too narrow ({r.dataset}: {expected})"
-            assert (mine.note == note).all() and len(mine) > 0
+            # a confirmed claim still open adds "; genuinely uncertain at N seeds: ..."
+            assert mine.note.str.startswith(note).all() and len(mine) > 0

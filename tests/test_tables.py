@@ -200,7 +200,8 @@ def test_rules_build_tables_figures_and_report_from_the_sweep_alone(
     tmp_path: Path, mirror: Path
 ) -> None:
     """`snakemake tables figures` from results/test/sweep.parquet and the prepared datasets'
-    meta.json (row counts for the captions), without shards: no training, a report."""
+    meta.json (row counts for the captions), without shards: no grid training (only the
+    confirmation's few models, on the synthetic sweep's selections), a report."""
     from conftest import copy_workflow, snakemake
 
     work = copy_workflow(tmp_path / "wf")
@@ -212,7 +213,7 @@ def test_rules_build_tables_figures_and_report_from_the_sweep_alone(
     dry = snakemake(work, "tables", "figures", "-n", *args)
     block = dry.stdout.split("Job stats:")[1].split("Reasons:")[0]
     jobs = set(re.findall(r"^(\w+)\s+\d+$", block, flags=re.M)) - {"total"}
-    assert jobs == {"tables", "figures"}, block
+    assert jobs == {"confirm", "tables", "figures"}, block  # confirm: trains 2 x 6 x 3 models
     snakemake(work, "tables", "figures", "--cores", "1", *args)
     assert (work / "results" / "test" / "tables" / "claims_check.md").is_file()
     assert (work / "results" / "test" / "figures" / "heatmap_mushroom.pdf").is_file()

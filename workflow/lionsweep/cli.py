@@ -25,6 +25,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "grid": ("lionsweep.grid", "expand one (dataset, optimizer) grid into a table"),
     "train": ("lionsweep.sweep", "train one shard of a grid and write its Parquet"),
     "aggregate": ("lionsweep.aggregate", "merge shard Parquet files into the sweep table"),
+    "confirm": (
+        "lionsweep.confirm",
+        "retrain the default and the honest choice on fresh seeds (confirm.parquet)",
+    ),
     "tables": ("lionsweep.tables", "write the result tables (CSV, Markdown, LaTeX)"),
     "figures": ("lionsweep.figures", "draw the result figures (PNG, PDF)"),
 }

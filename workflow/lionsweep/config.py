@@ -169,6 +169,27 @@ def check(config: dict[str, Any]) -> None:
     for name, spec in datasets.items():
         check_dataset(name, spec)
     check_optimizers(config)
+    check_confirm(config)
+
+
+def confirm_seeds(config: dict[str, Any]) -> list[int]:
+    """The confirmation stage's seeds: ``confirm.seeds`` of them from ``confirm.first_seed``
+    (a validated config has both: the schema's defaults)."""
+    section = config["confirm"]
+    return list(range(section["first_seed"], section["first_seed"] + section["seeds"]))
+
+
+def check_confirm(config: dict[str, Any]) -> None:
+    """Confirmation seeds must be fresh: one shared with the sweep would report the
+    selection's own seed luck again, which is what the stage exists to remove."""
+    seeds = confirm_seeds(config)
+    shared = sorted(set(seeds) & set(config["sweep"]["seeds"]))
+    if shared:
+        raise LionSweepError(
+            f"confirm.first_seed: confirmation seeds {seeds[0]}..{seeds[-1]} overlap "
+            f"sweep.seeds at {shared}; start them after the sweep's (e.g. first_seed: "
+            f"{max(config['sweep']['seeds']) + 1})"
+        )
 
 
 def check_optimizers(config: dict[str, Any]) -> None:

@@ -68,19 +68,17 @@ DEFAULTS: dict[str, Any] = {
 INTEGER_MINIMA = {"top_k": 1, "bootstrap_resamples": 100, "tick_labels": 2}
 
 
-def parse_settings(text: str) -> dict[str, Any]:
-    """``--settings`` (the `results:` section as JSON), checked: one readable line on error."""
+def parse_settings(text: str, flag: str = "--settings") -> dict[str, Any]:
+    """``flag`` (the `results:` section as JSON), checked: one readable line on error."""
     try:
         results = json.loads(text)
     except json.JSONDecodeError as err:
-        raise LionSweepError(f"--settings is not valid JSON ({err})") from None
+        raise LionSweepError(f"{flag} is not valid JSON ({err})") from None
     if not isinstance(results, dict):
-        raise LionSweepError(
-            f"--settings must be a JSON object (the results: section), got {text!r}"
-        )
+        raise LionSweepError(f"{flag} must be a JSON object (the results: section), got {text!r}")
     unknown = sorted(set(results) - set(DEFAULTS))
     if unknown:
-        raise LionSweepError(f"--settings: unknown results key(s) {unknown}")
+        raise LionSweepError(f"{flag}: unknown results key(s) {unknown}")
     return settings(results)
 
 
@@ -367,14 +365,18 @@ def metric_of(table: pd.DataFrame, dataset: str) -> MetricInfo:
 
 
 def restrict(
-    frame: pd.DataFrame, datasets: list[str] | None, optimizers: list[str] | None
+    frame: pd.DataFrame,
+    datasets: list[str] | None,
+    optimizers: list[str] | None,
+    what: str = "the sweep table",
 ) -> pd.DataFrame:
-    """Keep the configured study; a configured dataset or optimizer missing is an error."""
+    """Keep the configured study; a configured dataset or optimizer missing is an error
+    (``what`` names the table in the message)."""
     for col, wanted in (("dataset", datasets), ("optimizer", optimizers)):
         if wanted:
             missing = sorted(set(wanted) - set(frame[col].unique()))
             if missing:
-                raise LionSweepError(f"the sweep table has no rows for {col} {missing}")
+                raise LionSweepError(f"{what} has no rows for {col} {missing}")
             frame = frame[frame[col].isin(wanted)]
     return frame.reset_index(drop=True)
 

@@ -145,10 +145,40 @@ def train_shard(
     """``task``: a ``lionsweep.heads.Task`` or its name (the engine's seam); None = the
     prepared data's own, from its meta.json (as the workflow runs it)."""
     check_device(config.get("device"))
+    task = as_task(load_task(data_dir) if task is None else task)  # before the grid is read
+    configs = shard_slice(pq.read_table(grid_path).to_pandas(), rows)
+    table = train_configs(
+        configs,
+        data_dir,
+        (dataset, optimizer, seed, shard),
+        config,
+        threads,
+        progress=progress,
+        job_mem_mb=job_mem_mb,
+        task=task,
+    )
+    write_parquet(table, output)
+    return table
+
+
+def train_configs(
+    configs: pd.DataFrame,
+    data_dir: Path,
+    key: tuple[str, str, int, int],
+    config: dict[str, Any],
+    threads: int | None,
+    progress: bool = True,
+    job_mem_mb: int | None = None,
+    task: Task | str | None = None,
+) -> pa.Table:
+    """Train ``configs`` (grid-table rows: config_id, is_default, hyperparameters) on the
+    prepared data in ``data_dir`` for ``key`` = (dataset, optimizer, seed, shard): the one
+    path from a grid's rows to the sweep table's rows, shared by the sweep's shards and
+    the confirmation stage, so that both train (and record) exactly the same thing."""
     from lionsweep.engine import train_grid
 
+    dataset, optimizer, seed, shard = key
     task = as_task(load_task(data_dir) if task is None else task)
-    configs = shard_slice(pq.read_table(grid_path).to_pandas(), rows)
     settings = settings_from(config, threads, job_mem_mb)
     hparams = {h: configs[h].to_numpy(np.float64, copy=True) for h in HPARAMS}
     start = time.perf_counter()
@@ -163,9 +193,7 @@ def train_shard(
         "settings": config,
         "wall_time_s": time.perf_counter() - start,
     }
-    table = results_table(configs, out, meta)
-    write_parquet(table, output)
-    return table
+    return results_table(configs, out, meta)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

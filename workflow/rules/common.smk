@@ -17,7 +17,11 @@ PACKAGE_ROOT = str(Path(str(workflow.current_basedir)).parent)
 sys.path.insert(0, PACKAGE_ROOT)
 
 from lionsweep import layout  # noqa: E402
-from lionsweep.config import export_job_environment, validate  # noqa: E402
+from lionsweep.config import (  # noqa: E402
+    confirm_seeds,
+    export_job_environment,
+    validate,
+)
 from lionsweep.errors import LionSweepError  # noqa: E402
 from lionsweep.fetch import resolve_mirror  # noqa: E402
 from lionsweep.grid import (  # noqa: E402
@@ -40,6 +44,11 @@ export_job_environment(
     PACKAGE_ROOT, sys.executable, resolve_mirror(config.get("data_mirror"))
 )
 
+
+def as_json(obj):
+    return json.dumps(obj, sort_keys=True)
+
+
 STUDY = config["study"]["name"]
 DATASETS = config["study"]["datasets"]
 OPTIMIZERS = config["study"]["optimizers"]
@@ -48,6 +57,14 @@ SEEDS = config["sweep"]["seeds"]
 RESULTS = layout.study_dir(STUDY)
 LOGS = layout.study_logs(STUDY)
 SWEEP = f"{RESULTS}/sweep.parquet"
+CONFIRM = f"{RESULTS}/confirm.parquet"
+CONFIRM_SEEDS = confirm_seeds(config)  # fresh seeds, disjoint from SEEDS (checked)
+RESULTS_SETTINGS = as_json(config.get("results", {}))
+# The one results option the confirmation reads (which metrics select): the others
+# change tables only and must not retrain it.
+SELECTION_SETTINGS = as_json(
+    {k: v for k, v in config.get("results", {}).items() if k == "honest_metrics"}
+)
 SPLIT_FILES = [f"{split}.parquet" for split in SPLITS]  # a prepared dataset's files
 os.environ[layout.RERUN_ENV] = layout.rerun_command(workflow.overwrite_configfiles)
 os.environ.update(layout.download_environment(config))
@@ -61,10 +78,6 @@ wildcard_constraints:
     sha=r"[0-9a-f]{16}",
     digest=r"[0-9a-f]{16}",
     file=r"[^/]+",
-
-
-def as_json(obj):
-    return json.dumps(obj, sort_keys=True)
 
 
 def raw_file(wildcards):

@@ -1,14 +1,14 @@
-# Stage 3: tables and figures, from the study's sweep.parquet and the datasets' meta (never retrains).
+# Stage 3: tables and figures, from the study's sweep.parquet (and confirm.parquet) and the
+# datasets' meta (never retrains).
 # File names come from lionsweep.outputs, which the writers use too.
 
 from lionsweep.outputs import figure_outputs, table_outputs
-
-RESULTS_SETTINGS = as_json(config.get("results", {}))
 
 
 rule tables:
     input:
         sweep=SWEEP,
+        confirm=CONFIRM,
         meta=[f"{data_dir(d)}/meta.json" for d in DATASETS],
     output:
         [
@@ -25,7 +25,8 @@ rule tables:
         optimizers=OPTIMIZERS,
         outdir=lambda w, output: os.path.dirname(output[0]),
     shell:
-        "python -m lionsweep tables --sweep {input.sweep:q} --outdir {params.outdir:q}"
+        "python -m lionsweep tables --sweep {input.sweep:q} --confirm {input.confirm:q}"
+        " --outdir {params.outdir:q}"
         " --settings {params.settings:q} --datasets {params.datasets:q}"
         " --optimizers {params.optimizers:q} --meta {input.meta:q} > {log:q} 2>&1"
 
