@@ -51,6 +51,24 @@ def cost_model(version: int) -> CostModel:
     return COST_MODELS[version]
 
 
+def check_sharding(sweep: Mapping[str, Any]) -> None:
+    """The config's `sweep` sharding keys, before any job: a cost model this code
+    knows (even when unused, so a typo never waits for the day it is used) and a
+    finite, positive time budget."""
+    cost_model(sweep["shard_cost_model"])
+    seconds = sweep["shard_seconds"]
+    if seconds is not None:
+        _check_seconds(seconds)
+
+
+def _check_seconds(seconds: float) -> None:
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise LionSweepError(
+            f"sweep.shard_seconds must be a finite number > 0 (or null: shard_size "
+            f"configurations per shard), got {seconds!r}"
+        )
+
+
 def _meta_shape(meta: Mapping[str, Any]) -> tuple[int, int, int, int]:
     """(train, val, test rows, features) from a prepared dataset's meta.json."""
     try:
@@ -91,7 +109,6 @@ def cost_shard_bounds(
 ) -> list[tuple[int, int]]:
     """[start, stop) of each shard: as many configurations as fit ``shard_seconds``
     by the cost model (at least one), the remainder joining the last shard."""
-    if not shard_seconds > 0:
-        raise LionSweepError(f"sweep.shard_seconds must be > 0, got {shard_seconds!r}")
+    _check_seconds(shard_seconds)
     per_config = seconds_per_config(meta, training, optimizer, version)
     return shard_bounds(grid_rows, max(1, math.floor(shard_seconds / per_config)))
