@@ -10,11 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from test_workflow import RESULTS, TEST_CONFIG, comparable, merged_test_config
 
 from conftest import copy_run, snakemake
 from lionsweep.grid import grid_size, grid_spec
 from lionsweep.shardcost import cost_shard_bounds
-from test_workflow import RESULTS, TEST_CONFIG, comparable, merged_test_config
 
 pytestmark = pytest.mark.slow
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from lionsweep.errors import LionSweepError
 from lionsweep.grid import shard_bounds
-from lionsweep.optim import spec
+from lionsweep.hparams import describe
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def seconds_per_config(
     evaluated = epochs * val + 2 * (train + val + test)  # val curve each epoch; final + best
     flops = steps * b * (4 * (d + 1) * h + 6 * h) + evaluated * (2 * (d + 1) * h + 2 * h)
     n_params = (d + 1) * h + h + 1
-    passes = model.passes_per_state * len(spec(optimizer).state)
+    passes = model.passes_per_state * len(describe(optimizer).state)
     elems = steps * b * h * 6 + evaluated * h * 2 + steps * n_params * passes
     return flops / (model.gflops * 1e9) + elems * model.elem_ns * 1e-9
 

@@ -27,7 +27,6 @@ from lionsweep.grid import (  # noqa: E402
     grid_summary,
     shard_bounds,
 )
-from lionsweep.heads import SPLITS  # noqa: E402
 from lionsweep.shardcost import cost_shard_bounds  # noqa: E402
 
 try:  # grids first: the schema's message for a grid written as a mapping says not how to fix it
@@ -48,7 +47,7 @@ SEEDS = config["sweep"]["seeds"]
 RESULTS = layout.study_dir(STUDY)
 LOGS = layout.study_logs(STUDY)
 SWEEP = f"{RESULTS}/sweep.parquet"
-SPLIT_FILES = [f"{split}.parquet" for split in SPLITS]  # a prepared dataset's files
+SPLIT_FILES = [f"{split}.parquet" for split in layout.SPLITS]  # a prepared dataset's files
 os.environ[layout.RERUN_ENV] = layout.rerun_command(workflow.overwrite_configfiles)
 os.environ.update(layout.download_environment(config))
 
