@@ -47,7 +47,8 @@ SEEDS = config["sweep"]["seeds"]
 RESULTS = layout.study_dir(STUDY)
 LOGS = layout.study_logs(STUDY)
 SWEEP = f"{RESULTS}/sweep.parquet"
-SPLIT_FILES = [f"{split}.parquet" for split in layout.SPLITS]  # a prepared dataset's files
+# a prepared dataset's files
+SPLIT_FILES = [f"{split}.parquet" for split in layout.SPLITS]
 os.environ[layout.RERUN_ENV] = layout.rerun_command(workflow.overwrite_configfiles)
 os.environ.update(layout.download_environment(config))
 
