@@ -31,6 +31,10 @@ def test_default_and_test_configs_are_valid(workdir: Path) -> None:
 
 
 BAD = {
+    "unknown_cost_model": (
+        {"sweep": {"shard_cost_model": 99}},
+        ["invalid configuration: sweep.shard_cost_model: unknown version 99; known: [1]"],
+    ),
     "wrong_type": (
         {"training": {"epochs": "ten"}},
         ["invalid configuration: training.epochs: 'ten' is not an integer"],
@@ -249,6 +253,31 @@ def test_config_defaults_are_optional_overrides_of_the_registry(config: dict) ->
 def test_schema_error_is_one_line_naming_key_value_and_rule(config: dict, case: str) -> None:
     path, value, expected = MESSAGES[case]
     assert _message(_edit(config, path, value)).startswith(expected)
+
+
+SHARDING = {
+    "zero seconds": ("shard_seconds", 0, "sweep.shard_seconds: 0 is less than or equal to the"),
+    "negative": ("shard_seconds", -5, "sweep.shard_seconds: -5 is less than or equal to the"),
+    "text": ("shard_seconds", "60", "sweep.shard_seconds: '60' is not a number or null"),
+    "nan": ("shard_seconds", float("nan"), "sweep.shard_seconds must be a finite number > 0"),
+    "inf": ("shard_seconds", float("inf"), "sweep.shard_seconds must be a finite number > 0"),
+    "unknown model": ("shard_cost_model", 2, "sweep.shard_cost_model: unknown version 2;"),
+    "model as text": ("shard_cost_model", "1", "sweep.shard_cost_model: '1' is not an integer"),
+    "model missing": ("shard_cost_model", None, "sweep.shard_cost_model: None is not an integer"),
+}
+
+
+@pytest.mark.parametrize("case", list(SHARDING))
+def test_bad_sharding_is_one_line_naming_the_key(config: dict, case: str) -> None:
+    key, value, expected = SHARDING[case]
+    assert _message(_edit(config, f"sweep.{key}", value)).startswith(expected)
+
+
+def test_unknown_cost_model_is_refused_even_with_fixed_size_shards(config: dict) -> None:
+    """A version this code does not know stops the run even when shard_seconds is null:
+    the typo would otherwise surface only on the day cost-aware shards are switched on."""
+    config = _edit(_edit(config, "sweep.shard_seconds", None), "sweep.shard_cost_model", 7)
+    assert _message(config) == "sweep.shard_cost_model: unknown version 7; known: [1]"
 
 
 @pytest.mark.parametrize(

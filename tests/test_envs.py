@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import yaml
 
 from conftest import ROOT
@@ -27,4 +29,5 @@ def test_conda_env_pins_equal_requirements() -> None:
 
 def test_every_rule_names_the_conda_env() -> None:
     rules = "".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
-    assert rules.count("rule ") == rules.count('conda:\n        "../../envs/lionsweep.yaml"')
+    jobs = re.findall(r"^(?:rule|checkpoint) \w+:", rules, flags=re.M)  # prepare: a checkpoint
+    assert len(jobs) == rules.count('conda:\n        "../../envs/lionsweep.yaml"')

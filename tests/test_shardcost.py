@@ -84,9 +84,10 @@ def test_cost_shards_cover_every_row_once(seconds: float) -> None:
     "kwargs,match",
     [
         ({"version": 99}, "sweep.shard_cost_model: unknown version 99"),
-        ({"shard_seconds": 0.0}, "sweep.shard_seconds must be > 0"),
-        ({"shard_seconds": -5.0}, "sweep.shard_seconds must be > 0"),
-        ({"shard_seconds": float("nan")}, "sweep.shard_seconds must be > 0"),
+        ({"shard_seconds": 0.0}, "sweep.shard_seconds must be a finite number > 0"),
+        ({"shard_seconds": -5.0}, "sweep.shard_seconds must be a finite number > 0"),
+        ({"shard_seconds": float("nan")}, "sweep.shard_seconds must be a finite number > 0"),
+        ({"shard_seconds": float("inf")}, "sweep.shard_seconds must be a finite number > 0"),
         ({"meta": {"dataset": "mine", "rows": {"train": 10}}}, "'mine' lacks rows"),
         ({"meta": {"dataset": "mine"}}, "'mine' lacks rows"),
     ],

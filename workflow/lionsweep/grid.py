@@ -17,15 +17,15 @@ import itertools
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 
 from lionsweep.errors import LionSweepError
-from lionsweep.io import write_parquet
-from lionsweep.optim import REGISTRY, HParam, hparam_names, names
+from lionsweep.hparams import DESCRIPTIONS, HParam, hparam_names, names
+
+if TYPE_CHECKING:  # pandas and pyarrow are imported where used: the rules parse this module
+    import pandas as pd
 
 HPARAMS = hparam_names()  # every registry optimizer's hyperparameters, in a fixed order
 RANGE_KEYS = ("start", "stop", "num")
@@ -98,11 +98,11 @@ def axis_length(axis: dict[str, Any]) -> int:
 
 def registry_hparams(optimizer: str, where: str) -> dict[str, HParam]:
     """``optimizer``'s hyperparameters from the registry, or one line naming ``where``."""
-    if optimizer not in REGISTRY:
+    if optimizer not in DESCRIPTIONS:
         raise LionSweepError(
             f"{where}: unknown optimizer {optimizer!r}; expected one of {', '.join(names())}"
         )
-    return REGISTRY[optimizer].hparams
+    return DESCRIPTIONS[optimizer].hparams
 
 
 def _not_its_param(optimizer: str, name: Any, hparams: dict[str, HParam]) -> str:
@@ -195,6 +195,8 @@ def expand(spec: dict[str, Any]) -> pd.DataFrame:
     """All grid points (config_id 0..n-1, axes in the order written, last axis fastest),
     then the default as its own row; a hyperparameter without an axis keeps its default
     (registry defaults updated by ``spec["defaults"]``); another optimizer's is NaN."""
+    import pandas as pd
+
     optimizer = spec["optimizer"]
     check_grid(spec["grid"], f"optimizers.{optimizer} grid", optimizer)
     check_defaults(spec.get("defaults"), f"optimizers.{optimizer}.defaults", optimizer)
@@ -255,6 +257,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    import pyarrow as pa
+
+    from lionsweep.io import write_parquet
+
     frame = expand(json.loads(args.spec))
     write_parquet(pa.Table.from_pandas(frame, preserve_index=False), args.output)
     print(f"{args.output}: {len(frame)} configurations")

@@ -25,8 +25,8 @@ from torch import Tensor
 
 from lionsweep import metrics
 from lionsweep.errors import LionSweepError
+from lionsweep.layout import SPLITS
 
-SPLITS = ("train", "val", "test")
 TASKS = ("binary", "multiclass", "regression")
 LOSS_CURVE = "curve_val_loss"
 

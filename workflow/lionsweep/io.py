@@ -14,12 +14,12 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from lionsweep.errors import LionSweepError
+
+if TYPE_CHECKING:  # pyarrow is imported where used: the rules parse this module (fetch)
+    import pyarrow as pa
 
 # Errors of the output's file system (not of whatever the caller reads meanwhile).
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
@@ -83,6 +83,8 @@ def write_atomic(path: str | os.PathLike[str], writer: Callable[[Path], Any]) ->
 
 def write_parquet(table: pa.Table, path: str | os.PathLike[str]) -> None:
     """Write a Parquet file atomically, with settings that make equal tables equal bytes."""
+    import pyarrow.parquet as pq
+
     write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 

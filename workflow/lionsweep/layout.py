@@ -21,6 +21,9 @@ from typing import Any
 # changing them must neither move the prepared data nor rerun the sweep.
 PROVENANCE_KEYS = ("url", "description")
 SHORT = 16  # hex digits of a sha256 in folder names: 64 bits, collisions are not a concern
+# A prepared dataset's splits (one `<split>.parquet` each), in this order everywhere:
+# files, metric columns (lionsweep.heads), the engine's evaluation.
+SPLITS = ("train", "val", "test")
 
 
 def canonical(obj: Any) -> str:

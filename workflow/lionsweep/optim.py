@@ -7,10 +7,11 @@ Python scalar (then these are ordinary drop-in optimizers) or a tensor of shape
 [K], broadcast over the leading dimension of every parameter, so one call updates
 K independent models stacked as [K, ...] (possibly non-contiguous views).
 
-:data:`REGISTRY` is the one place an optimizer is described: its hyperparameters
-(default and valid range), its state tensors, its batched step (``coefs`` once per
+:data:`REGISTRY` is where an optimizer is described: its hyperparameters (default
+and valid range) and state tensors, from :mod:`lionsweep.hparams` (torch-free, for
+the workflow's parse-time checks), with its batched step (``coefs`` once per
 hyperparameter change, ``update`` per parameter per step) and the reference
-implementation every model slice must match (tests/test_registry.py). The engine,
+implementation every model slice must match (tests/test_registry.py), here. The engine,
 the memory plan, the grid columns and the CLI derive from it; docs/optimizers.md
 says how to add one.
 
@@ -21,16 +22,24 @@ which changes results at the rounding level only.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from lionsweep.errors import LionSweepError
+from lionsweep.hparams import (
+    DESCRIPTIONS,
+    FROZEN_HPARAMS,
+    Description,
+    HParam,
+    describe,
+    hparam_names,
+    names,
+)
 from lionsweep.kernels import (
     Hyper,
     adam_coefs,
@@ -42,29 +51,6 @@ from lionsweep.kernels import (
     sgd_coefs,
     sgd_update,
 )
-
-INF = math.inf
-
-
-class HParam(NamedTuple):
-    """A hyperparameter's default and valid range (``inclusive``: are low/high allowed)."""
-
-    default: float
-    low: float
-    high: float
-    inclusive: tuple[bool, bool] = (True, False)
-    integer: bool = False  # a 0/1 switch or a count: whole numbers only
-
-    def contains(self, value: float) -> bool:
-        lo_ok = value >= self.low if self.inclusive[0] else value > self.low
-        hi_ok = value <= self.high if self.inclusive[1] else value < self.high
-        return lo_ok and hi_ok and (not self.integer or float(value).is_integer())
-
-    def describe(self) -> str:
-        lo, hi = "[("[not self.inclusive[0]], "])"[not self.inclusive[1]]
-        kind = "a whole number in " if self.integer else "in "
-        return f"{kind}{lo}{self.low:g}, {self.high:g}{hi}"
-
 
 # ------------------------------------------------------------------ registry
 Update = Callable[[Tensor, Tensor, Sequence[Tensor], Any, int, Tensor | None], None]
@@ -117,78 +103,42 @@ def _sgd_reference(params: Iterable[Tensor], hp: Mapping[str, float]) -> torch.o
     )
 
 
-LR = HParam(1e-3, 0.0, INF, (False, False))
-BETA = HParam(0.9, 0.0, 1.0)
-EPS = HParam(1e-8, 0.0, INF, (False, False))
-DECAY = HParam(0.0, 0.0, INF)
-ADAM_HPARAMS = {"lr": LR, "beta1": BETA, "beta2": BETA._replace(default=0.999), "eps": EPS}
-
-REGISTRY: dict[str, OptimizerSpec] = {
-    spec.name: spec
-    for spec in (
-        OptimizerSpec(
-            "lion",
-            {
-                "lr": LR._replace(default=1e-4),
-                "beta1": BETA,
-                "beta2": BETA._replace(default=0.99),
-                "weight_decay": DECAY,
-            },
-            ("exp_avg",),
-            lambda p, hp: lion_coefs(p, **hp),
-            lambda p, g, s, c, step, buf: lion_update(p, g, s[0], c, buf),
-            _lion_reference,
-        ),
-        OptimizerSpec(
-            "adamw",
-            {**ADAM_HPARAMS, "weight_decay": DECAY._replace(default=1e-2)},
-            ("exp_avg", "exp_avg_sq"),
-            lambda p, hp: adam_coefs(p, **hp, decoupled=True),
-            lambda p, g, s, c, step, buf: adam_update(p, g, s[0], s[1], c, step, buf),
-            _adam_reference(torch.optim.AdamW),
-        ),
-        OptimizerSpec(
-            "adam",
-            {**ADAM_HPARAMS, "weight_decay": DECAY},
-            ("exp_avg", "exp_avg_sq"),
-            lambda p, hp: adam_coefs(p, **hp, decoupled=False),
-            lambda p, g, s, c, step, buf: adam_update(p, g, s[0], s[1], c, step, buf),
-            _adam_reference(torch.optim.Adam),
-        ),
-        OptimizerSpec(
-            "sgd",
-            {
-                "lr": LR,
-                "momentum": HParam(0.0, 0.0, 1.0),
-                "weight_decay": DECAY,
-                "nesterov": HParam(0.0, 0.0, 1.0, (True, True), integer=True),
-            },
-            ("momentum_buffer",),
-            lambda p, hp: sgd_coefs(p, **hp),
-            lambda p, g, s, c, step, buf: sgd_update(p, g, s[0], c),
-            _sgd_reference,
-        ),
-    )
+# name -> (coefs, update, reference): the torch half of each lionsweep.hparams entry.
+KERNELS: dict[str, tuple[Callable[..., Any], Update, Callable[..., torch.optim.Optimizer]]] = {
+    "lion": (
+        lambda p, hp: lion_coefs(p, **hp),
+        lambda p, g, s, c, step, buf: lion_update(p, g, s[0], c, buf),
+        _lion_reference,
+    ),
+    "adamw": (
+        lambda p, hp: adam_coefs(p, **hp, decoupled=True),
+        lambda p, g, s, c, step, buf: adam_update(p, g, s[0], s[1], c, step, buf),
+        _adam_reference(torch.optim.AdamW),
+    ),
+    "adam": (
+        lambda p, hp: adam_coefs(p, **hp, decoupled=False),
+        lambda p, g, s, c, step, buf: adam_update(p, g, s[0], s[1], c, step, buf),
+        _adam_reference(torch.optim.Adam),
+    ),
+    "sgd": (
+        lambda p, hp: sgd_coefs(p, **hp),
+        lambda p, g, s, c, step, buf: sgd_update(p, g, s[0], c),
+        _sgd_reference,
+    ),
 }
-# The engine freezes a diverged model by zeroing these, so every optimizer needs them.
-FROZEN_HPARAMS = ("lr", "weight_decay")
-assert all(set(FROZEN_HPARAMS) <= set(s.hparams) for s in REGISTRY.values())
+assert tuple(KERNELS) == names(), "lionsweep.hparams and KERNELS must name the same optimizers"
 
 
-def names() -> tuple[str, ...]:
-    """Registered optimizer names, in registration order."""
-    return tuple(REGISTRY)
+def _entry(name: str, described: Description) -> OptimizerSpec:
+    return OptimizerSpec(name, described.hparams, described.state, *KERNELS[name])
 
 
-def hparam_names() -> tuple[str, ...]:
-    """Every optimizer's hyperparameters, first appearance first: the grid's columns."""
-    return tuple(dict.fromkeys(h for s in REGISTRY.values() for h in s.hparams))
+REGISTRY: dict[str, OptimizerSpec] = {n: _entry(n, d) for n, d in DESCRIPTIONS.items()}
 
 
 def spec(name: str) -> OptimizerSpec:
     """The registry entry for ``name``, or a user error listing the known ones."""
-    if name not in REGISTRY:
-        raise LionSweepError(f"unknown optimizer {name!r}; expected one of {names()}")
+    describe(name)
     return REGISTRY[name]
 
 
@@ -241,6 +191,7 @@ def batched_step(
 from lionsweep.optim_drivers import SGD, Adam, AdamW, Lion  # noqa: E402  (they use the registry)
 
 __all__ = [
+    "FROZEN_HPARAMS",
     "REGISTRY",
     "SGD",
     "Adam",

@@ -24,7 +24,7 @@ from typing import Any
 
 from lionsweep.errors import LionSweepError
 from lionsweep.grid import shard_bounds
-from lionsweep.optim import spec
+from lionsweep.hparams import describe
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,24 @@ def cost_model(version: int) -> CostModel:
             f"sweep.shard_cost_model: unknown version {version!r}; known: {sorted(COST_MODELS)}"
         )
     return COST_MODELS[version]
+
+
+def check_sharding(sweep: Mapping[str, Any]) -> None:
+    """The config's `sweep` sharding keys, before any job: a cost model this code
+    knows (even when unused, so a typo never waits for the day it is used) and a
+    finite, positive time budget."""
+    cost_model(sweep["shard_cost_model"])
+    seconds = sweep["shard_seconds"]
+    if seconds is not None:
+        _check_seconds(seconds)
+
+
+def _check_seconds(seconds: float) -> None:
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise LionSweepError(
+            f"sweep.shard_seconds must be a finite number > 0 (or null: shard_size "
+            f"configurations per shard), got {seconds!r}"
+        )
 
 
 def _meta_shape(meta: Mapping[str, Any]) -> tuple[int, int, int, int]:
@@ -76,7 +94,7 @@ def seconds_per_config(
     evaluated = epochs * val + 2 * (train + val + test)  # val curve each epoch; final + best
     flops = steps * b * (4 * (d + 1) * h + 6 * h) + evaluated * (2 * (d + 1) * h + 2 * h)
     n_params = (d + 1) * h + h + 1
-    passes = model.passes_per_state * len(spec(optimizer).state)
+    passes = model.passes_per_state * len(describe(optimizer).state)
     elems = steps * b * h * 6 + evaluated * h * 2 + steps * n_params * passes
     return flops / (model.gflops * 1e9) + elems * model.elem_ns * 1e-9
 
@@ -91,7 +109,6 @@ def cost_shard_bounds(
 ) -> list[tuple[int, int]]:
     """[start, stop) of each shard: as many configurations as fit ``shard_seconds``
     by the cost model (at least one), the remainder joining the last shard."""
-    if not shard_seconds > 0:
-        raise LionSweepError(f"sweep.shard_seconds must be > 0, got {shard_seconds!r}")
+    _check_seconds(shard_seconds)
     per_config = seconds_per_config(meta, training, optimizer, version)
     return shard_bounds(grid_rows, max(1, math.floor(shard_seconds / per_config)))

@@ -31,8 +31,7 @@ from lionsweep.grid import (  # noqa: E402
     grid_summary,
     shard_bounds,
 )
-from lionsweep.heads import SPLITS  # noqa: E402
-from lionsweep.shardcost import DEFAULT_COST_MODEL, cost_shard_bounds  # noqa: E402
+from lionsweep.shardcost import cost_shard_bounds  # noqa: E402
 
 try:  # grids first: the schema's message for a grid written as a mapping says not how to fix it
     check_grids(config)
@@ -65,7 +64,8 @@ RESULTS_SETTINGS = as_json(config.get("results", {}))
 SELECTION_SETTINGS = as_json(
     {k: v for k, v in config.get("results", {}).items() if k == "honest_metrics"}
 )
-SPLIT_FILES = [f"{split}.parquet" for split in SPLITS]  # a prepared dataset's files
+# a prepared dataset's files
+SPLIT_FILES = [f"{split}.parquet" for split in layout.SPLITS]
 os.environ[layout.RERUN_ENV] = layout.rerun_command(workflow.overwrite_configfiles)
 os.environ.update(layout.download_environment(config))
 
@@ -99,14 +99,20 @@ def shard_plan(dataset, optimizer):
     from the prepared data's meta, which the `prepare` checkpoint provides; without
     it, `sweep.shard_size` configurations each."""
     rows = grid_size(grid_spec(config, dataset, optimizer))
-    seconds = config["sweep"].get("shard_seconds")
-    if not seconds:
-        return shard_bounds(rows, config["sweep"]["shard_size"])
+    sweep = config["sweep"]
+    if sweep["shard_seconds"] is None:
+        return shard_bounds(rows, sweep["shard_size"])
     digest = os.path.basename(data_dir(dataset))
     meta_path = checkpoints.prepare.get(dataset=dataset, digest=digest).output.meta
-    version = config["sweep"].get("shard_cost_model", DEFAULT_COST_MODEL)
     meta = json.loads(Path(meta_path).read_text())
-    return cost_shard_bounds(rows, meta, train_settings(), optimizer, seconds, version)
+    return cost_shard_bounds(
+        rows,
+        meta,
+        train_settings(),
+        optimizer,
+        sweep["shard_seconds"],
+        sweep["shard_cost_model"],
+    )
 
 
 def shard_rows(wildcards):
@@ -149,6 +155,16 @@ def train_settings():
     return {**config["model"], **training}
 
 
+def sharding():
+    """How the grids are cut: the keys of `sweep` that shard_plan reads (the cost
+    model's version only when shards are sized by cost; fixed-size shards keep the
+    digest they had before cost-aware shards existed)."""
+    sweep = config["sweep"]
+    if sweep["shard_seconds"] is None:
+        return {"shard_size": sweep["shard_size"]}
+    return {k: sweep[k] for k in ("shard_seconds", "shard_cost_model")}
+
+
 def sweep_digest():
     """Everything the shards compute from, as one digest: a parameter of the aggregate,
     so that a changed setting makes the sweep (and all after it) out of date even when
@@ -157,7 +173,7 @@ def sweep_digest():
         {
             "training": train_settings(),
             "seeds": SEEDS,
-            "shard_size": config["sweep"]["shard_size"],
+            **sharding(),
             "grids": {
                 f"{d}/{o}": grid_spec(config, d, o)
                 for d in DATASETS

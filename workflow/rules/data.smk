@@ -21,7 +21,9 @@ rule fetch:
         " --output {output:q} 2> {log:q}"
 
 
-rule prepare:
+# A checkpoint: cost-aware shards (sweep.shard_seconds) are sized from its meta.json,
+# so the training jobs are planned once the dataset is prepared (see shard_plan).
+checkpoint prepare:
     input:
         raw_file,
     output:

@@ -1,0 +1,100 @@
+"""What each registry optimizer *is*, without torch: its hyperparameters (default and
+valid range) and its state tensors.
+
+Why a module of its own: the workflow's rules check the config, expand the grids and
+size the shards from these descriptions every time Snakemake parses the workflow
+(every invocation, every dry run, every cluster job). Importing torch for that cost
+~1.5-2 s each time. :mod:`lionsweep.optim` adds the batched step and the reference
+implementation to each entry here (its ``REGISTRY``), and is the only place torch
+enters; see docs/optimizers.md.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+from lionsweep.errors import LionSweepError
+
+INF = math.inf
+
+
+class HParam(NamedTuple):
+    """A hyperparameter's default and valid range (``inclusive``: are low/high allowed)."""
+
+    default: float
+    low: float
+    high: float
+    inclusive: tuple[bool, bool] = (True, False)
+    integer: bool = False  # a 0/1 switch or a count: whole numbers only
+
+    def contains(self, value: float) -> bool:
+        lo_ok = value >= self.low if self.inclusive[0] else value > self.low
+        hi_ok = value <= self.high if self.inclusive[1] else value < self.high
+        return lo_ok and hi_ok and (not self.integer or float(value).is_integer())
+
+    def describe(self) -> str:
+        lo, hi = "[("[not self.inclusive[0]], "])"[not self.inclusive[1]]
+        kind = "a whole number in " if self.integer else "in "
+        return f"{kind}{lo}{self.low:g}, {self.high:g}{hi}"
+
+
+class Description(NamedTuple):
+    """An optimizer's hyperparameters (name -> HParam) and state tensors (names)."""
+
+    hparams: dict[str, HParam]
+    state: tuple[str, ...]
+
+
+LR = HParam(1e-3, 0.0, INF, (False, False))
+BETA = HParam(0.9, 0.0, 1.0)
+EPS = HParam(1e-8, 0.0, INF, (False, False))
+DECAY = HParam(0.0, 0.0, INF)
+ADAM_HPARAMS = {"lr": LR, "beta1": BETA, "beta2": BETA._replace(default=0.999), "eps": EPS}
+ADAM_STATE = ("exp_avg", "exp_avg_sq")
+
+# Registration order is the order of `names()`, of the grid's columns and of the tests.
+DESCRIPTIONS: dict[str, Description] = {
+    "lion": Description(
+        {
+            "lr": LR._replace(default=1e-4),
+            "beta1": BETA,
+            "beta2": BETA._replace(default=0.99),
+            "weight_decay": DECAY,
+        },
+        ("exp_avg",),
+    ),
+    "adamw": Description(
+        {**ADAM_HPARAMS, "weight_decay": DECAY._replace(default=1e-2)}, ADAM_STATE
+    ),
+    "adam": Description({**ADAM_HPARAMS, "weight_decay": DECAY}, ADAM_STATE),
+    "sgd": Description(
+        {
+            "lr": LR,
+            "momentum": HParam(0.0, 0.0, 1.0),
+            "weight_decay": DECAY,
+            "nesterov": HParam(0.0, 0.0, 1.0, (True, True), integer=True),
+        },
+        ("momentum_buffer",),
+    ),
+}
+# The engine freezes a diverged model by zeroing these, so every optimizer needs them.
+FROZEN_HPARAMS = ("lr", "weight_decay")
+assert all(set(FROZEN_HPARAMS) <= set(d.hparams) for d in DESCRIPTIONS.values())
+
+
+def names() -> tuple[str, ...]:
+    """Registered optimizer names, in registration order."""
+    return tuple(DESCRIPTIONS)
+
+
+def hparam_names() -> tuple[str, ...]:
+    """Every optimizer's hyperparameters, first appearance first: the grid's columns."""
+    return tuple(dict.fromkeys(h for d in DESCRIPTIONS.values() for h in d.hparams))
+
+
+def describe(name: str) -> Description:
+    """The description of ``name``, or a user error listing the known ones."""
+    if name not in DESCRIPTIONS:
+        raise LionSweepError(f"unknown optimizer {name!r}; expected one of {names()}")
+    return DESCRIPTIONS[name]
