@@ -51,6 +51,7 @@ from lionsweep.trainer import (
     Split,
     assemble,
     end_of_epoch,
+    epoch_keep,
     load_batch,
     new_state,
     train_step,
@@ -190,9 +191,12 @@ def train_chunk(
     epochs = range(1, settings.epochs + 1)
     bar = tqdm(epochs, desc="epochs", leave=False, file=sys.stderr, disable=not progress)
     for epoch in bar:
-        for idx in epoch_batches(train.n, b, g_order):
-            nb = load_batch(buf, train, idx, p, g_drop)
-            train_step(st, buf, nb, head, opt, p, epoch)
+        batches = torch.cat(epoch_batches(train.n, b, g_order)).to(dev).split(b)
+        keep, start = epoch_keep(train.n, buf, p, g_drop), 0
+        for idx in batches:
+            cols = None if keep is None else keep[:, start : start + len(idx)]
+            start += load_batch(buf, train, idx, cols)
+            train_step(st, buf, len(idx), head, opt, p, epoch)
         end_of_epoch(st, data["val"], buf, head, opt, epoch)
     bar.close()
     return assemble(st, data, buf, head), st.model
