@@ -11,7 +11,7 @@ import torch
 
 from lionsweep import engine, trainer
 from lionsweep.engine import TrainSettings, train_chunk
-from lionsweep.heads import SPLITS
+from lionsweep.heads import SPLITS, make_head
 
 SEED = 5
 SETTINGS = TrainSettings(hidden=8, dropout=0.25, epochs=4, batch_size=16)
@@ -94,3 +94,63 @@ def test_best_metrics_equal_training_stopped_at_the_best_epoch(epochs):
             np.testing.assert_array_equal(full[f"best_{key}"][rows], short[key][rows])
             np.testing.assert_array_equal(full[f"best_{key}"][at_last], last[key][at_last])
     assert np.isnan(full["best_test_acc"][full["diverged"]]).all()
+
+
+def test_dropout_masks_are_drawn_once_per_epoch_with_the_same_numbers(monkeypatch):
+    """One draw per epoch (no host-side draw or copy per step) that equals, column for
+    column, the per-step masks the reference trainings use (common random numbers)."""
+    from lionsweep.model import DROPOUT, ORDER, dropout_mask, epoch_batches, generator
+
+    draws: list[int] = []
+    plain = trainer.dropout_mask
+
+    def counting(rows, *args):
+        draws.append(rows)
+        return plain(rows, *args)
+
+    monkeypatch.setattr(trainer, "dropout_mask", counting)
+    splits = _splits()
+    _chunk(splits, _hp(), SETTINGS)
+    assert draws == [len(splits["train"][1])] * SETTINGS.epochs
+    monkeypatch.setattr(trainer, "dropout_mask", plain)
+    h, b, p = SETTINGS.hidden, SETTINGS.batch_size, SETTINGS.dropout
+    buf = trainer.Buffers.new(b, 2, h, 7, make_head(), torch.float32, torch.device("cpu"))
+    g_epoch, g_step, g_order = (generator(SEED, s) for s in (DROPOUT, DROPOUT, ORDER))
+    for _ in range(2):
+        keep, start = trainer.epoch_keep(90, buf, p, g_epoch), 0
+        for idx in epoch_batches(90, b, g_order):
+            step = dropout_mask(len(idx), h, p, g_step).t() * (1.0 / (1.0 - p))
+            torch.testing.assert_close(keep[:, start : start + len(idx)], step, rtol=0, atol=0)
+            start += len(idx)
+
+
+def test_adam_update_is_bitwise_the_unfused_sequence():
+    """The fused ``addcdiv`` denominator gives the very bits of sqrt(v) / bc2 + eps
+    computed in two passes (the kernel's previous form), for per-model tensors."""
+    from lionsweep.kernels import adam_coefs, adam_update
+
+    g = torch.Generator().manual_seed(0)
+    k = 7
+    p, grad = (torch.randn(k, 5, 9, generator=g) for _ in range(2))
+    hp = {
+        "lr": torch.rand(k, generator=g) * 1e-2,
+        "beta1": torch.full((k,), 0.9),
+        "beta2": torch.rand(k, generator=g) * 0.1 + 0.89,
+        "eps": torch.rand(k, generator=g) * 1e-6,
+        "weight_decay": torch.rand(k, generator=g) * 0.1,
+    }
+    c = adam_coefs(p, **hp, decoupled=True)
+    m, v, p1 = torch.zeros_like(p), torch.zeros_like(p), p.clone()
+    for step in (1, 2, 3):
+        adam_update(p1, grad.clone(), m, v, c, step, torch.empty_like(p))
+    m, v, p2 = torch.zeros_like(p), torch.zeros_like(p), p.clone()
+    lrd, b1d, b2d = c.f64
+    for step in (1, 2, 3):  # the unfused reference sequence
+        p2.mul_(c.decay)
+        m.lerp_(grad, 1.0 - c.beta1)
+        v.mul_(c.beta2).addcmul_(grad * (1.0 - c.beta2), grad)
+        size = (lrd / (1 - b1d**step)).to(p.dtype).view(-1, 1, 1)
+        bc2 = torch.sqrt(1 - b2d**step).to(p.dtype).view(-1, 1, 1)
+        denom = torch.sqrt(v).div_(bc2).add_(c.eps).div_(size)
+        p2.addcdiv_(m, denom, value=-1.0)
+    torch.testing.assert_close(p1, p2, rtol=0, atol=0)
