@@ -6,7 +6,9 @@ forward/backward are hand-written with preallocated buffers and no input gradien
 and the optimizer updates all K models with per-model hyperparameters in a handful
 of in-place kernels. Best-epoch metrics come from a copy of each model's weights
 taken when its primary validation metric improves (one indexed copy per epoch) and
-evaluated once at the end, rather than evaluating train/test every epoch.
+evaluated once at the end, rather than evaluating train/test every epoch; at the end
+only what is not already known is evaluated (the final validation outputs are the
+last epoch's curve pass; a model whose best epoch is the last has its final metrics).
 
 Two seams make it general: the task head (:mod:`lionsweep.heads`: output width,
 loss gradient, metrics) and the optimizer registry (:mod:`lionsweep.optim`: state,
@@ -15,7 +17,7 @@ batched step, reference). The training loop itself is in :mod:`lionsweep.trainer
 Why results do not depend on K, chunking or order (common random numbers): the
 initial weights, the batch order and the dropout masks are drawn from generators
 seeded by ``seed`` alone (one model's init is copied to all K; one [B, H] dropout
-mask per step is shared by all K), and every GEMM has the same fixed shape for
+mask per step is shared by all K, drawn once per epoch with the same numbers), and every GEMM has the same fixed shape for
 any K, so on CPU a configuration trains to the same numbers alone or among 5,000.
 
 Divergence is a result: a model whose outputs or weights become non-finite is
