@@ -17,8 +17,9 @@ batched step, reference). The training loop itself is in :mod:`lionsweep.trainer
 Why results do not depend on K, chunking or order (common random numbers): the
 initial weights, the batch order and the dropout masks are drawn from generators
 seeded by ``seed`` alone (one model's init is copied to all K; one [B, H] dropout
-mask per step is shared by all K, drawn once per epoch with the same numbers), and every GEMM has the same fixed shape for
-any K, so on CPU a configuration trains to the same numbers alone or among 5,000.
+mask per step is shared by all K, drawn once per epoch with the same numbers), and
+every GEMM has the same fixed shape for any K, so on CPU a configuration trains to
+the same numbers alone or among 5,000.
 
 Divergence is a result: a model whose outputs or weights become non-finite is
 frozen (grads, optimizer state, lr and weight decay zeroed), flagged with its epoch
