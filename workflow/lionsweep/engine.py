@@ -6,7 +6,9 @@ forward/backward are hand-written with preallocated buffers and no input gradien
 and the optimizer updates all K models with per-model hyperparameters in a handful
 of in-place kernels. Best-epoch metrics come from a copy of each model's weights
 taken when its primary validation metric improves (one indexed copy per epoch) and
-evaluated once at the end, rather than evaluating train/test every epoch.
+evaluated once at the end, rather than evaluating train/test every epoch; at the end
+only what is not already known is evaluated (the final validation outputs are the
+last epoch's curve pass; a model whose best epoch is the last has its final metrics).
 
 Two seams make it general: the task head (:mod:`lionsweep.heads`: output width,
 loss gradient, metrics) and the optimizer registry (:mod:`lionsweep.optim`: state,
@@ -15,8 +17,9 @@ batched step, reference). The training loop itself is in :mod:`lionsweep.trainer
 Why results do not depend on K, chunking or order (common random numbers): the
 initial weights, the batch order and the dropout masks are drawn from generators
 seeded by ``seed`` alone (one model's init is copied to all K; one [B, H] dropout
-mask per step is shared by all K), and every GEMM has the same fixed shape for
-any K, so on CPU a configuration trains to the same numbers alone or among 5,000.
+mask per step is shared by all K, drawn once per epoch with the same numbers), and
+every GEMM has the same fixed shape for any K, so on CPU a configuration trains to
+the same numbers alone or among 5,000.
 
 Divergence is a result: a model whose outputs or weights become non-finite is
 frozen (grads, optimizer state, lr and weight decay zeroed), flagged with its epoch
@@ -51,6 +54,7 @@ from lionsweep.trainer import (
     Split,
     assemble,
     end_of_epoch,
+    epoch_keep,
     load_batch,
     new_state,
     train_step,
@@ -190,9 +194,12 @@ def train_chunk(
     epochs = range(1, settings.epochs + 1)
     bar = tqdm(epochs, desc="epochs", leave=False, file=sys.stderr, disable=not progress)
     for epoch in bar:
-        for idx in epoch_batches(train.n, b, g_order):
-            nb = load_batch(buf, train, idx, p, g_drop)
-            train_step(st, buf, nb, head, opt, p, epoch)
+        batches = torch.cat(epoch_batches(train.n, b, g_order)).to(dev).split(b)
+        keep, start = epoch_keep(train.n, buf, p, g_drop), 0
+        for idx in batches:
+            cols = None if keep is None else keep[:, start : start + len(idx)]
+            start += load_batch(buf, train, idx, cols)
+            train_step(st, buf, len(idx), head, opt, p, epoch)
         end_of_epoch(st, data["val"], buf, head, opt, epoch)
     bar.close()
     return assemble(st, data, buf, head), st.model

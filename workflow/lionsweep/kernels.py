@@ -172,7 +172,12 @@ def adam_update(
         step_size = _bcast(lrd / (1 - b1d**step), p)
         bc2_sqrt = _bcast(torch.sqrt(1 - b2d**step), p)
         denom = torch.sqrt(v, out=buffer) if buffer is not None else torch.sqrt(v)
-        denom.div_(bc2_sqrt).add_(c.eps)
+        if isinstance(c.eps, Tensor):
+            # sqrt(v) / bc2 + eps in one pass: addcdiv is eps + 1 * (t1 / t2), the
+            # same two roundings as div_ then add_ (bitwise; one memory pass less).
+            torch.addcdiv(c.eps, denom, bc2_sqrt, out=denom)
+        else:
+            denom.div_(bc2_sqrt).add_(c.eps)
         if isinstance(step_size, Tensor):
             # p -= step_size * m / denom; folding step_size into denom saves a buffer.
             denom.div_(step_size)

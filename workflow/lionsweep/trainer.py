@@ -47,6 +47,7 @@ class Buffers:
 
     ws: Workspace
     x: Tensor  # [B, D+1]
+    xt: Tensor  # [D+1, B]: x transposed, contiguous (the weight-gradient GEMM's operand)
     y: Tensor  # [W, B]
     w: Tensor  # [B] row weights: 1/n real rows, 0 padding
     keep: Tensor  # [H, B] dropout mask * 1/(1-p), transposed
@@ -60,7 +61,7 @@ class Buffers:
 
         ws = Workspace(b, k, h, dtype, dev, head.width)
         w = head.target_width
-        return cls(ws, zeros(b, d1), zeros(w, b), zeros(b), zeros(h, b))
+        return cls(ws, zeros(b, d1), zeros(d1, b), zeros(w, b), zeros(b), zeros(h, b))
 
 
 @dataclass
@@ -81,6 +82,7 @@ class ChunkState:
     best_epoch: np.ndarray
     step: int = 0
     any_frozen: bool = False
+    val_out: Tensor | None = None  # the last validation outputs (reused by assemble)
 
 
 def new_state(
@@ -128,8 +130,22 @@ def _check(st: ChunkState, finite: Tensor, epoch: int, opt: OptimizerSpec) -> No
         freeze(st, bad, epoch, opt)
 
 
-def load_batch(buf: Buffers, train: Split, idx: Tensor, p: float, gen: torch.Generator) -> int:
-    """Copy one mini-batch (rows ``idx``) and its dropout mask into the buffers."""
+def epoch_keep(n: int, buf: Buffers, p: float, gen: torch.Generator) -> Tensor | None:
+    """One epoch's dropout masks times 1/(1-p), transposed: [H, n] on the device.
+
+    One draw of ``n`` rows gives row for row the masks the per-step draws gave
+    (:func:`dropout_mask` consumes the generator's uniforms element by element), so
+    the numbers stay common random numbers while the hot loop does no host-side
+    draw and no host-to-device copy per step."""
+    mask = dropout_mask(n, buf.keep.shape[0], p, gen)
+    if mask is None:
+        return None
+    return mask.t().to(device=buf.keep.device, dtype=buf.keep.dtype) * (1.0 / (1.0 - p))
+
+
+def load_batch(buf: Buffers, train: Split, idx: Tensor, keep: Tensor | None) -> int:
+    """Copy one mini-batch (rows ``idx``) and its dropout columns ``keep`` ([H, nb],
+    from :func:`epoch_keep`) into the buffers."""
     nb, b = len(idx), buf.x.shape[0]
     idx = idx.to(buf.x.device)
     torch.index_select(train.xa, 0, idx, out=buf.x[:nb])
@@ -139,11 +155,11 @@ def load_batch(buf: Buffers, train: Split, idx: Tensor, p: float, gen: torch.Gen
         buf.x[nb:] = 0
         buf.y[:, nb:] = 0
         buf.w[nb:] = 0
-    mask = dropout_mask(nb, buf.keep.shape[0], p, gen)
-    if mask is not None:
-        scale = 1.0 / (1.0 - p)
-        buf.keep[:, :nb] = mask.t().to(device=buf.keep.device, dtype=buf.keep.dtype) * scale
-        buf.keep[:, nb:] = 0
+    buf.xt.copy_(buf.x.t())
+    if keep is not None:
+        buf.keep[:, :nb] = keep
+        if nb < b:
+            buf.keep[:, nb:] = 0
     return nb
 
 
@@ -153,12 +169,14 @@ def train_step(
     """Forward, freeze what overflowed, head gradient, backward, optimizer step."""
     scale = 1.0 / (1.0 - p) if p > 0 else 1.0
     out = forward(st.model, buf.x, buf.ws, buf.keep if p > 0 else None)
-    _check(st, torch.isfinite(out[:, :, :nb]).flatten(1).all(dim=1), epoch, opt)
+    live = out[:, :, :nb]
+    if not bool(torch.isfinite(live).all()):  # one reduction in the common case
+        _check(st, torch.isfinite(live).flatten(1).all(dim=1), epoch, opt)
     head.loss_grad(out, buf.y, buf.w, buf.ws.dlogit)
     frozen = ~st.alive if st.any_frozen else None
     if frozen is not None:
         buf.ws.dlogit.masked_fill_(frozen[:, None, None], 0.0)
-    backward(st.model, buf.x.t().contiguous(), buf.ws, st.grads, scale)
+    backward(st.model, buf.xt, buf.ws, st.grads, scale)
     if frozen is not None:  # NaN weights can still leak NaN into their grads
         fidx = frozen.nonzero().flatten()
         for t in st.grads.params():
@@ -170,9 +188,16 @@ def train_step(
         opt.update(p_, g_, [s[i] for s in states], st.coefs[i], st.step, scratch[i])
 
 
-def outputs(model: BatchedMLP, data: Split, ws: Workspace, xbuf: Tensor) -> Tensor:
-    """Eval-mode outputs [K, C, n], in fixed-size (zero-padded) row blocks."""
-    out = torch.empty(model.k, model.width, data.n, dtype=model.w2.dtype, device=model.w2.device)
+def outputs(
+    model: BatchedMLP, data: Split, ws: Workspace, xbuf: Tensor, out: Tensor | None = None
+) -> Tensor:
+    """Eval-mode outputs [K, C, n], in fixed-size (zero-padded) row blocks.
+
+    ``out`` (that shape) is reused when given: the per-epoch validation pass
+    would otherwise allocate a fresh multi-MB tensor every epoch."""
+    shape = (model.k, model.width, data.n)
+    if out is None or out.shape != shape:
+        out = torch.empty(shape, dtype=model.w2.dtype, device=model.w2.device)
     rows = ws.rows
     for start in range(0, data.n, rows):
         chunk = data.xa[start : start + rows]
@@ -190,7 +215,7 @@ def end_of_epoch(
 ) -> None:
     """Check the weights, store the validation curves, copy improved models' weights."""
     _check(st, st.model.finite(), epoch, opt)
-    out = outputs(st.model, val, buf.ws, buf.x)
+    out = st.val_out = outputs(st.model, val, buf.ws, buf.x, st.val_out)
     loss, score = head.curve(out, val.y)
     _check(st, torch.isfinite(out).flatten(1).all(dim=1), epoch, opt)
     loss = loss.masked_fill(~st.alive, math.nan)
@@ -207,17 +232,52 @@ def end_of_epoch(
             dst.index_copy_(0, iidx, src.index_select(0, iidx))
 
 
+def _best_outputs(
+    st: ChunkState, final: Tensor, data: Split, buf: Buffers, stale: Tensor
+) -> Tensor:
+    """Best-epoch outputs, written over ``final`` (the last weights' outputs).
+
+    Only the ``stale`` models (indices whose best epoch is not the last) are
+    recomputed, as a sub-batch: a model's GEMM rows do not depend on the other
+    models (the same property that makes chunking invisible), so the others'
+    best outputs are exactly their final ones."""
+    if len(stale) == st.model.k:
+        return outputs(st.best, data, buf.ws, buf.x, final)
+    sub = BatchedMLP(*(t.index_select(0, stale) for t in st.best.params()))
+    x = buf.x
+    ws = Workspace(buf.ws.rows, len(stale), sub.hidden, x.dtype, x.device, sub.width)
+    return final.index_copy_(0, stale, outputs(sub, data, ws, x))
+
+
 def assemble(
     st: ChunkState, data: dict[str, Split], buf: Buffers, head: Head
 ) -> dict[str, np.ndarray]:
-    """Per-configuration results in :func:`lionsweep.heads.result_columns` order."""
-    out: dict[str, np.ndarray] = {}
+    """Per-configuration results in :func:`lionsweep.heads.result_columns` order.
+
+    Skips the evaluations whose results are already known, with identical numbers:
+    the final validation outputs are the last epoch's curve pass (``st.val_out``),
+    and a model whose best epoch is the last has best weights == final weights, so
+    its best metrics are its final ones (only the other models are re-evaluated)."""
     dead = (~st.alive).cpu().numpy()
-    for prefix, weights in (("", st.model), ("best_", st.best)):
+    last = next(iter(st.curves.values())).shape[1]
+    stale = (st.alive & torch.as_tensor(st.best_epoch != last, device=st.alive.device)).nonzero()
+    stale = stale.flatten()
+    res: dict[str, dict[str, Tensor]] = {}
+    for split in SPLITS:
+        reuse = split == "val" and st.val_out is not None
+        final = st.val_out if reuse else outputs(st.model, data[split], buf.ws, buf.x)
+        res[split] = head.evaluate(final, data[split].y)
+        if len(stale) == 0:
+            res[f"best_{split}"] = res[split]
+        else:  # ``final`` is overwritten (val: after its last use)
+            best = _best_outputs(st, final, data[split], buf, stale)
+            res[f"best_{split}"] = head.evaluate(best, data[split].y)
+    st.val_out = None
+    out: dict[str, np.ndarray] = {}
+    for prefix in ("", "best_"):
         for split in SPLITS:
-            res = head.evaluate(outputs(weights, data[split], buf.ws, buf.x), data[split].y)
             for metric in head.metrics:
-                arr = res[metric].cpu().numpy().astype(np.float64)
+                arr = res[prefix + split][metric].cpu().numpy().astype(np.float64)
                 arr[dead] = np.nan
                 out[f"{prefix}{split}_{metric}"] = arr
     best_epoch = st.best_epoch.copy()
