@@ -175,6 +175,15 @@ FROZEN_HPARAMS = ("lr", "weight_decay")
 assert all(set(FROZEN_HPARAMS) <= set(s.hparams) for s in REGISTRY.values())
 
 
+# Grid axes every optimizer accepts: training settings swept like hyperparameters. Not
+# the optimizer's (the engine never sees them): the sweep trains each value as its own
+# budget. Their default is the study's `training` section (training.epochs), not a
+# library's, hence NaN here.
+TRAINING_AXES: dict[str, HParam] = {
+    "epochs": HParam(math.nan, 1.0, INF, (True, False), integer=True),
+}
+
+
 def names() -> tuple[str, ...]:
     """Registered optimizer names, in registration order."""
     return tuple(REGISTRY)
@@ -183,6 +192,12 @@ def names() -> tuple[str, ...]:
 def hparam_names() -> tuple[str, ...]:
     """Every optimizer's hyperparameters, first appearance first: the grid's columns."""
     return tuple(dict.fromkeys(h for s in REGISTRY.values() for h in s.hparams))
+
+
+def grid_columns() -> tuple[str, ...]:
+    """The grid table's axis columns: every optimizer's hyperparameters, then the
+    training axes (the one list that selection, tables and figures iterate over)."""
+    return (*hparam_names(), *TRAINING_AXES)
 
 
 def spec(name: str) -> OptimizerSpec:
@@ -243,6 +258,7 @@ from lionsweep.optim_drivers import SGD, Adam, AdamW, Lion  # noqa: E402  (they 
 __all__ = [
     "REGISTRY",
     "SGD",
+    "TRAINING_AXES",
     "Adam",
     "AdamW",
     "HParam",
@@ -252,6 +268,7 @@ __all__ = [
     "adamw_step",
     "batched_step",
     "check_hparams",
+    "grid_columns",
     "hparam_names",
     "lion_coefs",
     "lion_step",

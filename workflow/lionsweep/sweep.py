@@ -8,6 +8,7 @@ numbers in the engine, its numbers do not depend on how the grid was sharded.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from lionsweep.errors import LionSweepError
 from lionsweep.grid import HPARAMS
 from lionsweep.heads import HEADS, Task, as_task, curve_columns
 from lionsweep.io import write_parquet
+from lionsweep.optim import TRAINING_AXES
 from lionsweep.optim import names as optimizer_names
 from lionsweep.prepare import load_splits, load_task
 
@@ -83,9 +85,11 @@ def results_table(
         }
     )
     for h in HPARAMS:
-        frame[h] = rows[h].to_numpy(np.float64)
-    for key in ("hidden", "epochs", "batch_size"):
+        if h not in TRAINING_AXES:
+            frame[h] = rows[h].to_numpy(np.float64)
+    for key in ("hidden", "batch_size"):
         frame[key] = np.full(k, meta["settings"][key], dtype=np.int64)
+    frame["epochs"] = budgets(rows, meta["settings"]["epochs"])
     frame["dropout"] = float(meta["settings"]["dropout"])
     for key, value in out.items():
         if key in curves or key == "device":
@@ -106,6 +110,52 @@ def results_table(
         values = np.asarray(out[name], dtype=np.float32)
         table = table.append_column(name, pa.array(list(values), type=pa.list_(pa.float32())))
     return table
+
+
+def budgets(configs: pd.DataFrame, epochs: int) -> np.ndarray:
+    """Each configuration's training budget: its grid's `epochs` axis, else ``epochs``
+    (training.epochs; also for grid tables written before the axis existed)."""
+    if "epochs" not in configs.columns:
+        return np.full(len(configs), int(epochs), dtype=np.int64)
+    return configs["epochs"].fillna(epochs).to_numpy(np.float64).astype(np.int64)
+
+
+def train_budgets(
+    splits: dict[str, Any],
+    optimizer: str,
+    configs: pd.DataFrame,
+    seed: int,
+    settings: Any,
+    width: int,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Train ``configs`` grouped by their epochs budget, each group with that budget; the
+    results come back in ``configs``' order, curves NaN-padded to ``width`` epochs (the
+    grid's longest budget, so every shard of a grid has the same curve width). With a
+    constant lr and seed-only random streams, an E-epoch run is the first E epochs of a
+    longer one, so grouping changes no number."""
+    from lionsweep.engine import train_grid
+
+    epochs = budgets(configs, settings.epochs)
+    out: dict[str, Any] = {}
+    for budget in np.unique(epochs):
+        idx = np.flatnonzero(epochs == budget)
+        hparams = {
+            h: configs[h].to_numpy(np.float64)[idx] for h in HPARAMS if h not in TRAINING_AXES
+        }
+        group = dataclasses.replace(settings, epochs=int(budget))
+        part = train_grid(splits, optimizer, hparams, seed, group, **kwargs)
+        out["device"] = part.pop("device")
+        for key, val in part.items():
+            if key not in out:
+                shape = (len(configs), width) if val.ndim == 2 else (len(configs),)
+                fill = np.nan if val.dtype.kind == "f" else 0
+                out[key] = np.full(shape, fill, dtype=val.dtype)
+            if val.ndim == 2:
+                out[key][idx, : val.shape[1]] = val
+            else:
+                out[key][idx] = val
+    return out
 
 
 def check_device(device: str | None) -> None:
@@ -145,15 +195,16 @@ def train_shard(
     """``task``: a ``lionsweep.heads.Task`` or its name (the engine's seam); None = the
     prepared data's own, from its meta.json (as the workflow runs it)."""
     check_device(config.get("device"))
-    from lionsweep.engine import train_grid
-
     task = as_task(load_task(data_dir) if task is None else task)
-    configs = shard_slice(pq.read_table(grid_path).to_pandas(), rows)
+    grid = pq.read_table(grid_path).to_pandas()
+    configs = shard_slice(grid, rows)
     settings = settings_from(config, threads, job_mem_mb)
-    hparams = {h: configs[h].to_numpy(np.float64, copy=True) for h in HPARAMS}
+    width = int(budgets(grid, settings.epochs).max())  # the grid's longest budget
     start = time.perf_counter()
     splits = load_splits(data_dir)
-    out = train_grid(splits, optimizer, hparams, seed, settings, progress=progress, task=task)
+    out = train_budgets(
+        splits, optimizer, configs, seed, settings, width, progress=progress, task=task
+    )
     meta = {
         "task": task,
         "dataset": dataset,
