@@ -17,6 +17,7 @@ TABLES = (
     "lion_vs_adamw",
     "comparison",
     "best_configs",
+    "decay_product",
     "claims_check",
 )
 # The report shows HTML inline; CSV/Markdown/LaTeX are the files to reuse.

@@ -18,6 +18,7 @@ import pandas as pd
 
 from lionsweep.claims import claims_check
 from lionsweep.comparisons import COMPARED, comparison, lion_vs_adamw
+from lionsweep.decay import decay_table
 from lionsweep.outputs import TABLES
 from lionsweep.selection import (
     GROUP,
@@ -242,6 +243,7 @@ def run_tables(
             (metrics, level, resamples),
         ),
         "best_configs": best_configs(configs, int(cfg["top_k"])),
+        "decay_product": decay_table(configs),
     }
     out["claims_check"] = claims_check(paper_seeds, frame, honest, metrics, level)
     rank = {d: i for i, d in enumerate(order)}
@@ -265,6 +267,11 @@ CAPTIONS = {
     "comparison": "Each optimizer minus the baseline (results.baseline: {baseline}), test "
     "{metric}, defaults vs defaults and tuned vs tuned, paired by seed.",
     "best_configs": "Top grid points by mean validation {metric} over seeds.",
+    "decay_product": "Decoupled weight decay of the validation-selected configurations: "
+    "lr_x_wd is the per-step shrink (p *= 1 - lr * wd, in Lion and AdamW alike). decayed_: "
+    "the best grid point with weight decay > 0; no_decay_: the best with weight decay 0; "
+    "decay_points: the first minus the second, mean validation {metric} over seeds, in "
+    "points (0.01 of the metric).",
     "claims_check": "The paper's conclusions tested under both protocols, in points of "
     "{metric} (a point is 0.01 of the metric).",
 }
@@ -275,6 +282,7 @@ NOT_AVAILABLE = {
     "lion_vs_adamw": f"n/a: no dataset ran both {' and '.join(COMPARED)}.",
     "comparison": "n/a: no optimizer besides the baseline ran.",
     "best_configs": f"n/a: {NO_GRID_POINT}.",
+    "decay_product": f"n/a: {NO_GRID_POINT}.",
 }
 # How each table's intervals are made; "clipped" is the answer to "why does it end at 1?".
 CLIPPED = "{level:.0%} t-intervals over seeds, clipped to the metric's range"
