@@ -129,3 +129,76 @@ def test_a_grid_of_budgets_equals_separate_runs(data: Path, tmp_path: Path) -> N
     default = both[both.is_default].iloc[0]
     assert default.epochs == 4 and np.isnan(default.curve_val_acc[4])
     assert np.isfinite(default.curve_val_acc[:4]).all()  # trained 4 epochs, padded to 5
+
+
+# ---------------------------------------------------------------- through the tables
+
+
+def _budget_sweep() -> pd.DataFrame:
+    """Lion and AdamW on `toy` over lr x weight decay x epochs [20, 50, 100]; every
+    configuration scores 0.6 but the planted ones (see the tests)."""
+    from synthetic_sweep import make_sweep
+
+    grids = {
+        "lion": {"lr": [1e-4, 1e-3, 1e-2], "beta1": [0.9], "weight_decay": [0.0, 0.1, 1.0]},
+        "adamw": {"lr": [1e-3, 1e-2, 1e-1], "beta1": [0.9], "weight_decay": [0.0, 0.01, 0.1]},
+    }
+    frame = make_sweep(datasets=("toy",), grids=grids)
+    # each grid point three times, once per budget: config_id 3 * point + budget index
+    frame = pd.concat(
+        [
+            frame.assign(epochs=e, config_id=frame["config_id"] * 3 + i)
+            for i, e in enumerate((20, 50, 100))
+        ]
+    )
+    frame = frame[~frame["is_default"] | (frame["epochs"] == 20)]
+    frame.loc[~frame["is_default"], ["val_acc", "test_acc"]] = 0.6
+    return frame.reset_index(drop=True)
+
+
+def _plant(frame: pd.DataFrame, optimizer: str, value: float, **where: float) -> None:
+    rows = (frame["optimizer"] == optimizer) & ~frame["is_default"]
+    for col, v in where.items():
+        rows &= np.isclose(frame[col], v)
+    assert rows.sum() == 3, where  # one configuration, three seeds
+    frame.loc[rows, ["val_acc", "test_acc"]] = value
+
+
+def test_tables_select_and_flag_the_epochs_axis() -> None:
+    from lionsweep.selection import check_sweep
+    from lionsweep.tables import run_tables
+
+    frame = _budget_sweep()
+    _plant(frame, "lion", 0.9, lr=1e-3, weight_decay=1.0, epochs=100)
+    _plant(frame, "lion", 0.8, lr=1e-3, weight_decay=0.0, epochs=50)
+    _plant(frame, "adamw", 0.85, lr=1e-2, weight_decay=0.0, epochs=50)
+    _plant(frame, "adamw", 0.7, lr=1e-1, weight_decay=0.01, epochs=20)
+    out = run_tables(check_sweep(frame), {})
+    honest = out["honest_table"].set_index("optimizer")
+    assert honest.loc["lion", "epochs"] == 100 and honest.loc["adamw", "epochs"] == 50
+    assert honest.loc["lion", "at_grid_edge"] == "weight_decay=max, epochs=max"
+    assert honest.loc["adamw", "at_grid_edge"] == "weight_decay=min"
+    best = out["best_configs"]
+    assert list(best.columns[5:9]) == ["lr", "beta1", "weight_decay", "epochs"]
+    decay = out["decay_product"].set_index("optimizer")
+    assert decay.loc["lion", "lr_x_wd"] == pytest.approx(1e-3)
+    assert decay.loc["lion", "decayed_lr_x_wd"] == pytest.approx(1e-3)
+    assert decay.loc["lion", "decay_points"] == pytest.approx(10.0)  # 0.9 - 0.8
+    assert decay.loc["lion", "epochs"] == 100
+    assert decay.loc["adamw", "lr_x_wd"] == 0.0  # the pick has no decay
+    assert decay.loc["adamw", "decayed_lr_x_wd"] == pytest.approx(1e-3)  # 0.1 x 0.01
+    assert decay.loc["adamw", "decay_points"] == pytest.approx(-15.0)  # 0.7 - 0.85
+    assert decay.loc["adamw", "val_acc_mean"] == pytest.approx(0.85)
+
+
+def test_without_an_epochs_axis_the_tables_keep_their_columns() -> None:
+    """The paper's study (one budget): no `epochs` column in any table but the new one."""
+    from synthetic_sweep import make_sweep
+
+    from lionsweep.selection import check_sweep
+    from lionsweep.tables import run_tables
+
+    out = run_tables(check_sweep(make_sweep()), {})
+    for name, table in out.items():
+        assert ("epochs" in table.columns) == (name == "decay_product"), name
+    assert out["decay_product"]["epochs"].tolist() == [5] * 6  # the synthetic sweep's budget
