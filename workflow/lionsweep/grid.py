@@ -144,6 +144,11 @@ def check_defaults(defaults: Any, where: str, optimizer: str) -> None:
     """A study's ``defaults`` override registry hyperparameters of ``optimizer`` only."""
     hparams = registry_hparams(optimizer, f"optimizers.{optimizer}")
     for name, value in (defaults or {}).items():
+        if name in TRAINING_AXES:
+            raise LionSweepError(
+                f"{where}.{name}: {name} is a training axis, not a hyperparameter: its "
+                f"default is training.{name} (or give the grid a {name} axis)"
+            )
         if name not in hparams:
             raise LionSweepError(f"{where}.{name}: {_not_its_param(optimizer, name, hparams)}")
         if isinstance(value, bool) or not isinstance(value, int | float):

@@ -178,9 +178,10 @@ assert all(set(FROZEN_HPARAMS) <= set(s.hparams) for s in REGISTRY.values())
 # Grid axes every optimizer accepts: training settings swept like hyperparameters. Not
 # the optimizer's (the engine never sees them): the sweep trains each value as its own
 # budget. Their default is the study's `training` section (training.epochs), not a
-# library's, hence NaN here.
+# library's, hence NaN here. A billion epochs bounds it only so that a typo (1e20) is an
+# error, not an integer overflow.
 TRAINING_AXES: dict[str, HParam] = {
-    "epochs": HParam(math.nan, 1.0, INF, (True, False), integer=True),
+    "epochs": HParam(math.nan, 1.0, 1e9, (True, True), integer=True),
 }
 
 
