@@ -30,8 +30,7 @@ def test_epochs_axis_expands_like_any_axis() -> None:
     assert frame.epochs.tolist() == [3, 5, 3, 5, 4]  # last axis fastest; default: training
     assert frame.lr.tolist() == [1e-3, 1e-3, 3e-2, 3e-2, 1e-4]
     assert grid_summary({**config, "study": {"datasets": ["d"], "optimizers": ["lion"]}}) == [
-        "grid d/lion: 5 configurations (lr: 2, epochs: 2; + the default) "
-        "from optimizers.lion.grid"
+        "grid d/lion: 5 configurations (lr: 2, epochs: 2; + the default) from optimizers.lion.grid"
     ]
 
 
@@ -81,8 +80,13 @@ def data(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("cancer")
     raw = tmp / "cancer.csv"
     load_breast_cancer(as_frame=True).frame.to_csv(raw, index=False)
-    spec = {"read": {"header": True}, "target": "target", "features": None, "task": "binary",
-            "positive": 1}
+    spec = {
+        "read": {"header": True},
+        "target": "target",
+        "features": None,
+        "task": "binary",
+        "positive": 1,
+    }
     split = {"seed": 42, "test_fraction": 0.2, "val_fraction": 0.2}
     prepare(raw, spec, split, tmp / "data", "cancer")
     return tmp / "data"

@@ -66,9 +66,9 @@ def grid_scale(values: np.ndarray) -> str:
     decay of [0, 1e-3, ..., 10]: on a linear axis all but the largest would collapse
     onto 0), else "linear": a grid axis is drawn the way it was built."""
     v = np.unique(np.asarray(values, dtype=float))
-    if v.size >= 3 and v[0] == 0 and (v[1:] > 0).all():
-        if v[-1] / v[1] >= 100 and grid_scale(v[1:]) == "log":
-            return "symlog"
+    zero_and_decades = v.size >= 3 and v[0] == 0 and (v[1:] > 0).all() and v[-1] / v[1] >= 100
+    if zero_and_decades and grid_scale(v[1:]) == "log":
+        return "symlog"
     if v.size < 2 or (v <= 0).any():
         return "linear"
     if v.size == 2:
@@ -214,7 +214,8 @@ def _mesh(ax: Axes, d: dict[str, np.ndarray], values: np.ndarray, most: int, **k
 def _side_panel(fig: Figure, ax: Axes, d: dict[str, Any], title: str, ticks: int) -> None:
     """The side axis's best value per cell, one colour per value of the grid."""
     values = d["side_values"]
-    bounds = edges(values, "linear") if values.size > 1 else np.array([values[0] - 1, values[0] + 1])
+    one = np.array([values[0] - 1, values[0] + 1])
+    bounds = edges(values, "linear") if values.size > 1 else one
     cmap = ListedColormap(plt.get_cmap("cividis")(np.linspace(0, 1, max(values.size, 2))))
     mesh = _mesh(ax, d, d[d["side"]], ticks, cmap=cmap, norm=BoundaryNorm(bounds, cmap.N))
     ax.set_title(title, fontsize=9)
