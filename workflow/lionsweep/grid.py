@@ -124,14 +124,15 @@ def check_grid(grid: Any, where: str, optimizer: str) -> None:
         raise LionSweepError(old_shape_hint(where, grid))
     if not isinstance(grid, list) or not grid:
         raise LionSweepError(f"{where}: a grid is a non-empty list of axes {{param: ..., ...}}")
-    hparams = {**registry_hparams(optimizer, f"optimizers.{optimizer}"), **TRAINING_AXES}
+    own = registry_hparams(optimizer, f"optimizers.{optimizer}")
+    hparams = {**own, **TRAINING_AXES}
     seen: set[str] = set()
     for i, axis in enumerate(grid):
         name = axis.get("param") if isinstance(axis, dict) else None
         if not isinstance(name, str) or name not in hparams:
             raise LionSweepError(
-                f"{where}[{i}]: `param` must be one of {list(hparams)} "
-                f"({optimizer}'s hyperparameters and the training axes), not {name!r}"
+                f"{where}[{i}]: `param` must be one of {list(own)} ({optimizer}'s "
+                f"hyperparameters) or {list(TRAINING_AXES)} (training), not {name!r}"
             )
         if name in seen:
             raise LionSweepError(f"{where}: param {name!r} appears twice (one axis per param)")
