@@ -206,3 +206,22 @@ def test_without_an_epochs_axis_the_tables_keep_their_columns() -> None:
     for name, table in out.items():
         assert ("epochs" in table.columns) == (name == "decay_product"), name
     assert out["decay_product"]["epochs"].tolist() == [5] * 6  # the synthetic sweep's budget
+
+
+def test_every_shard_pads_its_curves_to_the_grid_s_longest_budget(
+    data: Path, tmp_path: Path
+) -> None:
+    """A shard holding only 3-epoch rows of a [3, 5] grid still stores 5-epoch curves, so
+    that the shards of one grid aggregate into columns of one width."""
+    from lionsweep.sweep import train_shard
+
+    grid = [{"param": "epochs", "values": [3, 5]}, LR]
+    frame = expand(grid_spec(_config(grid), "d", "lion"))
+    path = tmp_path / "grid.parquet"
+    frame.to_parquet(path)
+    out = tmp_path / "shard.parquet"
+    table = train_shard(path, data, "d", "lion", 1, 0, (0, 2), SETTINGS, 1, out, progress=False)
+    shard = table.to_pandas()
+    assert shard.epochs.tolist() == [3, 3]
+    for curve in shard.curve_val_acc:
+        assert len(curve) == 5 and np.isfinite(curve[:3]).all() and np.isnan(curve[3:]).all()
