@@ -12,7 +12,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ from lionsweep.io import write_parquet
 from lionsweep.optim import TRAINING_AXES
 from lionsweep.optim import names as optimizer_names
 from lionsweep.prepare import load_splits, load_task
+
+if TYPE_CHECKING:  # the engine imports torch: loaded only when a shard trains
+    from lionsweep.engine import TrainSettings
 
 
 def shard_slice(grid: pd.DataFrame, rows: tuple[int, int]) -> pd.DataFrame:
@@ -125,7 +128,7 @@ def train_budgets(
     optimizer: str,
     configs: pd.DataFrame,
     seed: int,
-    settings: Any,
+    settings: TrainSettings,
     width: int,
     **kwargs: Any,
 ) -> dict[str, Any]:
