@@ -188,7 +188,7 @@ REGISTRY_MESSAGES = {
         "optimizers.lion.grid",
         [{"param": "momentum", "values": [0.9]}],
         "optimizers.lion.grid[0]: `param` must be one of ['lr', 'beta1', 'beta2', "
-        "'weight_decay'] (lion's hyperparameters), not 'momentum'",
+        "'weight_decay'] (lion's hyperparameters) or ['epochs'] (training), not 'momentum'",
     ),
     "default of another optimizer": (
         "optimizers.adamw.defaults",

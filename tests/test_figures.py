@@ -25,7 +25,7 @@ from lionsweep.figures import (
     plot_sensitivity,
     save,
 )
-from lionsweep.heatmap import grid_scale
+from lionsweep.heatmap import edges, grid_scale
 from lionsweep.outputs import figure_outputs, table_outputs
 from lionsweep.selection import Metrics, check_sweep, config_table, select_honest
 
@@ -197,6 +197,26 @@ def test_grid_scale_follows_the_grid_spacing() -> None:
     assert grid_scale(np.linspace(0, 0.1, 20)) == "linear"  # zero: never log
     assert grid_scale([1e-4, 1e-2]) == "log" and grid_scale([0.8, 0.9]) == "linear"
     assert grid_scale([1e-3]) == "linear"
+    assert grid_scale([0, 1e-3, 1e-2, 0.1, 1, 10]) == "symlog"  # 0 and log-spaced
+    assert grid_scale([0, 0.1, 1]) == "linear"  # one decade: linear reads fine
+
+
+def test_a_weight_decay_of_0_and_decades_gets_evenly_sized_cells() -> None:
+    """The extended study's decay [0, 1e-3, ..., 10]: on a linear axis five of six rows
+    would be squeezed under 1 % of the height; symlog gives each row about one decade."""
+    wds = [0.0, 1e-3, 1e-2, 0.1, 1.0, 10.0]
+    grids = {"lion": {"lr": [1e-4, 1e-3, 1e-2], "beta1": [0.9], "weight_decay": wds}}
+    frame = make_sweep(datasets=("titanic",), optimizers=("lion",), seeds=(0,), grids=grids)
+    configs = config_table(check_sweep(frame), FINAL)
+    fig, _ = plot_heatmaps(configs, select_honest(configs), "titanic", ["lion"])
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "symlog"
+    np.testing.assert_allclose(ax.get_yticks(), wds)
+    rows = np.diff(ax.transData.transform([(1e-3, y) for y in edges(np.array(wds), "symlog")]),
+                   axis=0)[:, 1]  # fmt: skip
+    assert rows.min() > 0.8 * rows.max()  # every row about as tall as the others
+    assert ax.get_ylabel() == "weight decay (log scale, and 0)"
+    plt.close(fig)
 
 
 def test_a_20_by_20_heatmap_is_readable() -> None:

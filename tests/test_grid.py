@@ -214,8 +214,9 @@ def test_optimizers_study_grids_are_what_the_file_says(config: dict) -> None:
                 if h not in ("lr", "weight_decay"):
                     expected = 0.9 if h == "momentum" else p.default
                     assert set(points[h]) == {expected}, (opt, h)
-            others = [h for h in frame.columns[2:] if h not in hparams]
+            others = [h for h in frame.columns[2:] if h not in hparams and h != "epochs"]
             assert frame[others].isna().all().all(), (opt, others)
+            assert (frame.epochs == 20).all()  # no epochs axis: training.epochs
     lines = grid_summary(merged)
     assert len(lines) == 12
     assert (
@@ -267,3 +268,40 @@ def test_garbled_axes_are_one_line_before_the_schema(axis: dict, message: str) -
     with pytest.raises(LionSweepError) as err:
         check_grids({"optimizers": {"lion": {"grid": [axis]}}})
     assert message in str(err.value) and str(err.value).startswith("optimizers.lion.grid[0]")
+
+
+# ---------------------------------------------------- config/extended.yaml
+
+
+def test_extended_study_grids_are_what_its_comment_says(config: dict) -> None:
+    """config/extended.yaml validates (schema and registry) and expands to the sizes and
+    ranges its comment states: lr 1e-5..1e-1 for both, Lion's decay up to 10, AdamW's up
+    to 1, beta2 {0.98, 0.99} for Lion, epochs [20, 50, 100], one grid for every dataset."""
+    from conftest import ROOT
+
+    merged = _merged(config, "extended.yaml")
+    check_grids(merged)
+    assert merged["study"]["name"] == "extended" and merged["sweep"]["seeds"] == [0, 1, 2]
+    text = (ROOT / "config" / "extended.yaml").read_text()
+    assert "648 points + the default" in text and "324 points + the default" in text
+    assert "8,766 trainings in 18 jobs" in text
+    sizes = {"lion": 649, "adamw": 325}
+    total = 0
+    for dataset in ["titanic", "spambase", "mushroom"]:
+        for opt, size in sizes.items():
+            frame = expand(grid_spec(merged, dataset, opt))
+            points = frame[~frame.is_default]
+            assert len(frame) == size, (dataset, opt)
+            assert grid_source(merged, dataset, opt) == "grid"
+            assert (points.lr.min(), points.lr.max()) == (1e-5, 1e-1)
+            assert points.lr.nunique() == 9
+            assert sorted(set(points.beta1)) == [0.8, 0.99]
+            assert sorted(set(points.epochs)) == [20, 50, 100]
+            assert frame[frame.is_default].epochs.tolist() == [20]  # training.epochs
+            wd_top = {"lion": 10.0, "adamw": 1.0}[opt]
+            assert points.weight_decay.max() == wd_top and points.weight_decay.min() == 0.0
+            total += len(frame) * len(merged["sweep"]["seeds"])
+        assert sorted(set(expand(grid_spec(merged, dataset, "lion")).beta2)) == [0.98, 0.99]
+    assert total == 8766
+    shards = {o: len(shard_bounds(s, merged["sweep"]["shard_size"])) for o, s in sizes.items()}
+    assert sum(shards.values()) * 3 * 3 == 18  # jobs

@@ -33,6 +33,7 @@ from lionsweep.heatmap import (
     grid_scale,
     grid_ticks,
     plot_heatmaps,
+    set_scale,
 )
 from lionsweep.io import write_atomic
 from lionsweep.outputs import FIGURE_FORMATS, figure_stems
@@ -121,7 +122,7 @@ def plot_marginals(
                     ax.errorbar(s["value"], s["mean"], yerr=yerr, capsize=4, alpha=0.5,
                                 color=c, ls="none")  # fmt: skip
                 ax.fill_between(s["value"], s["lo"], s["hi"], alpha=0.2, color=c)
-            ax.set_xscale(scale)
+            set_scale(ax, "x", scale, grid[axis].unique())
             grid_ticks(ax, "x", np.sort(grid[axis].unique()), ticks)
             ax.set_xlabel(axis_label(axis, scale))
         if not d.empty and panels[opt]:

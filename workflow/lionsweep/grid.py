@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lionsweep.errors import LionSweepError
-from lionsweep.hparams import DESCRIPTIONS, HParam, hparam_names, names
+from lionsweep.hparams import DESCRIPTIONS, TRAINING_AXES, HParam, grid_columns, names
 
 if TYPE_CHECKING:  # pandas and pyarrow are imported where used: the rules parse this module
     import pandas as pd
 
-HPARAMS = hparam_names()  # every registry optimizer's hyperparameters, in a fixed order
+# The grid table's axis columns: every registry optimizer's hyperparameters in a fixed
+# order, then the training axes (epochs), which every optimizer accepts.
+HPARAMS = grid_columns()
 RANGE_KEYS = ("start", "stop", "num")
 
 
@@ -122,14 +124,15 @@ def check_grid(grid: Any, where: str, optimizer: str) -> None:
         raise LionSweepError(old_shape_hint(where, grid))
     if not isinstance(grid, list) or not grid:
         raise LionSweepError(f"{where}: a grid is a non-empty list of axes {{param: ..., ...}}")
-    hparams = registry_hparams(optimizer, f"optimizers.{optimizer}")
+    own = registry_hparams(optimizer, f"optimizers.{optimizer}")
+    hparams = {**own, **TRAINING_AXES}
     seen: set[str] = set()
     for i, axis in enumerate(grid):
         name = axis.get("param") if isinstance(axis, dict) else None
         if not isinstance(name, str) or name not in hparams:
             raise LionSweepError(
-                f"{where}[{i}]: `param` must be one of {list(hparams)} "
-                f"({optimizer}'s hyperparameters), not {name!r}"
+                f"{where}[{i}]: `param` must be one of {list(own)} ({optimizer}'s "
+                f"hyperparameters) or {list(TRAINING_AXES)} (training), not {name!r}"
             )
         if name in seen:
             raise LionSweepError(f"{where}: param {name!r} appears twice (one axis per param)")
@@ -142,6 +145,11 @@ def check_defaults(defaults: Any, where: str, optimizer: str) -> None:
     """A study's ``defaults`` override registry hyperparameters of ``optimizer`` only."""
     hparams = registry_hparams(optimizer, f"optimizers.{optimizer}")
     for name, value in (defaults or {}).items():
+        if name in TRAINING_AXES:
+            raise LionSweepError(
+                f"{where}.{name}: {name} is a training axis, not a hyperparameter: its "
+                f"default is training.{name} (or give the grid a {name} axis)"
+            )
         if name not in hparams:
             raise LionSweepError(f"{where}.{name}: {_not_its_param(optimizer, name, hparams)}")
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -168,12 +176,14 @@ def grid_source(config: dict[str, Any], dataset: str, optimizer: str) -> str:
 
 def grid_spec(config: dict[str, Any], dataset: str, optimizer: str) -> dict[str, Any]:
     """The grid and defaults that apply to ``dataset`` (per-dataset override, else `grid`);
-    the defaults are the registry's updated by the config's (see effective_defaults)."""
+    the defaults are the registry's updated by the config's (see effective_defaults), and
+    the training axes' defaults are the `training` section's (training.epochs)."""
     opt = config["optimizers"][optimizer]
     source = grid_source(config, dataset, optimizer)
     grid = opt["grid"] if source == "grid" else opt["grid_overrides"][dataset]
     defaults = effective_defaults(optimizer, opt.get("defaults"))
-    return {"optimizer": optimizer, "defaults": defaults, "grid": grid}
+    training = {k: v for k, v in config.get("training", {}).items() if k in TRAINING_AXES}
+    return {"optimizer": optimizer, "defaults": defaults, "grid": grid, "training": training}
 
 
 def check_grids(config: dict[str, Any]) -> None:
@@ -194,13 +204,15 @@ def check_grids(config: dict[str, Any]) -> None:
 def expand(spec: dict[str, Any]) -> pd.DataFrame:
     """All grid points (config_id 0..n-1, axes in the order written, last axis fastest),
     then the default as its own row; a hyperparameter without an axis keeps its default
-    (registry defaults updated by ``spec["defaults"]``); another optimizer's is NaN."""
+    (registry defaults updated by ``spec["defaults"]``); another optimizer's is NaN. A
+    training axis without an axis takes ``spec["training"]`` (NaN without it: the
+    training job then uses its own settings, e.g. training.epochs)."""
     import pandas as pd
 
     optimizer = spec["optimizer"]
     check_grid(spec["grid"], f"optimizers.{optimizer} grid", optimizer)
     check_defaults(spec.get("defaults"), f"optimizers.{optimizer}.defaults", optimizer)
-    defaults = effective_defaults(optimizer, spec.get("defaults"))
+    defaults = {**effective_defaults(optimizer, spec.get("defaults")), **spec.get("training", {})}
     axes = [axis["param"] for axis in spec["grid"]]
     values = [axis_values(axis, axis["param"]) for axis in spec["grid"]]
     fixed = {h: defaults.get(h, math.nan) for h in HPARAMS}
@@ -211,6 +223,16 @@ def expand(spec: dict[str, Any]) -> pd.DataFrame:
     frame.insert(0, "is_default", [False] * len(rows) + [True])
     frame.insert(0, "config_id", np.arange(len(frame), dtype=np.int64))
     return frame
+
+
+def mean_budget(spec: dict[str, Any], epochs: int) -> float:
+    """Mean training epochs over a grid's points (each value of a product axis occurs
+    equally often), for sizing shards by cost; ``epochs`` when no axis varies them."""
+    for axis in spec["grid"]:
+        if axis["param"] == "epochs":
+            values = axis_values(axis, "epochs")
+            return sum(values) / len(values)
+    return float(epochs)
 
 
 def grid_size(spec: dict[str, Any]) -> int:

@@ -24,6 +24,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import BoundaryNorm, ListedColormap, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.scale import SymmetricalLogTransform
 from matplotlib.ticker import NullLocator
 
 from lionsweep.selection import AXES, DEFAULTS, HPARAMS, metric_of
@@ -61,8 +62,13 @@ def grid_axes(grid: pd.DataFrame) -> list[str]:
 
 def grid_scale(values: np.ndarray) -> str:
     """ "log" for positive values spaced evenly in log (or spanning a decade with 2
-    values), else "linear": a grid axis is drawn the way it was built."""
+    values), "symlog" for 0 plus log-spaced values over two decades or more (a weight
+    decay of [0, 1e-3, ..., 10]: on a linear axis all but the largest would collapse
+    onto 0), else "linear": a grid axis is drawn the way it was built."""
     v = np.unique(np.asarray(values, dtype=float))
+    zero_and_decades = v.size >= 3 and v[0] == 0 and (v[1:] > 0).all() and v[-1] / v[1] >= 100
+    if zero_and_decades and grid_scale(v[1:]) == "log":
+        return "symlog"
     if v.size < 2 or (v <= 0).any():
         return "linear"
     if v.size == 2:
@@ -73,11 +79,35 @@ def grid_scale(values: np.ndarray) -> str:
 
 
 def axis_label(axis: str, scale: str) -> str:
-    return NAMES.get(axis, axis) + (" (log scale)" if scale == "log" else "")
+    words = {"log": " (log scale)", "symlog": " (log scale, and 0)"}
+    return NAMES.get(axis, axis) + words.get(scale, "")
 
 
-def edges(values: np.ndarray, log: bool) -> np.ndarray:
-    """Cell edges around sorted grid values (midpoints; geometric on a log axis)."""
+def _symlog(values: np.ndarray) -> SymmetricalLogTransform:
+    """The symlog transform of a 0-and-log-spaced axis: linear up to its smallest
+    positive value, so 0 sits one step below it, as evenly as the log-spaced rest."""
+    v = np.asarray(values, dtype=float)
+    return SymmetricalLogTransform(10, float(v[v > 0].min()), 1.0)
+
+
+def set_scale(ax: Axes, which: str, scale: str, values: np.ndarray) -> None:
+    """``ax.set_xscale``/``set_yscale`` for a ``grid_scale`` (symlog with its threshold)."""
+    setter = ax.set_xscale if which == "x" else ax.set_yscale
+    if scale == "symlog":
+        t = _symlog(values)
+        setter("symlog", linthresh=t.linthresh, linscale=t.linscale)
+    else:
+        setter(scale)
+
+
+def edges(values: np.ndarray, scale: str) -> np.ndarray:
+    """Cell edges around sorted grid values (midpoints in the axis's scale: geometric on a
+    log axis, in the symlog transform's space on a symlog one)."""
+    if scale == "symlog":
+        t = _symlog(values)
+        mid = edges(t.transform(np.asarray(values, dtype=float)), "linear")
+        return t.inverted().transform(mid)
+    log = scale == "log"
     v = np.log10(values) if log else values.astype(float)
     if v.size == 1:
         half = 0.5 if log else max(abs(v[0]) * 0.5, 0.005)
@@ -156,8 +186,8 @@ def heatmap_data(
 
 def _outline_default(ax: Axes, d: dict[str, np.ndarray]) -> None:
     """Outline, in red, the cell holding the default's (lr, wd), if it lies on the grid."""
-    xe = edges(d["lr"], d["scale"][0] == "log")
-    ye = edges(d["weight_decay"], d["scale"][1] == "log")
+    xe = edges(d["lr"], d["scale"][0])
+    ye = edges(d["weight_decay"], d["scale"][1])
     j, i = np.searchsorted(xe, d["default"][0]) - 1, np.searchsorted(ye, d["default"][1]) - 1
     if 0 <= j < d["lr"].size and 0 <= i < d["weight_decay"].size:
         box = Rectangle((xe[j], ye[i]), xe[j + 1] - xe[j], ye[i + 1] - ye[i])
@@ -167,12 +197,12 @@ def _outline_default(ax: Axes, d: dict[str, np.ndarray]) -> None:
 
 def _mesh(ax: Axes, d: dict[str, np.ndarray], values: np.ndarray, most: int, **kw):
     """Draw one [wd x lr] panel in the grid's own scales, ticks at grid values."""
-    xlog, ylog = d["scale"][0] == "log", d["scale"][1] == "log"
+    xs, ys = d["scale"]
     mesh = ax.pcolormesh(
-        edges(d["lr"], xlog), edges(d["weight_decay"], ylog), np.ma.masked_invalid(values), **kw
+        edges(d["lr"], xs), edges(d["weight_decay"], ys), np.ma.masked_invalid(values), **kw
     )
-    ax.set_xscale(d["scale"][0])
-    ax.set_yscale(d["scale"][1])
+    set_scale(ax, "x", xs, d["lr"])
+    set_scale(ax, "y", ys, d["weight_decay"])
     grid_ticks(ax, "x", d["lr"], most)
     grid_ticks(ax, "y", d["weight_decay"])
     ax.set_facecolor("0.85")  # failed cells (every beta1 diverged) show grey
@@ -184,7 +214,8 @@ def _mesh(ax: Axes, d: dict[str, np.ndarray], values: np.ndarray, most: int, **k
 def _side_panel(fig: Figure, ax: Axes, d: dict[str, Any], title: str, ticks: int) -> None:
     """The side axis's best value per cell, one colour per value of the grid."""
     values = d["side_values"]
-    bounds = edges(values, False) if values.size > 1 else np.array([values[0] - 1, values[0] + 1])
+    one = np.array([values[0] - 1, values[0] + 1])
+    bounds = edges(values, "linear") if values.size > 1 else one
     cmap = ListedColormap(plt.get_cmap("cividis")(np.linspace(0, 1, max(values.size, 2))))
     mesh = _mesh(ax, d, d[d["side"]], ticks, cmap=cmap, norm=BoundaryNorm(bounds, cmap.N))
     ax.set_title(title, fontsize=9)

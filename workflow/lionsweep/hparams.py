@@ -93,6 +93,22 @@ def hparam_names() -> tuple[str, ...]:
     return tuple(dict.fromkeys(h for d in DESCRIPTIONS.values() for h in d.hparams))
 
 
+# Grid axes every optimizer accepts: training settings swept like hyperparameters. Not
+# the optimizer's (the engine never sees them): the sweep trains each value as its own
+# budget. Their default is the study's `training` section (training.epochs), not a
+# library's, hence NaN here. A billion epochs bounds it only so that a typo (1e20) is an
+# error, not an integer overflow.
+TRAINING_AXES: dict[str, HParam] = {
+    "epochs": HParam(math.nan, 1.0, 1e9, (True, True), integer=True),
+}
+
+
+def grid_columns() -> tuple[str, ...]:
+    """The grid table's axis columns: every optimizer's hyperparameters, then the
+    training axes (the one list that selection, tables and figures iterate over)."""
+    return (*hparam_names(), *TRAINING_AXES)
+
+
 def describe(name: str) -> Description:
     """The description of ``name``, or a user error listing the known ones."""
     if name not in DESCRIPTIONS:

@@ -34,9 +34,11 @@ from lionsweep.errors import LionSweepError
 from lionsweep.hparams import (
     DESCRIPTIONS,
     FROZEN_HPARAMS,
+    TRAINING_AXES,
     Description,
     HParam,
     describe,
+    grid_columns,
     hparam_names,
     names,
 )
@@ -194,6 +196,7 @@ __all__ = [
     "FROZEN_HPARAMS",
     "REGISTRY",
     "SGD",
+    "TRAINING_AXES",
     "Adam",
     "AdamW",
     "HParam",
@@ -203,6 +206,7 @@ __all__ = [
     "adamw_step",
     "batched_step",
     "check_hparams",
+    "grid_columns",
     "hparam_names",
     "lion_coefs",
     "lion_step",

@@ -17,6 +17,7 @@ TABLES = (
     "lion_vs_adamw",
     "comparison",
     "best_configs",
+    "decay_product",
     "confirmed",
     "claims_check",
 )

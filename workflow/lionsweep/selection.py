@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from lionsweep.errors import LionSweepError
-from lionsweep.optim import FROZEN_HPARAMS, hparam_names
+from lionsweep.optim import FROZEN_HPARAMS, grid_columns
 from lionsweep.stats import (  # noqa: F401  (re-exported: the results modules read them here)
     BOOTSTRAP_SAMPLES,
     FALLBACK_METRIC,
@@ -41,7 +41,7 @@ from lionsweep.stats import (  # noqa: F401  (re-exported: the results modules r
 )
 
 AXES = ("lr", "beta1", "weight_decay")  # the paper's three hyperparameters
-HPARAMS = hparam_names()  # every optimizer's; NaN in the rows of one that lacks it
+HPARAMS = grid_columns()  # every optimizer's, then epochs; NaN where an optimizer lacks one
 GROUP = ["dataset", "optimizer"]
 NO_GRID_POINT = "no working grid point (every configuration diverged, or no grid)"
 REQUIRED = ("dataset", "optimizer", "seed", "config_id", "is_default", *FROZEN_HPARAMS, "diverged")

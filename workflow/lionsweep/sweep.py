@@ -8,10 +8,11 @@ numbers in the engine, its numbers do not depend on how the grid was sharded.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,8 +25,12 @@ from lionsweep.errors import LionSweepError
 from lionsweep.grid import HPARAMS
 from lionsweep.heads import HEADS, Task, as_task, curve_columns
 from lionsweep.io import write_parquet
+from lionsweep.optim import TRAINING_AXES
 from lionsweep.optim import names as optimizer_names
 from lionsweep.prepare import load_splits, load_task
+
+if TYPE_CHECKING:  # the engine imports torch: loaded only when a shard trains
+    from lionsweep.engine import TrainSettings
 
 
 def shard_slice(grid: pd.DataFrame, rows: tuple[int, int]) -> pd.DataFrame:
@@ -83,9 +88,11 @@ def results_table(
         }
     )
     for h in HPARAMS:
-        frame[h] = rows[h].to_numpy(np.float64)
-    for key in ("hidden", "epochs", "batch_size"):
+        if h not in TRAINING_AXES:
+            frame[h] = rows[h].to_numpy(np.float64)
+    for key in ("hidden", "batch_size"):
         frame[key] = np.full(k, meta["settings"][key], dtype=np.int64)
+    frame["epochs"] = budgets(rows, meta["settings"]["epochs"])
     frame["dropout"] = float(meta["settings"]["dropout"])
     for key, value in out.items():
         if key in curves or key == "device":
@@ -106,6 +113,52 @@ def results_table(
         values = np.asarray(out[name], dtype=np.float32)
         table = table.append_column(name, pa.array(list(values), type=pa.list_(pa.float32())))
     return table
+
+
+def budgets(configs: pd.DataFrame, epochs: int) -> np.ndarray:
+    """Each configuration's training budget: its grid's `epochs` axis, else ``epochs``
+    (training.epochs; also for grid tables written before the axis existed)."""
+    if "epochs" not in configs.columns:
+        return np.full(len(configs), int(epochs), dtype=np.int64)
+    return configs["epochs"].fillna(epochs).to_numpy(np.float64).astype(np.int64)
+
+
+def train_budgets(
+    splits: dict[str, Any],
+    optimizer: str,
+    configs: pd.DataFrame,
+    seed: int,
+    settings: TrainSettings,
+    width: int,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Train ``configs`` grouped by their epochs budget, each group with that budget; the
+    results come back in ``configs``' order, curves NaN-padded to ``width`` epochs (the
+    grid's longest budget, so every shard of a grid has the same curve width). With a
+    constant lr and seed-only random streams, an E-epoch run is the first E epochs of a
+    longer one, so grouping changes no number."""
+    from lionsweep.engine import train_grid
+
+    epochs = budgets(configs, settings.epochs)
+    out: dict[str, Any] = {}
+    for budget in np.unique(epochs):
+        idx = np.flatnonzero(epochs == budget)
+        hparams = {
+            h: configs[h].to_numpy(np.float64)[idx] for h in HPARAMS if h not in TRAINING_AXES
+        }
+        group = dataclasses.replace(settings, epochs=int(budget))
+        part = train_grid(splits, optimizer, hparams, seed, group, **kwargs)
+        out["device"] = part.pop("device")
+        for key, val in part.items():
+            if key not in out:
+                shape = (len(configs), width) if val.ndim == 2 else (len(configs),)
+                fill = np.nan if val.dtype.kind == "f" else 0
+                out[key] = np.full(shape, fill, dtype=val.dtype)
+            if val.ndim == 2:
+                out[key][idx, : val.shape[1]] = val
+            else:
+                out[key][idx] = val
+    return out
 
 
 def check_device(device: str | None) -> None:
@@ -146,7 +199,8 @@ def train_shard(
     prepared data's own, from its meta.json (as the workflow runs it)."""
     check_device(config.get("device"))
     task = as_task(load_task(data_dir) if task is None else task)  # before the grid is read
-    configs = shard_slice(pq.read_table(grid_path).to_pandas(), rows)
+    grid = pq.read_table(grid_path).to_pandas()
+    configs = shard_slice(grid, rows)
     table = train_configs(
         configs,
         data_dir,
@@ -156,6 +210,7 @@ def train_shard(
         progress=progress,
         job_mem_mb=job_mem_mb,
         task=task,
+        width=int(budgets(grid, settings_from(config, threads).epochs).max()),
     )
     write_parquet(table, output)
     return table
@@ -170,20 +225,24 @@ def train_configs(
     progress: bool = True,
     job_mem_mb: int | None = None,
     task: Task | str | None = None,
+    width: int | None = None,
 ) -> pa.Table:
     """Train ``configs`` (grid-table rows: config_id, is_default, hyperparameters) on the
     prepared data in ``data_dir`` for ``key`` = (dataset, optimizer, seed, shard): the one
     path from a grid's rows to the sweep table's rows, shared by the sweep's shards and
-    the confirmation stage, so that both train (and record) exactly the same thing."""
-    from lionsweep.engine import train_grid
-
+    the confirmation stage, so that both train (and record) exactly the same thing.
+    ``width``: the curves' epochs (the whole grid's longest budget, so that every shard of
+    a grid has the same curve width); None = the longest budget among ``configs``."""
     dataset, optimizer, seed, shard = key
     task = as_task(load_task(data_dir) if task is None else task)
     settings = settings_from(config, threads, job_mem_mb)
-    hparams = {h: configs[h].to_numpy(np.float64, copy=True) for h in HPARAMS}
+    if width is None:
+        width = int(budgets(configs, settings.epochs).max())
     start = time.perf_counter()
     splits = load_splits(data_dir)
-    out = train_grid(splits, optimizer, hparams, seed, settings, progress=progress, task=task)
+    out = train_budgets(
+        splits, optimizer, configs, seed, settings, width, progress=progress, task=task
+    )
     meta = {
         "task": task,
         "dataset": dataset,

@@ -19,6 +19,7 @@ import pandas as pd
 from lionsweep.claims import claims_check
 from lionsweep.comparisons import COMPARED, comparison, lion_vs_adamw
 from lionsweep.confirmed import confirmed_table, gains, load_confirm
+from lionsweep.decay import decay_table
 from lionsweep.outputs import TABLES
 from lionsweep.selection import (
     GROUP,
@@ -253,6 +254,7 @@ def run_tables(
             (metrics, level, resamples),
         ),
         "best_configs": best_configs(configs, int(cfg["top_k"])),
+        "decay_product": decay_table(configs),
         "confirmed": confirmed_table(confirm, metrics, level, resamples),
     }
     fresh = None if confirm is None else gains(confirm, PAPER_OPTIMIZER, metrics)
@@ -278,6 +280,11 @@ CAPTIONS = {
     "comparison": "Each optimizer minus the baseline (results.baseline: {baseline}), test "
     "{metric}, defaults vs defaults and tuned vs tuned, paired by seed.",
     "best_configs": "Top grid points by mean validation {metric} over seeds.",
+    "decay_product": "Decoupled weight decay of the validation-selected configurations: "
+    "lr_x_wd is the per-step shrink (p *= 1 - lr * wd, in Lion and AdamW alike). decayed_: "
+    "the best grid point with weight decay > 0; no_decay_: the best with weight decay 0; "
+    "decay_points: the first minus the second, mean validation {metric} over seeds, in "
+    "points (0.01 of the metric).",
     "claims_check": "The paper's conclusions tested under each protocol, in points of "
     "{metric} (a point is 0.01 of the metric). The rows 'honest, confirmed on N fresh "
     "seeds' decide: the validation-selected configuration and the default retrained on "
@@ -296,6 +303,7 @@ NOT_AVAILABLE = {
     "lion_vs_adamw": f"n/a: no dataset ran both {' and '.join(COMPARED)}.",
     "comparison": "n/a: no optimizer besides the baseline ran.",
     "best_configs": f"n/a: {NO_GRID_POINT}.",
+    "decay_product": f"n/a: {NO_GRID_POINT}.",
     "confirmed": "n/a: no confirmation run (lionsweep tables --confirm confirm.parquet).",
 }
 # How each table's intervals are made; "clipped" is the answer to "why does it end at 1?".

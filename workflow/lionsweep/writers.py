@@ -37,7 +37,7 @@ def display(frame: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
     decimals, the rest to ``digits`` decimals; missing values as "n/a"."""
 
     def fmt(col: str) -> Callable[[Any], str]:
-        if col.removeprefix("best_") in HP_COLUMNS:
+        if col.removeprefix("best_") in HP_COLUMNS or col.endswith("lr_x_wd"):
             spec = "{:.3g}"
         elif col.startswith("p_"):
             spec = "{:.3f}"

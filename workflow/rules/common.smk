@@ -27,6 +27,7 @@ from lionsweep.fetch import resolve_mirror  # noqa: E402
 from lionsweep.grid import (  # noqa: E402
     check_grids,
     grid_size,
+    mean_budget,
     grid_spec,
     grid_summary,
     shard_bounds,
@@ -98,17 +99,20 @@ def shard_plan(dataset, optimizer):
     sized by estimated cost (lionsweep.shardcost, version `sweep.shard_cost_model`)
     from the prepared data's meta, which the `prepare` checkpoint provides; without
     it, `sweep.shard_size` configurations each."""
-    rows = grid_size(grid_spec(config, dataset, optimizer))
+    spec = grid_spec(config, dataset, optimizer)
+    rows = grid_size(spec)
     sweep = config["sweep"]
     if sweep["shard_seconds"] is None:
         return shard_bounds(rows, sweep["shard_size"])
     digest = os.path.basename(data_dir(dataset))
     meta_path = checkpoints.prepare.get(dataset=dataset, digest=digest).output.meta
     meta = json.loads(Path(meta_path).read_text())
+    settings = train_settings()  # an epochs axis: its mean budget per configuration
+    settings["epochs"] = mean_budget(spec, settings["epochs"])
     return cost_shard_bounds(
         rows,
         meta,
-        train_settings(),
+        settings,
         optimizer,
         sweep["shard_seconds"],
         sweep["shard_cost_model"],
