@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from lionsweep.errors import LionSweepError
 from lionsweep.selection import (
@@ -25,6 +24,7 @@ from lionsweep.selection import (
     Metrics,
     by_metric,
     metric_info,
+    read_checked,
 )
 from lionsweep.stats import BOOTSTRAP_SAMPLES, mean_ci, paired
 
@@ -34,15 +34,9 @@ SHOWN = ("lr", "beta1", "weight_decay")  # the tuned point's hyperparameters sho
 
 def load_confirm(path: str | Path, metrics: Metrics) -> pd.DataFrame:
     """Read confirm.parquet and check the columns the tables read: one line on error."""
-    try:
-        schema = pq.read_schema(path)
-    except (OSError, ValueError) as err:
-        raise LionSweepError(f"{path}: not a readable confirmation table ({err})") from None
-    missing = [c for c in REQUIRED if c not in schema.names]
-    if missing:
-        raise LionSweepError(f"{path}: missing columns {missing} (lionsweep confirm writes them)")
-    columns = [c for c in schema.names if not c.startswith("curve_")]
-    frame = pq.read_table(path, columns=columns).to_pandas()
+    frame = read_checked(
+        path, REQUIRED, "confirmation", "lionsweep confirm writes them", curves=False
+    )
     if frame.empty:
         raise LionSweepError(f"{path}: the confirmation table is empty")
     needed = {metrics.col("test", m) for m in frame[PRIMARY].dropna().unique()}

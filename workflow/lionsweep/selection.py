@@ -118,17 +118,25 @@ class Metrics:
 FINAL = Metrics("final")
 
 
-def load_sweep(path: str | Path, curves: bool = True) -> pd.DataFrame:
-    """Read results/sweep.parquet and check the columns the results need are there."""
+def read_checked(
+    path: str | Path, required: tuple[str, ...], kind: str, hint: str, curves: bool = True
+) -> pd.DataFrame:
+    """Read a results Parquet file (a sweep or a confirmation table) whose ``required``
+    columns are checked first: one line naming the file, never a pyarrow traceback."""
     try:
         schema = pq.read_schema(path)
     except (OSError, ValueError) as err:
-        raise LionSweepError(f"{path}: not a readable sweep table ({err})") from None
-    missing = [c for c in REQUIRED if c not in schema.names]
+        raise LionSweepError(f"{path}: not a readable {kind} table ({err})") from None
+    missing = [c for c in required if c not in schema.names]
     if missing:
-        raise LionSweepError(f"{path}: missing columns {missing} (see docs/schema.md)")
+        raise LionSweepError(f"{path}: missing columns {missing} ({hint})")
     columns = [c for c in schema.names if curves or not c.startswith("curve_")]
-    frame = pq.read_table(path, columns=columns).to_pandas()
+    return pq.read_table(path, columns=columns).to_pandas()
+
+
+def load_sweep(path: str | Path, curves: bool = True) -> pd.DataFrame:
+    """Read results/sweep.parquet and check the columns the results need are there."""
+    frame = read_checked(path, REQUIRED, "sweep", "see docs/schema.md", curves)
     try:
         return check_sweep(frame, curves=curves)
     except LionSweepError as err:
