@@ -17,6 +17,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from lionsweep import fused
+
 Hyper = float | Tensor
 
 
@@ -71,6 +73,8 @@ def lion_update(
     p: Tensor, g: Tensor, m: Tensor, coefs: LionCoefs, buffer: Tensor | None = None
 ) -> None:
     """One Lion step for one (stacked) parameter with precomputed :func:`lion_coefs`."""
+    if fused.lion(p, g, m, coefs):  # same numbers, one memory pass
+        return
     lr, beta1, one_minus_beta2, decay = coefs
     if decay is not None:
         p.mul_(decay)
@@ -156,6 +160,8 @@ def adam_update(
     Coupled decay (Adam) is added to ``g`` in place: callers pass a gradient they
     may lose (the engine's are recomputed every step; the drivers pass copies).
     """
+    if fused.adam(p, g, m, v, c, step, buffer):  # same numbers, two memory passes
+        return
     if c.decay is not None:
         p.mul_(c.decay)
     if c.weight_decay is not None:
