@@ -74,6 +74,26 @@ static void *run_lion(void *a) { lion_rows(a); return 0; }
 static void *run_moments(void *a) { adam_moments_rows(a); return 0; }
 static void *run_apply(void *a) { adam_apply_rows(a); return 0; }
 
+#ifdef _OPENMP
+/* OpenMP from the runtime PyTorch already loaded (same soname): its warm thread pool,
+ * no second set of threads competing for the cores. */
+static void split(int nthreads, long k, job_t base, void *(*fn)(void *)) {
+    base.k0 = 0;
+    base.k1 = k;
+    if (nthreads <= 1 || k < 2 || k * base.n < (1L << 15)) { /* too small to pay */
+        fn(&base);
+        return;
+    }
+    if (nthreads > k) nthreads = (int)k;
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int t = 0; t < nthreads; t++) {
+        job_t j = base;
+        j.k0 = k * t / nthreads;
+        j.k1 = k * (t + 1) / nthreads;
+        fn(&j);
+    }
+}
+#else
 static void split(int nthreads, long k, job_t base, void *(*fn)(void *)) {
     job_t jobs[MAX_THREADS];
     pthread_t tid[MAX_THREADS];
@@ -101,6 +121,7 @@ static void split(int nthreads, long k, job_t base, void *(*fn)(void *)) {
             fn(&jobs[t]);
     }
 }
+#endif
 
 void lion_update(int nt, long k, long n, float *p, float *g, float *m, const float *const *c) {
     job_t j = {0, 0, n, p, g, m, 0, c};

@@ -17,7 +17,12 @@ The C source has no PyTorch headers: it compiles in well under a second with the
 system compiler (``$CC``, else ``cc``) for this CPU (``-march=native``) into a cache
 keyed by source, flags, compiler and CPU (``$LIONSWEEP_CACHE``, else
 ``~/.cache/lionsweep``), written atomically so concurrent jobs share one build. It is
-called through ctypes, which releases the GIL; threads split the K models.
+called through ctypes, which releases the GIL. Threads split the K models through
+OpenMP, linked to the ``libgomp.so.1`` PyTorch has already loaded: a separate pool
+(pthreads, the fallback build) competed with PyTorch's spinning OpenMP workers on a
+2-core machine and made training 4-30% *slower* although the update alone was faster.
+Measured inside the engine (5 epochs, 2 threads, alternating runs): Lion 1.03-1.14x,
+AdamW 1.13-1.22x faster than eager on the three datasets.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from torch import Tensor
 SOURCE = Path(__file__).with_name("fused.c")
 FLAGS = ("-O3", "-ffp-contract=off", "-fPIC", "-shared", "-pthread")
 NATIVE = ("-march=native",)
+OPENMP = ("-fopenmp",)  # shares PyTorch's libgomp.so.1 (loaded first, same soname)
 _state: dict = {"eager": False, "loaded": False, "why": ""}
 _LIB: list[ctypes.CDLL | None] = [None]
 
@@ -79,7 +85,8 @@ def build() -> Path:
     cc = os.environ.get("CC", "cc")
     version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30)
     last: Exception | None = None
-    for flags in (FLAGS + NATIVE, FLAGS):  # a compiler without -march=native: portable
+    # Without OpenMP or -march=native support: pthreads, portable code.
+    for flags in (FLAGS + OPENMP + NATIVE, FLAGS + OPENMP, FLAGS + NATIVE, FLAGS):
         key = "\n".join([SOURCE.read_text(), " ".join(flags), version.stdout, _cpu_id()])
         target = cache_dir() / f"fused-{hashlib.sha256(key.encode()).hexdigest()[:16]}.so"
         if target.exists():
