@@ -669,3 +669,13 @@ def test_best_epoch_metrics_select_on_best_val_r2(tsweep) -> None:
     assert r["config_id"] == means.idxmax() and r["val_r2_mean"] == means.max()
     test = g[g["config_id"] == means.idxmax()]["best_test_r2"]
     assert r["test_r2_mean"] == pytest.approx(test.mean())
+
+
+def test_display_formats_every_grid_column_as_a_hyperparameter():
+    """Every registry hyperparameter and training axis prints to 3 significant digits
+    (SGD's momentum and nesterov, the epochs axis were printed as 0.9000, 1.0000, 20.0000)."""
+    frame = pd.DataFrame(
+        {"momentum": [0.9], "best_nesterov": [1.0], "epochs": [20.0], "lr": [0.00123456]}
+    )
+    shown = display(frame).iloc[0].to_dict()
+    assert shown == {"momentum": "0.9", "best_nesterov": "1", "epochs": "20", "lr": "0.00123"}

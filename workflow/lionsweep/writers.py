@@ -22,10 +22,12 @@ import pandas as pd
 
 from lionsweep.errors import LionSweepError
 from lionsweep.heads import SPLITS
+from lionsweep.hparams import grid_columns
 from lionsweep.io import write_atomic
 from lionsweep.outputs import TABLE_FORMATS
 
-HP_COLUMNS = ("lr", "beta1", "beta2", "weight_decay", "eps")
+# Printed to 3 significant digits: every registry hyperparameter and training axis.
+HP_COLUMNS = grid_columns()
 META_KEYS = ("dataset", "rows_raw", "rows_dropped", "rows", "positives")
 # Only binary datasets count positives; a multiclass meta has class_counts, a regression
 # one target_mean: there positives are n/a, not missing.
