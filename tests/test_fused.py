@@ -5,6 +5,7 @@ compiler, or when switched off, training falls back to the eager kernels."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,17 @@ def _run(update, tensors, use_eager: bool):
     else:
         update(*out)
     return out
+
+
+@pytest.mark.skipif(
+    shutil.which(os.environ.get("CC", "cc")) is None or os.environ.get("LIONSWEEP_FUSED") == "0",
+    reason="no C compiler, or fused kernels switched off",
+)
+def test_on_wherever_a_compiler_exists():
+    """A kernel that drifted from eager is switched off by the probe, which would quietly
+    skip every bitwise test below: with a compiler, the library must be on."""
+    assert fused.reason() == ""
+    assert fused.library() is not None
 
 
 @needs_lib
@@ -144,7 +156,8 @@ def test_training_bitwise_any_threads(optimizer):
 
 def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     root = Path(__file__).resolve().parents[1]
-    full = {**os.environ, "PYTHONPATH": str(root / "workflow"), **env}
+    inherited = {k: v for k, v in os.environ.items() if k not in ("LIONSWEEP_FUSED", "CC")}
+    full = {**inherited, "PYTHONPATH": str(root / "workflow"), **env}
     return subprocess.run(
         [sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=300
     )
