@@ -84,10 +84,11 @@ def build() -> Path:
     """The library for this machine, compiled on first use (raises on failure)."""
     cc = os.environ.get("CC", "cc")
     version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30)
+    source, cpu = SOURCE.read_text(), _cpu_id()
     last: Exception | None = None
     # Without OpenMP or -march=native support: pthreads, portable code.
     for flags in (FLAGS + OPENMP + NATIVE, FLAGS + OPENMP, FLAGS + NATIVE, FLAGS):
-        key = "\n".join([SOURCE.read_text(), " ".join(flags), version.stdout, _cpu_id()])
+        key = "\n".join([source, " ".join(flags), version.stdout, cpu])
         target = cache_dir() / f"fused-{hashlib.sha256(key.encode()).hexdigest()[:16]}.so"
         if target.exists():
             return target
@@ -111,16 +112,12 @@ def library() -> ctypes.CDLL | None:
         for fn in (lib.lion_update, lib.adam_moments, lib.adam_apply):
             fn.restype = None
         _LIB[0] = lib
-        ok = _probe()
+        why = "" if _probe() else "results differ from the eager kernels on this machine"
     except Exception as err:  # no compiler, a failed build or load: eager kernels
-        _LIB[0] = None
-        _state["why"] = f"{type(err).__name__}: {err}".splitlines()[0]
-        print(f"lionsweep: fused optimizer kernels off ({_state['why']})", file=sys.stderr)
-        return None
-    _LIB[0] = lib if ok else None
-    if not ok:
-        _state["why"] = "results differ from the eager kernels on this machine"
-        print(f"lionsweep: fused optimizer kernels off ({_state['why']})", file=sys.stderr)
+        why = f"{type(err).__name__}: {err}".splitlines()[0]
+    if why:
+        _LIB[0], _state["why"] = None, why
+        print(f"lionsweep: fused optimizer kernels off ({why})", file=sys.stderr)
     return _LIB[0]
 
 
