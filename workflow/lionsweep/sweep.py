@@ -22,10 +22,9 @@ import pyarrow.parquet as pq
 
 from lionsweep import __version__
 from lionsweep.errors import LionSweepError
-from lionsweep.grid import HPARAMS
 from lionsweep.heads import HEADS, Task, as_task, curve_columns
+from lionsweep.hparams import hparam_names
 from lionsweep.io import write_parquet
-from lionsweep.optim import TRAINING_AXES
 from lionsweep.optim import names as optimizer_names
 from lionsweep.prepare import load_splits, load_task
 
@@ -87,9 +86,8 @@ def results_table(
             "is_default": rows["is_default"].to_numpy(bool),
         }
     )
-    for h in HPARAMS:
-        if h not in TRAINING_AXES:
-            frame[h] = rows[h].to_numpy(np.float64)
+    for h in hparam_names():
+        frame[h] = rows[h].to_numpy(np.float64)
     for key in ("hidden", "batch_size"):
         frame[key] = np.full(k, meta["settings"][key], dtype=np.int64)
     frame["epochs"] = budgets(rows, meta["settings"]["epochs"])
@@ -143,9 +141,7 @@ def train_budgets(
     out: dict[str, Any] = {}
     for budget in np.unique(epochs):
         idx = np.flatnonzero(epochs == budget)
-        hparams = {
-            h: configs[h].to_numpy(np.float64)[idx] for h in HPARAMS if h not in TRAINING_AXES
-        }
+        hparams = {h: configs[h].to_numpy(np.float64)[idx] for h in hparam_names()}
         group = dataclasses.replace(settings, epochs=int(budget))
         part = train_grid(splits, optimizer, hparams, seed, group, **kwargs)
         out["device"] = part.pop("device")
