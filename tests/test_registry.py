@@ -31,12 +31,14 @@ TEST_HP: dict[str, dict[str, list[float]]] = {
         "weight_decay": [0.0, 0.1, 0.05, 1.0, 0.01],
         "eps": [1e-8, 1e-6, 1e-3, 1e-8, 1e-1],
     },
+    # Not adamw's row: coupled L2 decay goes through the moments (wd up to 2, beta1 0
+    # so it is not averaged away), beta2 below beta1, and eps large enough to matter.
     "adam": {
-        "lr": [1e-3, 3e-2, 1e-4, 5e-3, 1e-2],
-        "beta1": [0.9, 0.8, 0.95, 0.5, 0.0],
-        "beta2": [0.99, 0.999, 0.9, 0.98, 0.5],
-        "weight_decay": [0.0, 0.1, 0.05, 1.0, 0.01],
-        "eps": [1e-8, 1e-6, 1e-3, 1e-8, 1e-1],
+        "lr": [1e-2, 1e-3, 3e-2, 1e-4, 5e-3],
+        "beta1": [0.0, 0.9, 0.5, 0.99, 0.8],
+        "beta2": [0.9, 0.999, 0.99, 0.5, 0.95],
+        "weight_decay": [0.5, 0.0, 1e-3, 2.0, 0.1],
+        "eps": [1e-3, 1e-8, 1e-1, 1e-6, 1e-8],
     },
     "sgd": {
         "lr": [1e-2, 3e-2, 1e-1, 5e-3, 2e-2],
