@@ -29,6 +29,18 @@ def mirror() -> Path:
     return path
 
 
+@pytest.fixture
+def torch_refused(tmp_path: Path) -> Path:
+    """A folder holding a ``torch`` that refuses to import: first on PYTHONPATH, it
+    proves a command never imports torch (it fails naming torch otherwise)."""
+    blocker = tmp_path / "torch-refused" / "torch"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text(
+        "raise ImportError('torch imported where it must not be')\n"
+    )
+    return blocker.parent
+
+
 @pytest.fixture(scope="session")
 def config() -> dict:
     with open(ROOT / "config" / "config.yaml") as fh:

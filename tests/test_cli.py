@@ -140,13 +140,23 @@ def test_cuda_without_cuda_is_one_line_before_reading_anything(
 
 
 @pytest.mark.parametrize("device", ["auto", "cpu"])
-def test_other_devices_are_not_refused_without_cuda(monkeypatch, device: str) -> None:
+def test_other_devices_are_not_refused_without_cuda(
+    tmp_path: Path, monkeypatch, capsys, device: str
+) -> None:
+    """auto and cpu pass the device check without CUDA: the command goes on to read the
+    prepared data (absent here, so its own error), which a refused cuda never reaches."""
     import torch
 
-    from lionsweep.sweep import check_device
-
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    check_device(device)
+    settings = {"hidden": 4, "dropout": 0.0, "epochs": 1, "batch_size": 8, "device": device}
+    argv = ["train", "--dataset", "d", "--optimizer", "lion", "--seed", "0", "--shard", "0"]
+    argv += ["--rows", "0:1", "--settings", json.dumps(settings)]
+    argv += ["--grid", str(tmp_path / "missing.parquet"), "--data", str(tmp_path / "missing")]
+    argv += ["--output", str(tmp_path / "out.parquet")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "CUDA" not in err
+    assert err.startswith(f"lionsweep train: error: {tmp_path / 'missing' / 'meta.json'}: ")
 
 
 def test_train_without_the_prepared_meta_is_one_line(tmp_path: Path, capsys) -> None:

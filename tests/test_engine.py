@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import pytest
 import torch
-from lion_pytorch import Lion as RefLion
+from helpers import train_alone, train_batched
 
 from lionsweep import engine
-from lionsweep.engine import TrainSettings, train_chunk, train_grid
+from lionsweep.engine import TrainSettings, train_grid
 from lionsweep.metrics import METRICS, binary_metrics
-from lionsweep.model import DROPOUT, ORDER, dropout_mask, epoch_batches, generator, init_single
 
 SEED = 7
 SETTINGS = TrainSettings(hidden=8, dropout=0.3, epochs=3, batch_size=16)
@@ -51,64 +51,9 @@ def _adamw_hp(k: int = 4) -> dict[str, np.ndarray]:
     }
 
 
-class _FixedMask(torch.nn.Module):
-    """Dropout whose mask the test sets per step (the engine's CRN mask)."""
-
-    mask: torch.Tensor | None = None
-    scale: float = 1.0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x if self.mask is None else x * (self.mask * self.scale)
-
-
-def _reference(splits, optimizer: str, hp: dict, k: int, settings: TrainSettings):
-    """Configuration k trained alone: nn.Sequential + reference optimizer."""
-    dtype = getattr(torch, settings.dtype)
-    x, y = (torch.as_tensor(a) for a in splits["train"])
-    x, yf = x.to(dtype), y.to(dtype)
-    d = x.shape[1]
-    drop = _FixedMask()
-    drop.scale = 1 / (1 - settings.dropout)
-    net = torch.nn.Sequential(
-        torch.nn.Linear(d, settings.hidden),
-        torch.nn.ReLU(),
-        drop,
-        torch.nn.Linear(settings.hidden, 1),
-    ).to(dtype)
-    net.load_state_dict({n: t.to(dtype) for n, t in init_single(d, settings.hidden, SEED).items()})
-    if optimizer == "lion":
-        opt = RefLion(
-            net.parameters(),
-            lr=float(hp["lr"][k]),
-            betas=(float(hp["beta1"][k]), float(hp["beta2"][k])),
-            weight_decay=float(hp["weight_decay"][k]),
-        )
-    else:
-        opt = torch.optim.AdamW(
-            net.parameters(),
-            lr=float(hp["lr"][k]),
-            betas=(float(hp["beta1"][k]), float(hp["beta2"][k])),
-            eps=float(hp["eps"][k]),
-            weight_decay=float(hp["weight_decay"][k]),
-        )
-    g_order, g_drop = generator(SEED, ORDER), generator(SEED, DROPOUT)
-    for _ in range(settings.epochs):
-        for idx in epoch_batches(len(x), settings.batch_size, g_order):
-            m = dropout_mask(len(idx), settings.hidden, settings.dropout, g_drop)
-            drop.mask = None if m is None else m.to(dtype)
-            opt.zero_grad()
-            out = net(x[idx]).squeeze(1)
-            torch.nn.functional.binary_cross_entropy_with_logits(out, yf[idx]).backward()
-            opt.step()
-    drop.mask = None
-    return net
-
-
-def _chunk(splits, optimizer, hp, settings, seed=SEED):
-    data = engine.device_data(splits, settings)
-    dtype = getattr(torch, settings.dtype)
-    hpt = {n: torch.as_tensor(np.asarray(v, dtype=np.float64)).to(dtype) for n, v in hp.items()}
-    return train_chunk(data, optimizer, hpt, seed, settings, progress=False)
+# The shared reference and batched training (tests/helpers.py), at this file's seed.
+_reference = functools.partial(train_alone, seed=SEED)
+_chunk = functools.partial(train_batched, seed=SEED)
 
 
 @pytest.mark.parametrize("optimizer", ["lion", "adamw"])

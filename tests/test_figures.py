@@ -14,6 +14,7 @@ import pytest
 from matplotlib.figure import Figure
 from synthetic_sweep import DEGENERATE, diverge, make_sweep, to_parquet
 
+from conftest import copy_workflow, snakemake
 from lionsweep.cli import main
 from lionsweep.figures import (
     decay_data,
@@ -176,13 +177,33 @@ def test_cli_writes_valid_png_and_pdf_matching_the_rule(tmp_path: Path, sweep) -
         assert (outdir / name).stat().st_size > 1000
 
 
-def test_rules_use_the_shared_output_lists() -> None:
-    """results.smk builds its outputs from lionsweep.outputs, the writers' own names."""
-    text = (ROOT / "workflow" / "rules" / "results.smk").read_text()
-    # (in the study's folder: results/{study.name}/tables, .../figures)
-    assert 'table_outputs(f"{RESULTS}/tables")' in text
-    assert 'figure_outputs(DATASETS, f"{RESULTS}/figures")' in text
-    reported = [kw for _, kw in table_outputs() + figure_outputs(["titanic"]) if kw]
+def _dry_run_jobs(text: str) -> dict[str, dict[str, list[str]]]:
+    """{rule: {"input": [...], "output": [...]}} from a dry run's job listing."""
+    jobs: dict[str, dict[str, list[str]]] = {}
+    rule = None
+    for line in text.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+            jobs.setdefault(rule, {})
+        elif rule and line.strip().startswith(("input:", "output:")):
+            key, _, files = line.strip().partition(": ")
+            jobs[rule][key.rstrip(":")] = files.split(", ")
+    return jobs
+
+
+def test_the_rules_outputs_are_the_writers_lists(tmp_path: Path, mirror: Path) -> None:
+    """What Snakemake plans for the tables and figures jobs is exactly lionsweep.outputs'
+    lists (the names the writers write), each report caption an existing file."""
+    workdir = copy_workflow(tmp_path / "wf")
+    args = ("-n", "tables", "figures", "--configfile", "config/test.yaml")
+    jobs = _dry_run_jobs(snakemake(workdir, *args, mirror=mirror).stdout)
+    datasets = [f.split("/")[2] for f in jobs["figures"]["input"] if f.endswith("meta.json")]
+    assert datasets, jobs["figures"]
+    tables = [path for path, _ in table_outputs("results/test/tables")]
+    figures = [path for path, _ in figure_outputs(datasets, "results/test/figures")]
+    assert sorted(jobs["tables"]["output"]) == sorted(tables)
+    assert sorted(jobs["figures"]["output"]) == sorted(figures)
+    reported = [kw for _, kw in table_outputs() + figure_outputs(datasets) if kw]
     for kw in reported:
         caption = ROOT / "workflow" / "rules" / kw["caption"]
         assert caption.is_file(), caption

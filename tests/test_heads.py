@@ -9,12 +9,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import reference_loss, train_alone, train_batched
 
 from lionsweep import engine, heads, optim
-from lionsweep.engine import TrainSettings, train_chunk, train_grid
+from lionsweep.engine import TrainSettings, train_grid
 from lionsweep.errors import LionSweepError
 from lionsweep.heads import Task, make_head
-from lionsweep.model import DROPOUT, ORDER, dropout_mask, epoch_batches, generator, init_single
 
 sk = pytest.importorskip("sklearn.metrics")
 SEED = 11
@@ -46,16 +46,6 @@ def _task(name: str, splits) -> Task:
     return Task(name, n_classes=C if name == "multiclass" else 2)
 
 
-def _loss(task: Task, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The reference loss, by torch.nn.functional (autograd differentiates it)."""
-    if task.name == "binary":
-        return torch.nn.functional.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype))
-    if task.name == "multiclass":
-        return torch.nn.functional.cross_entropy(out, y)
-    target = ((y - task.target_mean) / task.target_std).to(out.dtype)
-    return torch.nn.functional.mse_loss(out[:, 0], target)
-
-
 def _hp(name: str, k: int) -> dict[str, np.ndarray]:
     from test_registry import TEST_HP
 
@@ -65,54 +55,6 @@ def _hp(name: str, k: int) -> dict[str, np.ndarray]:
     return hp
 
 
-class _FixedMask(torch.nn.Module):
-    """Dropout whose mask the test sets per step (the engine's CRN mask)."""
-
-    mask: torch.Tensor | None = None
-    scale: float = 1.0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x if self.mask is None else x * (self.mask * self.scale)
-
-
-def _reference(splits, task: Task, optimizer: str, hp: dict, k: int, settings: TrainSettings):
-    """Configuration k alone: nn.Sequential + the registry's reference optimizer."""
-    dtype = getattr(torch, settings.dtype)
-    x, y = (torch.as_tensor(a) for a in splits["train"])
-    x, d, width = x.to(dtype), x.shape[1], make_head(task).width
-    drop = _FixedMask()
-    drop.scale = 1 / (1 - settings.dropout)
-    net = torch.nn.Sequential(
-        torch.nn.Linear(d, settings.hidden),
-        torch.nn.ReLU(),
-        drop,
-        torch.nn.Linear(settings.hidden, width),
-    ).to(dtype)
-    init = init_single(d, settings.hidden, SEED, width)
-    net.load_state_dict({n: t.to(dtype) for n, t in init.items()})
-    opt = optim.REGISTRY[optimizer].reference(
-        net.parameters(), {h: float(v[k]) for h, v in hp.items()}
-    )
-    g_order, g_drop = generator(SEED, ORDER), generator(SEED, DROPOUT)
-    for _ in range(settings.epochs):
-        for idx in epoch_batches(len(x), settings.batch_size, g_order):
-            m = dropout_mask(len(idx), settings.hidden, settings.dropout, g_drop)
-            drop.mask = None if m is None else m.to(dtype)
-            opt.zero_grad()
-            _loss(task, net(x[idx]), y[idx]).backward()
-            opt.step()
-    drop.mask = None
-    return net
-
-
-def _chunk(splits, task: Task, optimizer: str, hp, settings):
-    head = make_head(task)
-    data = engine.device_data(splits, settings, head)
-    dtype = getattr(torch, settings.dtype)
-    hpt = {n: torch.as_tensor(np.asarray(v, dtype=np.float64)).to(dtype) for n, v in hp.items()}
-    return train_chunk(data, optimizer, hpt, SEED, settings, progress=False, head=head)
-
-
 @pytest.mark.parametrize("optimizer", optim.names())
 @pytest.mark.parametrize("task_name", heads.TASKS)
 def test_batched_equals_one_by_one_float64(task_name, optimizer):
@@ -120,11 +62,11 @@ def test_batched_equals_one_by_one_float64(task_name, optimizer):
     splits = _splits(task_name)
     task = _task(task_name, splits)
     hp = _hp(optimizer, 5)
-    res, model = _chunk(splits, task, optimizer, hp, settings)
+    res, model = train_batched(splits, optimizer, hp, settings, SEED, task)
     head = make_head(task)
     xte, yte = torch.as_tensor(splits["test"][0]).double(), splits["test"][1]
     for k in range(len(hp["lr"])):
-        net = _reference(splits, task, optimizer, hp, k, settings)
+        net = train_alone(splits, optimizer, hp, k, settings, SEED, task)
         for name, ref in net.state_dict().items():
             torch.testing.assert_close(model.model_state(k)[name], ref, rtol=0, atol=1e-10)
         with torch.no_grad():
@@ -146,11 +88,11 @@ def test_batched_equals_one_by_one_float32(task_name):
     splits = _splits(task_name, n=150)
     task = _task(task_name, splits)
     hp = _hp("adamw", 4)
-    res, model = _chunk(splits, task, "adamw", hp, settings)
+    res, model = train_batched(splits, "adamw", hp, settings, SEED, task)
     head = make_head(task)
     xte, yte = torch.as_tensor(splits["test"][0]), splits["test"][1]
     for k in range(len(hp["lr"])):
-        net = _reference(splits, task, "adamw", hp, k, settings)
+        net = train_alone(splits, "adamw", hp, k, settings, SEED, task)
         for name, ref in net.state_dict().items():
             torch.testing.assert_close(model.model_state(k)[name], ref, rtol=1e-4, atol=1e-4)
         with torch.no_grad():
@@ -172,7 +114,7 @@ def test_loss_gradient_equals_autograd(task_name):
     w = torch.tensor([1 / nb] * nb + [0.0] * (rows - nb), dtype=torch.float64)
     dout = torch.empty_like(out)
     head.loss_grad(out.detach(), y_train, w, dout)
-    loss = sum(_loss(task, out[j, :, :nb].t(), y_eval[:nb]) for j in range(k))
+    loss = sum(reference_loss(task, out[j, :, :nb].t(), y_eval[:nb]) for j in range(k))
     (grad,) = torch.autograd.grad(loss, out)
     torch.testing.assert_close(dout, grad, rtol=0, atol=1e-15)
 
@@ -281,15 +223,19 @@ def test_divergence_is_frozen_for_every_optimizer(optimizer):
     hp = _hp(optimizer, 4)
     hp["weight_decay"][2] = 0.1
     hp["lr"][2] = 1e30
-    short, m_short = _chunk(splits, task, optimizer, hp, dataclasses.replace(SETTINGS, epochs=2))
-    res, model = _chunk(splits, task, optimizer, hp, SETTINGS)
+    short, m_short = train_batched(
+        splits, optimizer, hp, dataclasses.replace(SETTINGS, epochs=2), SEED, task
+    )
+    res, model = train_batched(splits, optimizer, hp, SETTINGS, SEED, task)
     assert res["diverged"].tolist() == [False, False, True, False]
     assert res["diverged_epoch"][2] == short["diverged_epoch"][2] == 1
     for name, t in model.model_state(2).items():
         torch.testing.assert_close(t, m_short.model_state(2)[name], rtol=0, atol=0, equal_nan=True)
     assert np.isnan(res["test_acc"][2]) and res["best_epoch"][2] == -1
     keep = [0, 1, 3]
-    ref, _ = _chunk(splits, task, optimizer, {h: v[keep] for h, v in hp.items()}, SETTINGS)
+    ref, _ = train_batched(
+        splits, optimizer, {h: v[keep] for h, v in hp.items()}, SETTINGS, SEED, task
+    )
     for key in ref:
         if key not in ("diverged", "diverged_epoch"):
             np.testing.assert_allclose(res[key][keep], ref[key], rtol=0, atol=1e-6, err_msg=key)
@@ -314,8 +260,12 @@ def test_frozen_model_stays_unchanged_under_coupled_decay():
     hp = _hp("sgd", 3)
     hp["lr"][1], hp["weight_decay"][1], hp["momentum"][1] = 3e37, 1.0, 0.99
     task = Task("binary")
-    short, m_short = _chunk(splits, task, "sgd", hp, dataclasses.replace(SETTINGS, epochs=1))
-    res, m_long = _chunk(splits, task, "sgd", hp, dataclasses.replace(SETTINGS, epochs=12))
+    short, m_short = train_batched(
+        splits, "sgd", hp, dataclasses.replace(SETTINGS, epochs=1), SEED, task
+    )
+    res, m_long = train_batched(
+        splits, "sgd", hp, dataclasses.replace(SETTINGS, epochs=12), SEED, task
+    )
     assert res["diverged_epoch"][1] == short["diverged_epoch"][1] == 1
     for name, t in m_long.model_state(1).items():
         assert torch.isfinite(t).all(), name
@@ -328,9 +278,11 @@ def test_common_random_numbers_for_every_task(task_name):
     splits = _splits(task_name)
     task = _task(task_name, splits)
     hp = _hp("adam", 6)
-    full, model = _chunk(splits, task, "adam", hp, SETTINGS)
+    full, model = train_batched(splits, "adam", hp, SETTINGS, SEED, task)
     for k in (0, 4):
-        alone, m1 = _chunk(splits, task, "adam", {h: v[k : k + 1] for h, v in hp.items()}, SETTINGS)
+        alone, m1 = train_batched(
+            splits, "adam", {h: v[k : k + 1] for h, v in hp.items()}, SETTINGS, SEED, task
+        )
         for name, t in m1.model_state(0).items():
             torch.testing.assert_close(t, model.model_state(k)[name], rtol=0, atol=1e-6)
         for key, value in alone.items():

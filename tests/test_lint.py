@@ -22,9 +22,20 @@ def test_ruff_check_and_format() -> None:
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
+def snakemake_files() -> list[str]:
+    """Every Snakefile and rule file of the repository (the top-level Snakefile and
+    workflow/Snakefile included), found rather than listed, so a new one is checked."""
+    found = [*ROOT.rglob("Snakefile"), *ROOT.rglob("*.smk")]
+    skip = (".venv", ".snakemake", "results", ".git")
+    return sorted(str(p.relative_to(ROOT)) for p in found if not set(p.parts) & set(skip))
+
+
 def test_snakefmt_check() -> None:
-    proc = run(str(BIN / "snakefmt"), "--check", "Snakefile", "workflow/rules")
+    files = snakemake_files()
+    assert {"Snakefile", "workflow/Snakefile", "workflow/rules/common.smk"} <= set(files)
+    proc = run(str(BIN / "snakefmt"), "--check", *files)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"All {len(files)} file(s) would be left unchanged" in proc.stdout + proc.stderr
 
 
 def test_snakemake_lint() -> None:

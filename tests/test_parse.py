@@ -38,12 +38,11 @@ def test_the_rules_helpers_import_without_heavy_modules() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_a_dry_run_parses_without_torch(tmp_path: Path, mirror: Path, monkeypatch) -> None:
+def test_a_dry_run_parses_without_torch(
+    tmp_path: Path, mirror: Path, monkeypatch, torch_refused: Path
+) -> None:
     """A `torch` that cannot be imported first on the path: the dry run still plans."""
     workdir = copy_workflow(tmp_path / "wf")
-    blocker = tmp_path / "blocked" / "torch"
-    blocker.mkdir(parents=True)
-    (blocker / "__init__.py").write_text("raise ImportError('torch imported while parsing')\n")
-    monkeypatch.setenv("PYTHONPATH", str(blocker.parent))
+    monkeypatch.setenv("PYTHONPATH", str(torch_refused))
     proc = snakemake(workdir, "-n", "--configfile", "config/test.yaml", mirror=mirror)
     assert "train_shard" in proc.stdout

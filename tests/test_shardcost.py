@@ -46,7 +46,7 @@ def test_version_1_is_the_flop_count_plus_elementwise_passes(dataset: str) -> No
 
 
 def test_version_1_matches_the_measured_costs_it_was_fitted_to() -> None:
-    """ms per Lion configuration of `make bench --full-grid` (README, 2026-11-24)."""
+    """ms per Lion configuration of `make bench --full-grid` (docs/performance.md, 2026-11-24)."""
     measured = {"mushroom": 19.1e-3, "spambase": 6.1e-3}
     for dataset, seconds in measured.items():
         got = seconds_per_config(META[dataset], TRAINING, "lion", 1)

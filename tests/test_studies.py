@@ -2,7 +2,8 @@
 changed setting after a failed run, a damaged shard, and errors that reach the console.
 
 Each test works on its own copy of the finished test study (tests/conftest.py), so the
-order of tests does not matter. Every command given to Snakemake is one the README gives.
+order of tests does not matter. Every command given to Snakemake is one the README or
+docs/own-study.md gives.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def output(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 def regenerate(workdir: Path, study: str, config: tuple[str, ...], mirror: Path) -> None:
-    """The README's commands for one study: tables and figures, then the report."""
+    """The commands docs/own-study.md gives for one study: tables and figures, then the report."""
     for sub in ("tables", "figures"):
         for path in (workdir / "results" / study / sub).iterdir():
             path.unlink()

@@ -12,9 +12,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lionsweep.errors import LionSweepError
-from lionsweep.heads import HEADS
 from lionsweep.io import write_parquet
 from lionsweep.layout import RERUN_ENV
+from lionsweep.tasks import PRIMARY_METRIC
 
 SORT_KEYS = [
     ("dataset", "ascending"),
@@ -78,7 +78,7 @@ def with_task(table: pa.Table) -> pa.Table:
     n = table.num_rows
     at = table.column_names.index("dataset") + 1
     table = table.add_column(at, "task", pa.array(["binary"] * n, pa.string()))
-    return table.add_column(at + 1, "primary_metric", pa.array([HEADS["binary"].primary] * n))
+    return table.add_column(at + 1, "primary_metric", pa.array([PRIMARY_METRIC["binary"]] * n))
 
 
 def nan_for_other_tasks(table: pa.Table) -> pa.Table:

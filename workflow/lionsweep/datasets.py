@@ -19,9 +19,9 @@ import pandas as pd
 
 from lionsweep.errors import LionSweepError
 
-# What a target can be, `datasets.<name>.task`, is the heads' list (absent: binary
+# What a target can be, `datasets.<name>.task`, is lionsweep.tasks' list (absent: binary
 # when the target takes two values, else an error naming these).
-from lionsweep.heads import TASKS
+from lionsweep.tasks import TASKS
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,8 @@ keyed by source, flags, compiler and CPU (``$LIONSWEEP_CACHE``, else
 called through ctypes, which releases the GIL. Threads split the K models through
 OpenMP, linked to the ``libgomp.so.1`` PyTorch has already loaded: a separate pool
 (pthreads, the fallback build) competed with PyTorch's spinning OpenMP workers on a
-2-core machine and made training 4-30% *slower* although the update alone was faster.
-Measured inside the engine (5 epochs, 2 threads, alternating runs): Lion 1.03-1.14x,
-AdamW 1.13-1.22x faster than eager on the three datasets.
+2-core machine and made training *slower* although the update alone was faster.
+Measured speedups over eager, per host: docs/performance.md.
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ per-configuration column a task produces, for docs, tables and figures.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -26,19 +25,9 @@ from torch import Tensor
 from lionsweep import metrics
 from lionsweep.errors import LionSweepError
 from lionsweep.layout import SPLITS
+from lionsweep.tasks import PRIMARY_METRIC, TASKS, Task
 
-TASKS = ("binary", "multiclass", "regression")
 LOSS_CURVE = "curve_val_loss"
-
-
-@dataclass(frozen=True)
-class Task:
-    """The learning task: its name, classes (multiclass) and target scaling (regression)."""
-
-    name: str = "binary"
-    n_classes: int = 2
-    target_mean: float = 0.0  # regression: the training split's mean and std
-    target_std: float = 1.0
 
 
 class Head:
@@ -97,7 +86,7 @@ class BinaryHead(Head):
     """One logit, BCE-with-logits (the engine's original task, bit for bit)."""
 
     metrics = metrics.METRICS
-    primary = "acc"
+    primary = PRIMARY_METRIC["binary"]
 
     def encode(self, y: np.ndarray, split: str, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         labels = torch.as_tensor(_labels(y, split, "binary", 2))
@@ -119,7 +108,7 @@ class MulticlassHead(Head):
     """C logits, softmax cross-entropy, predicted class = argmax."""
 
     metrics = metrics.MULTICLASS_METRICS
-    primary = "acc"
+    primary = PRIMARY_METRIC["multiclass"]
 
     @property
     def width(self) -> int:
@@ -145,7 +134,7 @@ class RegressionHead(Head):
     """One output predicting the standardized target; MSE loss; metrics in target units."""
 
     metrics = metrics.REGRESSION_METRICS
-    primary = "r2"
+    primary = PRIMARY_METRIC["regression"]
 
     def encode(self, y: np.ndarray, split: str, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         arr = np.asarray(y)

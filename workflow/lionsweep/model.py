@@ -10,9 +10,8 @@ and its bias comes out of the same GEMM (an appended column of ones in X):
 Activations are kept transposed, [K*H, B] (hidden units x batch rows), so that both
 GEMMs take contiguous operands: Z^T = W1 @ Xa^T and dW1 = dZ^T @ Xa. On CPU in
 float32 they run through oneDNN (``mkldnn._linear_pointwise``), which uses AVX-512
-where MKL (the ``torch.mm`` backend) does not on AMD CPUs: 2x the GEMM throughput on
-one host (215 vs 105 GFLOP/s per core), only 1.1x on another (100 vs 90; README
-Performance). That op is private, so it is probed
+where MKL (the ``torch.mm`` backend) does not on AMD CPUs; how much that gains
+depends on the host (measured: docs/performance.md). That op is private, so it is probed
 once (present, old signature, right numbers) and ``torch.mm`` is used whenever the
 probe fails, as on other devices and dtypes.
 

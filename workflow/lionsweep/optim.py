@@ -1,11 +1,13 @@
 """The optimizer registry: Lion, AdamW, Adam and SGD for K models at once.
 
 Structured like ``torch/optim/adamw.py``: a functional core that updates stacked
-tensors in place (:mod:`lionsweep.kernels`) and thin ``torch.optim.Optimizer``
-drivers (:mod:`lionsweep.optim_drivers`); both are re-exported here. Every hyperparameter may be a
-Python scalar (then these are ordinary drop-in optimizers) or a tensor of shape
-[K], broadcast over the leading dimension of every parameter, so one call updates
-K independent models stacked as [K, ...] (possibly non-contiguous views).
+tensors in place (:mod:`lionsweep.kernels`, re-exported here) and thin
+``torch.optim.Optimizer`` drivers over it (:mod:`lionsweep.optim_drivers`, which
+imports this module and is not imported by it: one direction, no cycle). Every
+hyperparameter may be a Python scalar (then the drivers are ordinary drop-in
+optimizers) or a tensor of shape [K], broadcast over the leading dimension of every
+parameter, so one call updates K independent models stacked as [K, ...] (possibly
+non-contiguous views).
 
 :data:`REGISTRY` is where an optimizer is described: its hyperparameters (default
 and valid range) and state tensors, from :mod:`lionsweep.hparams` (torch-free, for
@@ -190,17 +192,11 @@ def batched_step(
         opt.update(p, g, [s[i] for s in states], c, step, buffers[i] if buffers else None)
 
 
-from lionsweep.optim_drivers import SGD, Adam, AdamW, Lion  # noqa: E402  (they use the registry)
-
 __all__ = [
     "FROZEN_HPARAMS",
     "REGISTRY",
-    "SGD",
     "TRAINING_AXES",
-    "Adam",
-    "AdamW",
     "HParam",
-    "Lion",
     "OptimizerSpec",
     "adam_update",
     "adamw_step",

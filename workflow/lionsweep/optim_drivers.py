@@ -4,6 +4,12 @@ Thin, like ``torch.optim.AdamW`` over ``adamw``: they hold state lazily and call
 :func:`lionsweep.optim.batched_step`. Constructor signatures and defaults are the
 references' (``betas`` tuples, ``nesterov`` bool), so they are drop-in optimizers
 with scalar hyperparameters and K-model optimizers with [K] tensors.
+
+Like ``torch.optim``'s constructors they refuse hyperparameters outside their
+range with torch's own ``ValueError`` messages ("Invalid learning rate: -1"), each
+model's value of a [K] tensor checked alone: a bad value would otherwise surface as
+NaN weights many steps later. The sweep itself validates through
+:func:`lionsweep.optim.check_hparams` (the registry's ranges), not here.
 """
 
 from __future__ import annotations
@@ -15,8 +21,32 @@ import torch
 from torch import Tensor
 
 from lionsweep import optim
+from lionsweep.kernels import Hyper
 
-Hyper = float | Tensor
+
+def _at_least_zero(value: float) -> bool:
+    return value >= 0.0  # False for NaN, as torch.optim.AdamW's `not 0.0 <= lr`
+
+
+def _not_negative(value: float) -> bool:
+    return not value < 0.0  # True for NaN, as torch.optim.SGD's `lr < 0.0`
+
+
+def _beta(value: float) -> bool:
+    return 0.0 <= value < 1.0
+
+
+def _refuse(value: Hyper, valid: Callable[[float], bool], message: str) -> None:
+    """``ValueError(message.format(bad))`` unless every model's value is ``valid``."""
+    values = value.detach().reshape(-1).tolist() if isinstance(value, Tensor) else [value]
+    bad = [v for v in values if not valid(v)]
+    if bad:
+        raise ValueError(message.format(bad[0]))
+
+
+def _check_betas(betas: tuple[Hyper, Hyper]) -> None:
+    for i, beta in enumerate(betas):
+        _refuse(beta, _beta, f"Invalid beta parameter at index {i}: {{}}")
 
 
 def _as_hyper(value: Hyper) -> Hyper:
@@ -80,6 +110,10 @@ class Lion(_SweepOptimizer):
         betas: tuple[Hyper, Hyper] = (0.9, 0.99),
         weight_decay: Hyper = 0.0,
     ) -> None:
+        # torch.optim.AdamW's ranges (lion-pytorch only asserts lr > 0, betas in [0, 1]).
+        _refuse(lr, _at_least_zero, "Invalid learning rate: {}")
+        _check_betas(betas)
+        _refuse(weight_decay, _at_least_zero, "Invalid weight_decay value: {}")
         super().__init__(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
 
 
@@ -96,6 +130,11 @@ class AdamW(_SweepOptimizer):
         eps: Hyper = 1e-8,
         weight_decay: Hyper = 1e-2,
     ) -> None:
+        # torch.optim.AdamW's checks, in its order (Adam's are the same).
+        _refuse(lr, _at_least_zero, "Invalid learning rate: {}")
+        _refuse(eps, _at_least_zero, "Invalid epsilon value: {}")
+        _check_betas(betas)
+        _refuse(weight_decay, _at_least_zero, "Invalid weight_decay value: {}")
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
 
 
@@ -128,5 +167,14 @@ class SGD(_SweepOptimizer):
         weight_decay: Hyper = 0.0,
         nesterov: Hyper = False,
     ) -> None:
+        # torch.optim.SGD's checks, in its order; Nesterov needs momentum > 0 per model.
+        _refuse(lr, _not_negative, "Invalid learning rate: {}")
+        _refuse(momentum, _not_negative, "Invalid momentum value: {}")
+        _refuse(weight_decay, _not_negative, "Invalid weight_decay value: {}")
+        nesterov_without = torch.as_tensor(nesterov, device="cpu").ne(0) & torch.as_tensor(
+            momentum, dtype=torch.float64, device="cpu"
+        ).le(0)
+        if bool(nesterov_without.any()):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         nest = nesterov.to(torch.float64) if isinstance(nesterov, Tensor) else float(nesterov)
         super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nest)

@@ -22,8 +22,9 @@ import pyarrow.parquet as pq
 from lionsweep.datasets import RawData, load_raw
 from lionsweep.errors import LionSweepError
 from lionsweep.fetch import sha256_of
-from lionsweep.heads import SPLITS, TASKS, Task
 from lionsweep.io import write_json, write_parquet
+from lionsweep.layout import SPLITS
+from lionsweep.tasks import TASKS, Task
 
 TARGET = "target"
 

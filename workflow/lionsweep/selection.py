@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from lionsweep.errors import LionSweepError
-from lionsweep.optim import FROZEN_HPARAMS, grid_columns
+from lionsweep.hparams import FROZEN_HPARAMS, grid_columns
 from lionsweep.stats import (  # noqa: F401  (re-exported: the results modules read them here)
     BOOTSTRAP_SAMPLES,
     FALLBACK_METRIC,

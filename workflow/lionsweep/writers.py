@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 from lionsweep.errors import LionSweepError
-from lionsweep.heads import SPLITS
 from lionsweep.hparams import grid_columns
 from lionsweep.io import write_atomic
+from lionsweep.layout import SPLITS
 from lionsweep.outputs import TABLE_FORMATS
 
 # Printed to 3 significant digits: every registry hyperparameter and training axis.

@@ -1,0 +1,101 @@
+"""Helpers shared by the engine and heads tests (test_engine.py, test_heads.py).
+
+Both check the batched engine against the same configurations trained one by one the
+reference way: an ``nn.Sequential`` with the engine's initial weights, batch order and
+dropout masks (common random numbers), autograd, and the registry's reference
+optimizer. One copy here, so the two tests cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+from lionsweep import engine, optim
+from lionsweep.engine import TrainSettings, train_chunk
+from lionsweep.heads import Task, make_head
+from lionsweep.model import DROPOUT, ORDER, dropout_mask, epoch_batches, generator, init_single
+
+Splits = Mapping[str, tuple[np.ndarray, np.ndarray]]
+
+
+class FixedMask(torch.nn.Module):
+    """Dropout whose mask the test sets per step (the engine's CRN mask)."""
+
+    mask: torch.Tensor | None = None
+    scale: float = 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.mask is None else x * (self.mask * self.scale)
+
+
+def reference_loss(task: Task, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The task's loss by torch.nn.functional (autograd differentiates it)."""
+    if task.name == "binary":
+        return torch.nn.functional.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype))
+    if task.name == "multiclass":
+        return torch.nn.functional.cross_entropy(out, y)
+    target = ((y - task.target_mean) / task.target_std).to(out.dtype)
+    return torch.nn.functional.mse_loss(out[:, 0], target)
+
+
+def train_alone(
+    splits: Splits,
+    optimizer: str,
+    hp: Mapping[str, np.ndarray],
+    k: int,
+    settings: TrainSettings,
+    seed: int,
+    task: Task | None = None,
+) -> torch.nn.Sequential:
+    """Configuration ``k`` trained alone: nn.Sequential + the registry's reference optimizer."""
+    task = task or Task()
+    dtype = getattr(torch, settings.dtype)
+    x, y = (torch.as_tensor(a) for a in splits["train"])
+    x, d, width = x.to(dtype), x.shape[1], make_head(task).width
+    drop = FixedMask()
+    drop.scale = 1 / (1 - settings.dropout)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(d, settings.hidden),
+        torch.nn.ReLU(),
+        drop,
+        torch.nn.Linear(settings.hidden, width),
+    ).to(dtype)
+    init = init_single(d, settings.hidden, seed, width)
+    net.load_state_dict({n: t.to(dtype) for n, t in init.items()})
+    opt = optim.REGISTRY[optimizer].reference(
+        net.parameters(), {h: float(v[k]) for h, v in hp.items()}
+    )
+    g_order, g_drop = generator(seed, ORDER), generator(seed, DROPOUT)
+    for _ in range(settings.epochs):
+        for idx in epoch_batches(len(x), settings.batch_size, g_order):
+            m = dropout_mask(len(idx), settings.hidden, settings.dropout, g_drop)
+            drop.mask = None if m is None else m.to(dtype)
+            opt.zero_grad()
+            reference_loss(task, net(x[idx]), y[idx]).backward()
+            opt.step()
+    drop.mask = None
+    return net
+
+
+def train_batched(
+    splits: Splits,
+    optimizer: str,
+    hp: Mapping[str, np.ndarray],
+    settings: TrainSettings,
+    seed: int,
+    task: Task | None = None,
+):
+    """All configurations of ``hp`` in one engine chunk: (results, model).
+
+    Without ``task`` the engine's default head is used (what a caller that passes
+    none gets); with one, its head."""
+    head = None if task is None else make_head(task)
+    data = engine.device_data(splits, settings, head)
+    dtype = getattr(torch, settings.dtype)
+    hpt = {n: torch.as_tensor(np.asarray(v, dtype=np.float64)).to(dtype) for n, v in hp.items()}
+    if head is None:
+        return train_chunk(data, optimizer, hpt, seed, settings, progress=False)
+    return train_chunk(data, optimizer, hpt, seed, settings, progress=False, head=head)
