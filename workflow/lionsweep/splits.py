@@ -83,9 +83,7 @@ def _quotas(counts: np.ndarray, total: int) -> np.ndarray:
     return quota
 
 
-def _take(
-    units: np.ndarray, rows: np.ndarray, total: int, rng: np.random.Generator
-) -> np.ndarray:
+def _take(units: np.ndarray, rows: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
     """Units (groups) holding about ``total`` rows, each class in proportion: in a seeded
     random order, every unit whose rows of each class still fit that class's quota.
     ``rows``: [units, classes] row counts (one column without stratification)."""
@@ -127,10 +125,8 @@ def group_split(
     """(train, val, test) row indices, sorted, each group of duplicates in one split; the
     test set is drawn first, then validation from the rest, as ``split_indices`` does.
     ``labels`` name the classes in errors."""
-    if stratify:
-        rows = _class_rows(y, dups, labels)
-    else:
-        rows = dups.size[:, None].astype(np.int64)
+    one = dups.size[:, None].astype(np.int64)  # regression: one stratum
+    rows = _class_rows(y, dups, labels) if stratify else one
     rng = np.random.default_rng(seed)
     units = np.arange(len(dups.size))
     test = _take(units, rows, sizes[2], rng)

@@ -41,6 +41,7 @@ from lionsweep.selection import (
     select_honest,
     select_paper,
     settings,
+    with_primary,
 )
 from lionsweep.stats import (
     BOOTSTRAP_SAMPLES,
@@ -395,6 +396,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     frame = restrict(load_sweep(args.sweep, curves=False), args.datasets, args.optimizers)
     cfg = parse_settings(args.settings)
+    frame = with_primary(frame, cfg["primary_metrics"])
     confirm = None
     if args.confirm is not None:
         metrics = Metrics(settings(cfg)["honest_metrics"])
