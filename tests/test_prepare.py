@@ -199,8 +199,9 @@ def _rows(n: int, x=lambda i: i * 0.5, y=lambda i: i % 2) -> str:
         (
             "x,y\n" + _rows(30, y=lambda i: 0) + "5,1\n",
             None,
-            r"mydata: class '1' has 1 row\(s\): too few for a stratified split "
-            r"\(each of train, val, test needs one\)",
+            # x = 5 also in a class-0 row: a duplicate group, so the group-aware message
+            r"mydata: class '1' has 1 row\(s\) but 1 distinct feature row\(s\) .*too few "
+            r"for one in each of train, val, test",
         ),
         (
             "x,y\n" + _rows(40, x=lambda i: 1),

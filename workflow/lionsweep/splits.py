@@ -66,11 +66,18 @@ class Duplicates:
 
 def find_duplicates(x: pd.DataFrame) -> Duplicates:
     """Exact duplicates among the rows of the encoded, unscaled feature matrix (numbers by
-    value: "1" and "1.0" are one value; -0.0 is 0.0). Rows are compared as bytes."""
+    value: "1" and "1.0" are one value; -0.0 is 0.0), compared as bytes. Groups are
+    numbered in file order of their first row, so that the split depends on which rows
+    are equal, never on their values (changing test rows' values must not move others)."""
     values = np.ascontiguousarray(x.to_numpy(dtype=np.float64) + 0.0)
     rows = values.view(np.dtype((np.void, values.dtype.itemsize * max(values.shape[1], 1))))
-    _, group, size = np.unique(rows.ravel(), return_inverse=True, return_counts=True)
-    return Duplicates(group.astype(np.int64).ravel(), size)
+    _, first, inverse, size = np.unique(
+        rows.ravel(), return_index=True, return_inverse=True, return_counts=True
+    )
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return Duplicates(rank[inverse.ravel()].astype(np.int64), size[order])
 
 
 def _quotas(counts: np.ndarray, total: int) -> np.ndarray:
