@@ -171,11 +171,11 @@ def confirm(
             flush=True,
         )
     table = pa.concat_tables(tables, promote_options="default")
-    # training writes its task's primary metric; the table keeps the sweep's (with_primary)
-    chosen = frame.groupby("dataset")[PRIMARY].first()
-    primary = chosen.loc[table.column("dataset").to_pandas()].tolist()
-    at = table.schema.get_field_index(PRIMARY)
-    table = table.set_column(at, PRIMARY, pa.array(primary, pa.string()))
+    if PRIMARY in frame.columns:  # training writes its task's; keep the sweep's (with_primary)
+        chosen = frame.groupby("dataset")[PRIMARY].first()
+        primary = chosen.loc[table.column("dataset").to_pandas()].tolist()
+        at = table.schema.get_field_index(PRIMARY)
+        table = table.set_column(at, PRIMARY, pa.array(primary, pa.string()))
     return nan_for_other_tasks(table).sort_by([(k, "ascending") for k in KEYS])
 
 

@@ -62,9 +62,10 @@ DEFAULTS: dict[str, Any] = {
     "tick_labels": 6,
     "baseline": "adamw",
     "paper_table": {},
-    # {dataset: metric}: datasets.<name>.primary_metric, added by the workflow (with_primary)
-    "primary_metrics": {},
 }
+# Not a `results:` key: {dataset: metric} of datasets.<name>.primary_metric, which the
+# workflow adds to the settings it passes (with_primary applies it).
+CHOSEN_METRICS = "primary_metrics"
 
 
 INTEGER_MINIMA = {"top_k": 1, "bootstrap_resamples": 100, "tick_labels": 2}
@@ -78,7 +79,7 @@ def parse_settings(text: str, flag: str = "--settings") -> dict[str, Any]:
         raise LionSweepError(f"{flag} is not valid JSON ({err})") from None
     if not isinstance(results, dict):
         raise LionSweepError(f"{flag} must be a JSON object (the results: section), got {text!r}")
-    unknown = sorted(set(results) - set(DEFAULTS))
+    unknown = sorted(set(results) - {*DEFAULTS, CHOSEN_METRICS})
     if unknown:
         raise LionSweepError(f"{flag}: unknown results key(s) {unknown}")
     return settings(results)
@@ -86,7 +87,7 @@ def parse_settings(text: str, flag: str = "--settings") -> dict[str, Any]:
 
 def settings(results: dict[str, Any] | None) -> dict[str, Any]:
     """The `results:` section with defaults filled in (so the CLI works without a config)."""
-    merged = {**DEFAULTS, **(results or {})}
+    merged = {**DEFAULTS, CHOSEN_METRICS: {}, **(results or {})}
     if merged["honest_metrics"] not in ("final", "best_epoch"):
         raise LionSweepError(
             f"results.honest_metrics must be 'final' or 'best_epoch', "
@@ -100,7 +101,7 @@ def settings(results: dict[str, Any] | None) -> dict[str, Any]:
         raise LionSweepError(
             f"results.baseline must be an optimizer name, got {merged['baseline']!r}"
         )
-    chosen = merged["primary_metrics"]
+    chosen = merged[CHOSEN_METRICS]
     if not isinstance(chosen, dict) or not all(isinstance(v, str) for v in chosen.values()):
         raise LionSweepError(
             f"results.primary_metrics must map datasets to metrics, got {chosen!r}"
