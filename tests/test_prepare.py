@@ -12,7 +12,8 @@ import pytest
 from lionsweep.datasets import load_raw
 from lionsweep.errors import LionSweepError
 from lionsweep.fetch import sha256_of
-from lionsweep.prepare import load_splits, prepare, split_indices, split_sizes
+from lionsweep.prepare import encode, load_splits, prepare, split_sizes
+from lionsweep.splits import split_rows
 
 PAPER_TEST_ROWS = {"titanic": 143, "spambase": 921, "mushroom": 1625}
 
@@ -87,7 +88,8 @@ def test_no_leakage_from_test_rows(mirror: Path, config: dict, tmp_path: Path) -
     prepare(mirror / "titanic.csv", spec, config["split"], base, "titanic")
     frame = pd.read_csv(mirror / "titanic.csv")
     complete = frame.dropna(subset=["Age", "Embarked"]).reset_index(drop=True)
-    parts = split_indices(load_raw(mirror / "titanic.csv", spec).target, config["split"])
+    raw = load_raw(mirror / "titanic.csv", spec)
+    parts = split_rows(encode(raw), raw.target, config["split"], True, raw.classes)[2]
     test_ids = set(complete.PassengerId.iloc[parts["test"]])
     changed = frame.copy()
     rows = changed.PassengerId.isin(test_ids)
@@ -197,8 +199,9 @@ def _rows(n: int, x=lambda i: i * 0.5, y=lambda i: i % 2) -> str:
         (
             "x,y\n" + _rows(30, y=lambda i: 0) + "5,1\n",
             None,
-            r"mydata: class 1 has 1 row\(s\): too few for a stratified split "
-            r"\(each of train, val, test needs one\)",
+            # x = 5 also in a class-0 row: a duplicate group, so the group-aware message
+            r"mydata: class '1' has 1 row\(s\) but 1 distinct feature row\(s\) .*too few "
+            r"for one in each of train, val, test",
         ),
         (
             "x,y\n" + _rows(40, x=lambda i: 1),

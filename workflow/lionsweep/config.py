@@ -254,6 +254,24 @@ def check_dataset(name: str, spec: dict[str, Any]) -> None:
             unknown = [c for c in names if c not in columns]
             if unknown:
                 raise LionSweepError(f"{key}.{field}: {unknown} not among read.columns")
+    check_primary_metric(key, spec)
+
+
+def check_primary_metric(key: str, spec: dict[str, Any]) -> None:
+    """`primary_metric` must be one of its task's metrics (lionsweep.metrics' lists;
+    imported only here, so that a config without one never imports torch)."""
+    metric = spec.get("primary_metric")
+    if metric is None:
+        return
+    from lionsweep.metrics import METRICS, MULTICLASS_METRICS, REGRESSION_METRICS
+
+    task = spec.get("task") or "binary"
+    allowed = {"binary": METRICS, "multiclass": MULTICLASS_METRICS}.get(task, REGRESSION_METRICS)
+    if metric not in allowed:
+        raise LionSweepError(
+            f"{key}.primary_metric: {metric!r} is not a metric of task {task}: use one of "
+            f"{', '.join(allowed)}"
+        )
 
 
 def export_job_environment(package_root: str, python: str, mirror: Path | None) -> None:

@@ -42,6 +42,7 @@ from lionsweep.selection import (
     parse_settings,
     restrict,
     select_honest,
+    with_primary,
 )
 from lionsweep.sweep import check_device, train_configs
 
@@ -170,6 +171,11 @@ def confirm(
             flush=True,
         )
     table = pa.concat_tables(tables, promote_options="default")
+    if PRIMARY in frame.columns:  # training writes its task's; keep the sweep's (with_primary)
+        chosen = frame.groupby("dataset")[PRIMARY].first()
+        primary = chosen.loc[table.column("dataset").to_pandas()].tolist()
+        at = table.schema.get_field_index(PRIMARY)
+        table = table.set_column(at, PRIMARY, pa.array(primary, pa.string()))
     return nan_for_other_tasks(table).sort_by([(k, "ascending") for k in KEYS])
 
 
@@ -226,7 +232,9 @@ def run(args: argparse.Namespace) -> None:
         settings = json.loads(args.settings)
     except json.JSONDecodeError as err:
         raise LionSweepError(f"--settings is not valid JSON ({err})") from None
-    metrics = Metrics(parse_settings(args.results, "--results")["honest_metrics"])
+    results = parse_settings(args.results, "--results")
+    frame = with_primary(frame, results["primary_metrics"])
+    metrics = Metrics(results["honest_metrics"])
     table = confirm(
         frame, data_folders(args.data), args.seeds, settings, metrics, args.threads,
         args.job_mem_mb,

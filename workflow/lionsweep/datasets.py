@@ -38,7 +38,9 @@ class RawData:
     # rows with a missing value, per used feature column (only columns with any)
     missing_by_column: dict[str, int] = field(default_factory=dict)
     task: str = "binary"
-    classes: list[str] | None = None  # multiclass: the label of each code, in order
+    # the label of each code, in order (binary: the other value, then `positive`);
+    # regression: None
+    classes: list[str] | None = None
 
 
 # utf-8-sig: a byte-order mark (as Excel writes) is not part of the first column's name.
@@ -185,11 +187,32 @@ def load_raw(path: Path, spec: dict[str, Any], name: str | None = None) -> RawDa
                 "(set `dropna: true` to drop such rows)"
             )
         dropped = int(incomplete.sum())
+        if incomplete.all():
+            raise LionSweepError(f"{name}: {_all_dropped(missing_by_column, len(data))}")
         data = data.loc[~incomplete].reset_index(drop=True)
         y_raw = y_raw.loc[~incomplete].reset_index(drop=True)
 
     task, y, classes = encode_target(y_raw, spec, target, name)
     return RawData(data, y, categorical, numeric, dropped, missing_by_column, task, classes)
+
+
+def _all_dropped(missing_by_column: dict[str, int], rows: int) -> str:
+    """Why dropna left nothing: the columns missing in every row, else the counts (then
+    every row misses some column, none all of them)."""
+    empty = [c for c, n in missing_by_column.items() if n == rows]
+    if empty:
+        culprit = (
+            f"columns {empty} are empty" if len(empty) > 1 else f"column {empty[0]!r} is empty"
+        )
+        return (
+            f"dropna removed every one of the {rows} rows: {culprit} (missing in every row); "
+            "leave it out of `features`"
+        )
+    counts = ", ".join(f"{c} {n}" for c, n in missing_by_column.items())
+    return (
+        f"dropna removed every one of the {rows} rows: each has a missing value in some "
+        f"column (rows missing per column: {counts})"
+    )
 
 
 def encode_target(
@@ -209,7 +232,8 @@ def encode_target(
         codes = np.searchsorted(np.sort(values.unique()), values.to_numpy())
         return task, codes.astype(np.int64), classes
     y = positive_mask(y_raw, spec.get("positive"), target, name, explicit=task is not None)
-    return "binary", y, None
+    labels = [", ".join(_classes(_meaning(y_raw[y == code]))) for code in (0, 1)]
+    return "binary", y, labels
 
 
 def _meaning(y_raw: pd.Series) -> pd.Series:

@@ -13,6 +13,7 @@ import shutil
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -37,7 +38,30 @@ def resolve_mirror(configured: str | None) -> Path | None:
     return Path(value) if value else None
 
 
+def check_url(url: str, file: str) -> None:
+    """A url urllib cannot open (no scheme, one it has no handler for, a malformed host) is
+    refused in one line before any attempt: retrying cannot help, and urllib's
+    ValueError is a traceback."""
+    try:
+        scheme = urllib.parse.urlsplit(url).scheme.lower()
+    except ValueError as err:
+        raise LionSweepError(
+            f"cannot download {file}: the url {url!r} is malformed ({err})"
+        ) from None
+    if not scheme:
+        raise LionSweepError(
+            f"cannot download {file}: the url {url!r} has no scheme (write https://{url.lstrip('/')})"
+        )
+    known = sorted(k for k in urllib.request.build_opener().handle_open if k != "unknown")
+    if scheme not in known:
+        raise LionSweepError(
+            f"cannot download {file}: the url {url!r} has the scheme {scheme!r}, which urllib "
+            f"cannot open ({', '.join(known)})"
+        )
+
+
 def _download(url: str, file: str, dest: Path, timeout_s: float, retries: int) -> None:
+    check_url(url, file)
     last: Exception | None = None
     for attempt in range(retries + 1):
         try:

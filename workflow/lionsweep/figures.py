@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from lionsweep.errors import LionSweepError
+from lionsweep.heads import HEADS
 from lionsweep.heatmap import (
     MAX_TICK_LABELS,
     NO_GRID,
@@ -49,8 +50,9 @@ from lionsweep.selection import (
     score,
     select_honest,
     sensitivity,
+    with_primary,
 )
-from lionsweep.stats import importance
+from lionsweep.stats import importance, metric_info
 from lionsweep.writers import datasets_table
 
 LOSS_LABELS = {"acc": "validation log-loss (nats)", "r2": "validation MSE (standardized target)"}
@@ -190,8 +192,15 @@ def curve_data(
 def plot_curves(
     frame: pd.DataFrame, chosen: pd.DataFrame, dataset: str, optimizers: list[str]
 ) -> tuple[Figure, dict[tuple[str, str, str], dict]]:
-    """Default vs validation-selected configuration: the primary metric's curve and the loss's."""
+    """Default vs validation-selected configuration: the primary metric's curve and the loss's.
+
+    Training stores its task's metric curve (accuracy, R^2); a configured primary metric
+    without one (datasets.<name>.primary_metric) shows that stored curve instead."""
     info = metric_of(frame, dataset)
+    if f"curve_val_{info.name}" not in frame.columns:
+        tasks = frame.loc[frame["dataset"] == dataset].get("task")
+        task = "binary" if tasks is None else tasks.iloc[0]  # sweeps before tasks: binary
+        info = metric_info(HEADS[task].primary)
     fig, axes = plt.subplots(2, len(optimizers), figsize=(5.5 * len(optimizers), 7), squeeze=False)
     data = {}
     for j, opt in enumerate(optimizers):
@@ -364,7 +373,9 @@ add_arguments = add_sweep_arguments
 def run(args: argparse.Namespace) -> None:
     cfg = parse_settings(args.settings)
     metrics = Metrics(cfg["honest_metrics"])
-    frame = restrict(load_sweep(args.sweep), args.datasets, args.optimizers)
+    frame = with_primary(
+        restrict(load_sweep(args.sweep), args.datasets, args.optimizers), cfg["primary_metrics"]
+    )
     datasets = args.datasets or sorted(frame["dataset"].unique())
     optimizers = args.optimizers or sorted(frame["optimizer"].unique())
     configs = config_table(frame, metrics)

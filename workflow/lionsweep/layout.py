@@ -20,6 +20,9 @@ from typing import Any
 # Dataset keys that say where a file comes from or what it is, not what it holds:
 # changing them must neither move the prepared data nor rerun the sweep.
 PROVENANCE_KEYS = ("url", "description")
+# Dataset keys that only the results read (selection, tables): changing them reruns the
+# confirmation and the tables, never the preparation or the sweep.
+RESULTS_KEYS = ("primary_metric",)
 SHORT = 16  # hex digits of a sha256 in folder names: 64 bits, collisions are not a concern
 # A prepared dataset's splits (one `<split>.parquet` each), in this order everywhere:
 # files, metric columns (lionsweep.heads), the engine's evaluation.
@@ -36,8 +39,19 @@ def digest(obj: Any) -> str:
 
 
 def preparing_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """What preparing a dataset depends on: its entry, less provenance-only keys."""
-    return {k: v for k, v in spec.items() if k not in PROVENANCE_KEYS}
+    """What preparing a dataset depends on: its entry, less provenance and results keys."""
+    return {k: v for k, v in spec.items() if k not in (*PROVENANCE_KEYS, *RESULTS_KEYS)}
+
+
+def primary_metrics(config: dict[str, Any]) -> dict[str, str]:
+    """``{dataset: primary_metric}`` of the studied datasets that set one (the results'
+    ``primary_metrics`` setting; the others keep their task's default)."""
+    datasets = config["datasets"]
+    return {
+        d: datasets[d]["primary_metric"]
+        for d in config["study"]["datasets"]
+        if datasets[d].get("primary_metric") is not None
+    }
 
 
 def data_digest(spec: dict[str, Any], split: dict[str, Any]) -> str:

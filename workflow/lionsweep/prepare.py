@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,60 +24,47 @@ from lionsweep.fetch import sha256_of
 from lionsweep.io import write_json, write_parquet
 from lionsweep.layout import SPLITS
 from lionsweep.tasks import TASKS, Task
+from lionsweep.splits import (  # noqa: F401  (split_indices, split_sizes: re-exported)
+    split_indices,
+    split_rows,
+    split_sizes,
+)
 
 TARGET = "target"
 
 
-def encode(raw: RawData) -> pd.DataFrame:
-    """Numeric columns as float, categoricals one-hot (sorted levels); drop constant columns."""
+def encode(raw: RawData, name: str = "data") -> pd.DataFrame:
+    """Numeric columns as float, categoricals one-hot (sorted levels); drop constant columns.
+
+    A feature's encoded name must be its own: not the label's column (``target``) and
+    not another feature's (numeric ``a=b`` beside categorical ``a`` with level ``b``),
+    else one line naming the columns.
+    """
     parts = [raw.features[raw.numeric].astype("float64")]
+    source = {c: c for c in raw.numeric}
     for column in raw.categorical:
         values = raw.features[column].astype(str)
         for level in sorted(values.unique()):
-            parts.append((values == level).astype("float64").rename(f"{column}={level}"))
+            encoded_name = f"{column}={level}"
+            if encoded_name in source:
+                raise LionSweepError(
+                    f"{name}: feature columns {source[encoded_name]!r} and {column!r} both "
+                    f"encode to the column {encoded_name!r} (one-hot names are "
+                    "column=value): rename one of them in the file"
+                )
+            source[encoded_name] = column
+            parts.append((values == level).astype("float64").rename(encoded_name))
+    if TARGET in source:
+        raise LionSweepError(
+            f"{name}: feature column {source[TARGET]!r} would be stored as {TARGET!r}, the "
+            "prepared data's name for the label: rename it in the file (or in read.columns)"
+        )
     encoded = pd.concat(parts, axis=1)
     constant = [c for c in encoded.columns if encoded[c].nunique(dropna=False) <= 1]
-    return encoded.drop(columns=constant)
-
-
-def split_sizes(n: int, test_fraction: float, val_fraction: float) -> tuple[int, int, int]:
-    """(train, val, test) row counts; test and val are rounded up, as the paper's test set."""
-    n_test = math.ceil(test_fraction * n)
-    n_val = math.ceil(val_fraction * (n - n_test))
-    return n - n_test - n_val, n_val, n_test
-
-
-def split_indices(
-    y: np.ndarray, split: dict[str, Any], stratify: bool = True
-) -> dict[str, np.ndarray]:
-    """Seeded split, stratified by class (classification); indices sorted so outputs keep
-    the file's row order."""
-    n_train, n_val, n_test = split_sizes(len(y), split["test_fraction"], split["val_fraction"])
-    if min(n_train, n_val, n_test) < 2:
-        raise LionSweepError(f"{len(y)} rows are too few for a train/val/test split")
-    classes, counts = np.unique(y, return_counts=True)
-    if stratify and counts.min() < len(SPLITS):
-        rare = int(classes[counts.argmin()])
-        raise LionSweepError(
-            f"class {rare} has {counts.min()} row(s): too few for a stratified split "
-            f"(each of {', '.join(SPLITS)} needs one)"
-        )
-    from sklearn.model_selection import train_test_split  # slow import: only here
-
-    index = np.arange(len(y))
-    try:
-        rest, test = train_test_split(
-            index, test_size=n_test, stratify=y if stratify else None, random_state=split["seed"]
-        )
-        train, val = train_test_split(
-            rest,
-            test_size=n_val,
-            stratify=y[rest] if stratify else None,
-            random_state=split["seed"],
-        )
-    except ValueError as err:  # e.g. a class with a single member
-        raise LionSweepError(f"cannot split stratified: {err}") from None
-    return dict(zip(SPLITS, (np.sort(train), np.sort(val), np.sort(test)), strict=True))
+    encoded = encoded.drop(columns=constant)
+    if encoded.columns.empty:
+        raise LionSweepError(f"{name}: no feature column varies: every feature is constant")
+    return encoded
 
 
 def standardize(
@@ -108,19 +94,56 @@ def verify_digest(raw_path: Path, expected: str | None, name: str) -> str:
     return actual
 
 
-def warn_dropped(raw: RawData, spec: dict[str, Any], name: str) -> None:
-    """One stderr line when dropna removed more than ``max_dropped_fraction`` of the rows
-    (the workflow passes the schema default; a spec without it reports any drop)."""
+def dropped_warning(raw: RawData, spec: dict[str, Any], name: str) -> str | None:
+    """When dropna removed more than ``max_dropped_fraction`` of the rows (the workflow
+    passes the schema default; a spec without it reports any drop)."""
     total = len(raw.features) + raw.dropped_rows
     limit = spec.get("max_dropped_fraction") or 0.0
     if raw.dropped_rows == 0 or raw.dropped_rows <= limit * total:
-        return
+        return None
     counts = ", ".join(f"{c} {n}" for c, n in raw.missing_by_column.items())
-    print(
-        f"lionsweep prepare: warning: {name}: dropped {raw.dropped_rows} of {total} rows "
+    return (
+        f"{name}: dropped {raw.dropped_rows} of {total} rows "
         f"({raw.dropped_rows / total:.1%}, more than max_dropped_fraction {limit:g}) with a "
-        f"missing value; rows missing per column: {counts}",
-        file=sys.stderr,
+        f"missing value; rows missing per column: {counts}"
+    )
+
+
+def duplicates_note(about: dict[str, Any], name: str) -> str:
+    """One line for the log: how many duplicate feature rows, and what was done."""
+    done = {
+        "group": "each group lies in one split",
+        "drop": f"dropped {about['removed']} row(s), kept each group's first",
+        "keep": "kept: a group may lie in several splits (test metrics may be optimistic)",
+    }[about["handling"]]
+    conflicting = about["conflicting_groups"]
+    return (
+        f"{name}: {about['rows']} row(s) repeat another row's features ({about['groups']} "
+        f"group(s), {conflicting} with differing targets); split.duplicates: "
+        f"{about['handling']}: {done}"
+    )
+
+
+def class_balance(
+    y: np.ndarray, raw: RawData, spec: dict[str, Any], name: str
+) -> tuple[dict[str, Any], str | None]:
+    """The majority class and its share of the rows (classification), and a warning when
+    the share exceeds ``max_majority_share`` (the workflow passes the schema default; a
+    spec without it never warns): accuracy then flatters a majority-class predictor."""
+    if raw.task == "regression":
+        return {}, None
+    counts = np.bincount(y)
+    top = int(counts.argmax())
+    label = raw.classes[top] if raw.classes else str(top)
+    share = float(counts[top] / len(y))
+    about = {"majority_class": label, "majority_share": share}
+    limit = spec.get("max_majority_share")
+    if limit is None or share <= limit:
+        return about, None
+    return about, (
+        f"{name}: class {label!r} holds {share:.1%} of the rows (more than max_majority_share "
+        f"{limit:g}): always predicting it scores {share:.3f} accuracy; consider "
+        f"datasets.{name}.primary_metric: balanced_acc"
     )
 
 
@@ -129,11 +152,10 @@ TARGET_TYPES = {"binary": pa.int8(), "multiclass": pa.int64(), "regression": pa.
 
 
 def model_matrix(
-    raw: RawData, spec: dict[str, Any], train: np.ndarray, name: str
+    x: pd.DataFrame, raw: RawData, spec: dict[str, Any], train: np.ndarray, name: str
 ) -> tuple[np.ndarray, list[str], dict[str, Any]]:
-    """Encoded (and standardized, from training rows) features as float32, their names
-    and the scaler; a constant or overflowing matrix is refused here, not in training."""
-    x = encode(raw)
+    """The encoded features ``x`` (standardized, from training rows) as float32, their
+    names and the scaler; an overflowing matrix is refused here, not in training."""
     scaler: dict[str, Any] = {}
     if spec.get("scale", "standard") == "standard":
         numeric = [c for c in raw.numeric if c in x.columns]
@@ -146,8 +168,6 @@ def model_matrix(
                 "rescale it in the file"
             )
     features = list(x.columns)
-    if not features:
-        raise LionSweepError(f"{name}: no feature column varies: every feature is constant")
     values = x.to_numpy(dtype=np.float32)
     finite = np.isfinite(values).all(axis=0)
     if not finite.all():
@@ -158,11 +178,12 @@ def model_matrix(
     return values, features, scaler
 
 
-def target_meta(raw: RawData, parts: dict[str, np.ndarray], name: str) -> dict[str, Any]:
-    """What meta.json says about the target: class balance per split, the class labels
-    (multiclass), or the training split's mean and std (regression: the engine
-    standardizes the target with them)."""
-    y = raw.target
+def target_meta(
+    raw: RawData, y: np.ndarray, parts: dict[str, np.ndarray], name: str
+) -> dict[str, Any]:
+    """What meta.json says about the target ``y`` (the rows kept): class balance per
+    split, the class labels (multiclass), or the training split's mean and std
+    (regression: the engine standardizes the target with them)."""
     if raw.task == "binary":
         return {"positives": {s: int(y[parts[s]].sum()) for s in SPLITS}}
     if raw.task == "multiclass":
@@ -187,17 +208,25 @@ def prepare(
     """Write ``{train,val,test}.parquet`` and ``meta.json`` for one dataset; return the meta.
 
     ``sha256``: the digest the raw file must still have (the CLI always passes it).
+    Warnings go to stderr (the prepare log and the console) and to meta.json.
     """
     digest = verify_digest(raw_path, sha256, name)
     raw = load_raw(raw_path, spec, name)
-    warn_dropped(raw, spec, name)
-    y = raw.target
+    x = encode(raw, name)
     try:
-        parts = split_indices(y, split, stratify=raw.task != "regression")
+        x, y, parts, duplicates = split_rows(
+            x, raw.target, split, raw.task != "regression", raw.classes
+        )
     except LionSweepError as err:
         raise LionSweepError(f"{name}: {err}") from None
-    values, features, scaler = model_matrix(raw, spec, parts["train"], name)
-    about_target = target_meta(raw, parts, name)
+    values, features, scaler = model_matrix(x, raw, spec, parts["train"], name)
+    about_target = target_meta(raw, y, parts, name)
+    balance, imbalanced = class_balance(y, raw, spec, name)
+    keep = duplicates["handling"] == "keep" and duplicates["rows"]
+    leaky = duplicates_note(duplicates, name) if keep else None
+    warnings = [w for w in (dropped_warning(raw, spec, name), leaky, imbalanced) if w]
+    for warning in warnings:
+        print(f"lionsweep prepare: warning: {warning}", file=sys.stderr)
     for split_name, rows in parts.items():
         columns = {f: pa.array(values[rows, j]) for j, f in enumerate(features)}
         columns[TARGET] = pa.array(y[rows], type=TARGET_TYPES[raw.task])
@@ -210,12 +239,15 @@ def prepare(
         "rows_raw": int(len(raw.features) + raw.dropped_rows),
         "rows_dropped": raw.dropped_rows,
         "missing_by_column": raw.missing_by_column,
+        "duplicates": duplicates,
         "rows": {s: len(parts[s]) for s in SPLITS},
         **about_target,
+        **balance,
         "features": features,
         "numeric_features": [c for c in raw.numeric if c in features],
         "scaler": scaler,
         "split": split,
+        "warnings": warnings,
     }
     write_json(meta, outdir / "meta.json")
     return meta
@@ -283,3 +315,4 @@ def run(args: argparse.Namespace) -> None:
         f"{args.dataset}: {meta['task']}, {meta['rows']} rows, {len(meta['features'])} "
         f"features, {balance}"
     )
+    print(duplicates_note(meta["duplicates"], args.dataset))

@@ -63,6 +63,9 @@ DEFAULTS: dict[str, Any] = {
     "baseline": "adamw",
     "paper_table": {},
 }
+# Not a `results:` key: {dataset: metric} of datasets.<name>.primary_metric, which the
+# workflow adds to the settings it passes (with_primary applies it).
+CHOSEN_METRICS = "primary_metrics"
 
 
 INTEGER_MINIMA = {"top_k": 1, "bootstrap_resamples": 100, "tick_labels": 2}
@@ -76,7 +79,7 @@ def parse_settings(text: str, flag: str = "--settings") -> dict[str, Any]:
         raise LionSweepError(f"{flag} is not valid JSON ({err})") from None
     if not isinstance(results, dict):
         raise LionSweepError(f"{flag} must be a JSON object (the results: section), got {text!r}")
-    unknown = sorted(set(results) - set(DEFAULTS))
+    unknown = sorted(set(results) - {*DEFAULTS, CHOSEN_METRICS})
     if unknown:
         raise LionSweepError(f"{flag}: unknown results key(s) {unknown}")
     return settings(results)
@@ -84,7 +87,7 @@ def parse_settings(text: str, flag: str = "--settings") -> dict[str, Any]:
 
 def settings(results: dict[str, Any] | None) -> dict[str, Any]:
     """The `results:` section with defaults filled in (so the CLI works without a config)."""
-    merged = {**DEFAULTS, **(results or {})}
+    merged = {**DEFAULTS, CHOSEN_METRICS: {}, **(results or {})}
     if merged["honest_metrics"] not in ("final", "best_epoch"):
         raise LionSweepError(
             f"results.honest_metrics must be 'final' or 'best_epoch', "
@@ -97,6 +100,11 @@ def settings(results: dict[str, Any] | None) -> dict[str, Any]:
     if not isinstance(merged["baseline"], str) or not merged["baseline"]:
         raise LionSweepError(
             f"results.baseline must be an optimizer name, got {merged['baseline']!r}"
+        )
+    chosen = merged[CHOSEN_METRICS]
+    if not isinstance(chosen, dict) or not all(isinstance(v, str) for v in chosen.values()):
+        raise LionSweepError(
+            f"results.primary_metrics must map datasets to metrics, got {chosen!r}"
         )
     level = merged["ci_level"]
     if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
@@ -196,6 +204,31 @@ def check_sweep(frame: pd.DataFrame, curves: bool = False) -> pd.DataFrame:
     return frame.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
+def with_primary(frame: pd.DataFrame, chosen: dict[str, str]) -> pd.DataFrame:
+    """The sweep with each dataset's configured primary metric (``{dataset: metric}``,
+    from datasets.<name>.primary_metric) in place of its task's; a metric the dataset's
+    rows do not have is one line naming both."""
+    frame = frame.copy()
+    for dataset, metric in chosen.items():
+        rows = frame["dataset"] == dataset
+        needed = [f"{p}{s}_{m}" for p in ("", "best_") for s in ("val", "test")
+                  for m in (metric, metric_info(metric).tiebreak)]  # fmt: skip
+        missing = [c for c in needed if c not in frame.columns or frame.loc[rows, c].isna().all()]
+        if rows.any() and missing:
+            raise LionSweepError(
+                f"datasets.{dataset}.primary_metric: the sweep has no {metric!r} for it "
+                f"(no values in {missing[0]}): is it a metric of its task?"
+            )
+        frame.loc[rows, PRIMARY] = metric
+    return frame
+
+
+def orientation(metric: pd.Series) -> np.ndarray:
+    """+1 where the row's metric is higher-is-better, -1 where lower is (a loss): a
+    value times it is a score to maximise."""
+    return np.where([metric_info(m).higher for m in metric], 1.0, -1.0)
+
+
 def score(frame: pd.DataFrame, metrics: Metrics, split: str, tiebreak: bool = False) -> pd.Series:
     """Each row's primary metric on ``split`` (or its tie-break metric), whatever its task."""
     out = pd.Series(np.nan, index=frame.index, dtype=np.float64)
@@ -277,12 +310,13 @@ def rank_grid(configs: pd.DataFrame) -> pd.DataFrame:
     choice never depends on row order.
     """
     grid = configs[~configs["is_default"] & ~configs["failed"]]
+    grid = grid.assign(_key=grid["val_mean"] * orientation(grid["metric"]))
     ranked = grid.sort_values(
-        [*GROUP, "val_mean", "val_loss_mean", "config_id"],
+        [*GROUP, "_key", "val_loss_mean", "config_id"],
         ascending=[True, True, False, True, True],
         kind="stable",
     )
-    ranked = ranked.assign(rank=ranked.groupby(GROUP).cumcount() + 1)
+    ranked = ranked.assign(rank=ranked.groupby(GROUP).cumcount() + 1).drop(columns="_key")
     return ranked.reset_index(drop=True)
 
 
@@ -310,13 +344,14 @@ def select_paper(frame: pd.DataFrame) -> pd.DataFrame:
     over the grid returns).
     """
     frame = frame.assign(test_score=score(frame, FINAL, "test"))
+    frame["_key"] = frame["test_score"] * orientation(frame[PRIMARY])
     grid = frame[~frame["is_default"] & ~failed(frame, FINAL)]
     ordered = grid.sort_values(
-        [*GROUP, "seed", "test_score", "config_id"],
+        [*GROUP, "seed", "_key", "config_id"],
         ascending=[True, True, True, False, True],
         kind="stable",
     )
-    chosen = ordered.groupby([*GROUP, "seed"], sort=True).head(1)
+    chosen = ordered.groupby([*GROUP, "seed"], sort=True).head(1).drop(columns="_key")
     return chosen.reset_index(drop=True)
 
 
@@ -342,14 +377,16 @@ def sensitivity(configs: pd.DataFrame, points: float = 1.0) -> pd.DataFrame:
 
     A point is 0.01 of the metric: an accuracy point, or 0.01 of R^2. The denominator
     is the whole grid, failed configurations included: a grid where half the points
-    diverge is *less* forgiving, not equally forgiving. ``best_val_{m}`` names the metric.
+    diverge is *less* forgiving, not equally forgiving. ``best_val_{m}`` names the metric
+    (the lowest value for a loss).
     """
     grid = configs[~configs["is_default"]]
     rows = []
     columns = [*GROUP, "metric", "n_grid", "n_failed", "best_val_{m}", "n_within", "share_within"]
     for (dataset, optimizer), g in grid.groupby(GROUP, sort=True):
-        best = g["val_mean"].max()
-        near = int((g["val_mean"] >= best - points / 100.0 - 1e-12).sum())
+        key = g["val_mean"] * orientation(g["metric"])  # a loss: its negative
+        best = key.max() * orientation(g["metric"])[0]
+        near = int((key >= key.max() - points / 100.0 - 1e-12).sum())
         rows.append(
             {
                 "dataset": dataset,

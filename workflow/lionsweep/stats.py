@@ -29,7 +29,7 @@ FALLBACK_METRIC = "acc"  # sweeps written before tasks: binary accuracy
 
 @dataclass(frozen=True)
 class MetricInfo:
-    """How a primary metric is bounded, shown and tie-broken (higher is better)."""
+    """How a primary metric is bounded, shown, tie-broken and ordered."""
 
     name: str
     label: str  # words for axes and captions
@@ -38,6 +38,7 @@ class MetricInfo:
     low: float  # the metric's range
     high: float
     tiebreak: str  # lower-is-better metric of the same head that breaks ties
+    higher: bool = True  # higher is better (False: a loss or an error, e.g. logloss, rmse)
 
     @property
     def bounds(self) -> tuple[float, float]:
@@ -54,9 +55,18 @@ class MetricInfo:
 
 
 # Points (sensitivity, claims) are 0.01 of the metric: accuracy points, or 0.01 R^2.
+# `datasets.<name>.primary_metric` may name any metric of its task (lionsweep.metrics).
 METRIC_INFO = {
     "acc": MetricInfo("acc", "accuracy", 100.0, "%", 0.0, 1.0, "logloss"),
     "r2": MetricInfo("r2", "R^2", 1.0, "", -math.inf, 1.0, "rmse"),
+    "balanced_acc": MetricInfo("balanced_acc", "balanced accuracy", 100.0, "%", 0, 1, "logloss"),
+    "f1": MetricInfo("f1", "F1", 1.0, "", 0.0, 1.0, "logloss"),
+    "f1_macro": MetricInfo("f1_macro", "macro F1", 1.0, "", 0.0, 1.0, "logloss"),
+    "auc": MetricInfo("auc", "ROC AUC", 1.0, "", 0.0, 1.0, "logloss"),
+    "auc_ovr": MetricInfo("auc_ovr", "ROC AUC (one vs rest)", 1.0, "", 0.0, 1.0, "logloss"),
+    "logloss": MetricInfo("logloss", "log-loss", 1.0, "", 0.0, math.inf, "logloss", False),
+    "rmse": MetricInfo("rmse", "RMSE", 1.0, "", 0.0, math.inf, "rmse", False),
+    "mae": MetricInfo("mae", "MAE", 1.0, "", 0.0, math.inf, "rmse", False),
 }
 
 

@@ -41,6 +41,7 @@ from lionsweep.selection import (
     select_honest,
     select_paper,
     settings,
+    with_primary,
 )
 from lionsweep.stats import (
     BOOTSTRAP_SAMPLES,
@@ -316,6 +317,20 @@ RANGES = {
     ("r2", "gain"): "R^2 at most 1, its gain not clipped",
     ("r2", "diff"): "a difference of R^2 not clipped",
 }
+
+
+def range_words(metric: str, kind: str) -> str:
+    """``RANGES``' words, or words from the metric's own range (datasets.<name>.primary_metric)."""
+    if (metric, kind) in RANGES:
+        return RANGES[(metric, kind)]
+    info = metric_info(metric)
+    low, high = info.diff_bounds
+    diff = f"[{low:g}, {high:g}]" if math.isfinite(high) else "not clipped"
+    if kind == "diff":
+        return f"{diff} for a difference of {info.label}"
+    return f"[{info.low:g}, {info.high:g}] for {info.label}, {diff} for the gain"
+
+
 INTERVALS = {
     "honest_table": f"Intervals: {CLIPPED} ({{gain}}). {BOOT}",
     "confirmed": f"Intervals: {CLIPPED} ({{gain}}). {BOOT}",
@@ -371,7 +386,7 @@ def caption(name: str, table: pd.DataFrame, cfg: dict[str, Any], datasets: pd.Da
     if name in WITH_INTERVALS:
         present = list(dict.fromkeys(table["metric"])) if "metric" in table else []
         ranges = {
-            k: "; ".join(RANGES[(m, k)] for m in present or ["acc"]) for k in ("gain", "diff")
+            k: "; ".join(range_words(m, k) for m in present or ["acc"]) for k in ("gain", "diff")
         }
         parts.append(INTERVALS[name].format(level=level, n=resamples, **ranges))
     if name in WITH_EDGES:
@@ -395,6 +410,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     frame = restrict(load_sweep(args.sweep, curves=False), args.datasets, args.optimizers)
     cfg = parse_settings(args.settings)
+    frame = with_primary(frame, cfg["primary_metrics"])
     confirm = None
     if args.confirm is not None:
         metrics = Metrics(settings(cfg)["honest_metrics"])

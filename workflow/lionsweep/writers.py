@@ -141,7 +141,18 @@ def _meta_row(path: Path) -> dict[str, Any]:
             raise LionSweepError(f"{path}: {key} must not be negative, got {value}")
     if not isinstance(row["dataset"], str):
         raise LionSweepError(f"{path}: dataset must be a name, got {row['dataset']!r}")
-    return row
+    return {**row, **_duplicates_row(meta.get("duplicates"), path)}
+
+
+def _duplicates_row(about: Any, path: Path) -> dict[str, Any]:
+    """meta.json's ``duplicates`` (prepare's split.duplicates report) as table cells;
+    n/a for data prepared before it existed."""
+    if about is None:
+        return {}
+    if not isinstance(about, dict) or not {"handling", "rows", "groups"} <= set(about):
+        raise LionSweepError(f"{path}: duplicates must hold handling, rows and groups")
+    return {"duplicates": about["handling"], "duplicate_rows": about["rows"],
+            "duplicate_groups": about["groups"]}  # fmt: skip
 
 
 def datasets_table(paths: Sequence[Path] | None, order: Sequence[str] | None) -> pd.DataFrame:
@@ -152,9 +163,11 @@ def datasets_table(paths: Sequence[Path] | None, order: Sequence[str] | None) ->
     """
     columns = ["dataset", "rows_raw", "rows_dropped"]
     columns += [f"{k}_{s}" for k in ("rows", "positives") for s in SPLITS]
+    counts = [*columns[1:], "duplicate_rows", "duplicate_groups"]
+    columns += ["duplicates", "duplicate_rows", "duplicate_groups"]
     rows = [_meta_row(p) for p in paths or ()]
     table = pd.DataFrame(rows, columns=columns)
-    table[columns[1:]] = table[columns[1:]].astype("Int64")  # counts; NA: not binary
+    table[counts] = table[counts].astype("Int64")  # counts; NA: not binary, or older meta
     twice = table["dataset"][table["dataset"].duplicated()].tolist()
     if twice:
         raise LionSweepError(f"--meta: several meta.json files for dataset {twice[0]!r}")

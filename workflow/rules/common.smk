@@ -59,11 +59,18 @@ LOGS = layout.study_logs(STUDY)
 SWEEP = f"{RESULTS}/sweep.parquet"
 CONFIRM = f"{RESULTS}/confirm.parquet"
 CONFIRM_SEEDS = confirm_seeds(config)  # fresh seeds, disjoint from SEEDS (checked)
-RESULTS_SETTINGS = as_json(config.get("results", {}))
-# The one results option the confirmation reads (which metrics select): the others
+# Each dataset's `primary_metric` (datasets.<name>), added to the results settings only
+# when some dataset sets one: a study without it keeps its settings (and its outputs).
+PRIMARY_METRICS = layout.primary_metrics(config)
+CHOSEN_METRICS = {"primary_metrics": PRIMARY_METRICS} if PRIMARY_METRICS else {}
+RESULTS_SETTINGS = as_json({**config.get("results", {}), **CHOSEN_METRICS})
+# The results options the confirmation reads (which metrics select): the others
 # change tables only and must not retrain it.
 SELECTION_SETTINGS = as_json(
-    {k: v for k, v in config.get("results", {}).items() if k == "honest_metrics"}
+    {
+        **{k: v for k, v in config.get("results", {}).items() if k == "honest_metrics"},
+        **CHOSEN_METRICS,
+    }
 )
 # a prepared dataset's files
 SPLIT_FILES = [f"{split}.parquet" for split in layout.SPLITS]
