@@ -23,12 +23,12 @@ from lionsweep.errors import LionSweepError
 from lionsweep.fetch import sha256_of
 from lionsweep.io import write_json, write_parquet
 from lionsweep.layout import SPLITS
-from lionsweep.tasks import TASKS, Task
 from lionsweep.splits import (  # noqa: F401  (split_indices, split_sizes: re-exported)
     split_indices,
     split_rows,
     split_sizes,
 )
+from lionsweep.tasks import TASKS, Task
 
 TARGET = "target"
 
