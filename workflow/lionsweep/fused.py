@@ -132,8 +132,8 @@ def _recorded(folder: Path, key: str) -> Path | None:
         f"lionsweep: not loading the fused kernels in {folder} ({why}); rebuilding them",
         file=sys.stderr,
     )
-    for path in (record, lib):
-        with contextlib.suppress(OSError, TypeError):
+    for path in filter(None, (record, lib)):
+        with contextlib.suppress(OSError):
             os.unlink(path)
     return None
 
