@@ -93,7 +93,7 @@ def _folder_problem(folder: Path) -> str:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         return _not_private(folder.stat())
     except OSError as err:
-        return f"cannot create it ({err.strerror or err})"
+        return f"cannot create it: {err.strerror or err}"
 
 
 def _sha256(path: Path) -> str:
