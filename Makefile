@@ -5,12 +5,20 @@ PYTHON ?= python3
 BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 CORES ?= all
+# Snakemake 9 creates its source cache in $XDG_CACHE_HOME (else ~/.cache) before it reads
+# anything of ours: where that cannot be written (a read-only HOME), keep it in .cache/ here
+# (with matplotlib's, which warns in every figures job otherwise).
+CACHE_OK := $(shell d="$${XDG_CACHE_HOME:-$$HOME/.cache}"; mkdir -p "$$d" 2>/dev/null && test -w "$$d" && echo y)
+ifneq ($(CACHE_OK),y)
+export XDG_CACHE_HOME := $(abspath .cache)
+export MPLCONFIGDIR := $(abspath .cache)/matplotlib
+endif
 
 .PHONY: help install run test lint bench bench-gpu clean
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make run    - install into $(VENV) and run the whole study (snakemake --cores $(CORES))"
+	@echo "make run    - install into $(VENV) and run the whole study (snakemake --cores $(CORES); ARGS=-n: a dry run)"
 	@echo "make test   - install into $(VENV) and run the test suite"
 	@echo "make lint   - ruff, snakefmt --check, snakemake --lint"
 	@echo "make bench  - engine benchmark (batched vs naive, vs torch.func) and the whole study vs its FLOP floor"
@@ -25,7 +33,7 @@ $(VENV)/.installed: envs/requirements.txt envs/requirements-test.txt pyproject.t
 install: $(VENV)/.installed
 
 run: install
-	snakemake --cores $(CORES) --configfile config/config.yaml
+	snakemake --cores $(CORES) --configfile config/config.yaml $(ARGS)
 
 test: install
 	pytest

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import ROOT
@@ -179,3 +183,55 @@ def test_train_without_the_prepared_meta_is_one_line(tmp_path: Path, capsys) -> 
     assert cli.main(argv) == 2
     assert "task 'ordinal' is not one of binary, multiclass, regression" in capsys.readouterr().err
     assert not (tmp_path / "out.parquet").exists()
+
+
+@pytest.fixture(scope="module")
+def shard_inputs(mirror: Path, config: dict, tmp_path_factory) -> tuple[Path, Path, int]:
+    """Prepared titanic and its Lion grid (the rules' real inputs to `train`)."""
+    from lionsweep.grid import grid_spec
+
+    base = tmp_path_factory.mktemp("shard")
+    raw = mirror / "titanic.csv"
+    args = _prepare_args(config, raw, sha256_of(raw), base / "data")
+    assert cli.main(args) == 0
+    spec = json.dumps(grid_spec(config, "titanic", "lion"))
+    assert cli.main(["grid", "--spec", spec, "--output", str(base / "grid.parquet")]) == 0
+    return base / "data", base / "grid.parquet", len(pq.read_table(base / "grid.parquet"))
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupted_training_is_one_line_and_keeps_nothing(
+    shard_inputs: tuple[Path, Path, int], tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    """Ctrl-C (SIGINT to every job) or Snakemake's SIGTERM mid-training: one line per job,
+    no traceback, no output and no temporary file."""
+    data, grid, rows = shard_inputs
+    settings = {"hidden": 64, "dropout": 0.0, "epochs": 20, "batch_size": 8}
+    out = tmp_path / "shard" / "shard0.parquet"
+    argv = ["train", "--dataset", "titanic", "--optimizer", "lion", "--seed", "0"]
+    argv += ["--shard", "0", "--rows", f"0:{rows}", "--settings", json.dumps(settings)]
+    argv += ["--grid", str(grid), "--data", str(data), "--threads", "1", "--output", str(out)]
+    env = {"PYTHONPATH": str(ROOT / "workflow"), "PATH": "/usr/bin:/bin"}
+    env["LIONSWEEP_CACHE"] = str(tmp_path / "cache")  # interrupted while building the kernels
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lionsweep", *argv],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stderr is not None
+    seen = b""
+    while b"epochs" not in seen:  # the epoch bar: training has started
+        chunk = os.read(proc.stderr.fileno(), 4096)
+        assert chunk, seen.decode()
+        seen += chunk
+    proc.send_signal(sig)
+    stdout, rest = proc.communicate(timeout=120)
+    # beside the progress bars (\r-rewritten, cleared with blanks and cursor moves), one line
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", (seen + rest).decode())
+    lines = [ln.strip() for ln in re.split(r"[\r\n]", text)]
+    assert [ln for ln in lines if ln and not re.match(r"(chunks|epochs): ", ln)] == [
+        f"lionsweep train: interrupted by {sig.name}; nothing half-written kept"
+    ]
+    assert proc.returncode == code and stdout == b""
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []

@@ -4,6 +4,7 @@ compiler, or when switched off, training falls back to the eager kernels."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -204,3 +205,169 @@ def test_build_is_cached(tmp_path):
     stamp = built[0].stat().st_mtime_ns
     second = _python("from lionsweep import fused; print(fused.build())", env)
     assert second.stdout == first.stdout and built[0].stat().st_mtime_ns == stamp
+
+
+# ----------------------------------------------------------- what the cache may load
+
+PLANTED = r"""
+#include <stdio.h>
+__attribute__((constructor)) static void planted(void) {
+    FILE *f = fopen(MARKER, "w");
+    if (f) { fputs("constructor ran", f); fclose(f); }
+}
+"""
+LOAD = "from lionsweep import fused; print(fused.library() is not None); print(fused.reason())"
+OTHER_UID = 65534  # nobody
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """A cache as this code builds it (library, and what it records beside it)."""
+    if fused.library() is None:
+        pytest.skip(f"fused off: {fused.reason()}")
+    cache = tmp_path_factory.mktemp("reference")
+    proc = _python("from lionsweep import fused; fused.build()", {"LIONSWEEP_CACHE": str(cache)})
+    assert proc.returncode == 0, proc.stderr
+    return cache
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory) -> tuple[Path, Path]:
+    """A shared library whose constructor writes a marker file, and that marker."""
+    cc = shutil.which(os.environ.get("CC", "cc"))
+    if cc is None:
+        pytest.skip("no C compiler")
+    base = tmp_path_factory.mktemp("planted")
+    marker, src, lib = base / "marker", base / "planted.c", base / "planted.so"
+    src.write_text(PLANTED)
+    cmd = [cc, "-shared", "-fPIC", f'-DMARKER="{marker}"', str(src), "-o", str(lib)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+    return lib, marker
+
+
+def _plant(reference: Path, cache: Path, planted: Path, *, digest: bool = True) -> None:
+    """Put ``planted`` under every library name of the reference cache; with ``digest``,
+    record its sha256 the way a build does (an attacker who could write there)."""
+    cache.mkdir(mode=0o700, exist_ok=True)
+    for path in reference.iterdir():
+        if path.suffix == ".so":
+            shutil.copy(planted, cache / path.name)
+        elif path.suffix == ".sha256" and digest:
+            (cache / path.name).write_text(hashlib.sha256(planted.read_bytes()).hexdigest())
+
+
+def _load(cache: Path | str) -> tuple[bool, str, list[str]]:
+    proc = _python(LOAD, {"LIONSWEEP_CACHE": str(cache)})
+    assert proc.returncode == 0, proc.stderr
+    on, why = proc.stdout.splitlines()
+    return on == "True", why, proc.stderr.splitlines()
+
+
+def _as_root_only() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a file to another user")
+
+
+def _setup(case: str, cache: Path, reference: Path, lib: Path) -> None:
+    if case == "planted, no digest":
+        _plant(reference, cache, lib, digest=False)
+    elif case == "group-writable folder":
+        _plant(reference, cache, lib)
+        cache.chmod(0o775)
+    elif case == "sticky world-writable folder (like /tmp)":
+        _plant(reference, cache, lib)
+        cache.chmod(0o1777)
+    elif case == "files of another user":
+        _as_root_only()
+        _plant(reference, cache, lib)
+        for path in cache.iterdir():
+            os.chown(path, OTHER_UID, -1)
+    elif case == "folder of another user":
+        _as_root_only()
+        _plant(reference, cache, lib)
+        os.chown(cache, OTHER_UID, -1)
+    elif case == "library is a symlink":
+        _plant(reference, cache, lib)
+        for path in cache.glob("*.so"):
+            path.unlink()
+            path.symlink_to(lib)
+
+
+PLANTED_CASES = [
+    "planted, no digest",
+    "group-writable folder",
+    "sticky world-writable folder (like /tmp)",
+    "files of another user",
+    "folder of another user",
+    "library is a symlink",
+]
+
+
+@pytest.mark.parametrize("case", PLANTED_CASES)
+def test_a_planted_library_is_never_loaded(tmp_path, reference, planted, case):
+    """A library someone else could have put in the cache is refused in one line, before
+    dlopen (its constructor never runs), and the kernels are rebuilt: still on."""
+    lib, marker = planted
+    cache = tmp_path / "cache"
+    _setup(case, cache, reference, lib)
+    on, why, stderr = _load(cache)
+    assert not marker.exists(), "the planted library's constructor ran"
+    assert on and why == ""
+    if case == "planted, no digest":  # not recorded by a build here: not even looked at
+        assert stderr == []
+    else:
+        assert len(stderr) == 1 and stderr[0].startswith("lionsweep: "), stderr
+        assert str(cache) in stderr[0]
+
+
+@pytest.mark.parametrize("damage", ["tampered digest", "truncated library"])
+def test_a_damaged_cache_entry_is_rebuilt(tmp_path, reference, damage):
+    """The recorded digest is checked before loading: a library that does not match it
+    (truncated by a full disk, or the record edited) is rebuilt, with one line."""
+    cache = tmp_path / "cache"
+    shutil.copytree(reference, cache)
+    cache.chmod(0o700)
+    for path in cache.iterdir():
+        if damage == "tampered digest" and path.suffix == ".sha256":
+            path.write_text("f" * 64 + "\n")
+        if damage == "truncated library" and path.suffix == ".so":
+            path.write_bytes(path.read_bytes()[:4096])
+    on, why, stderr = _load(cache)
+    assert on and why == "", why
+    assert len(stderr) == 1 and "rebuilding" in stderr[0], stderr
+    assert _load(cache)[2] == []  # rebuilt for good: silent next time
+
+
+@pytest.mark.parametrize("kind", ["file", "dangling symlink", "symlink to a private folder"])
+def test_cache_paths_that_are_not_a_private_folder(tmp_path, reference, kind):
+    target = tmp_path / "cache"
+    if kind == "file":
+        target.write_text("")
+    elif kind == "dangling symlink":
+        target.symlink_to(tmp_path / "missing" / "x")
+    else:
+        real = tmp_path / "real"
+        shutil.copytree(reference, real)
+        real.chmod(0o700)
+        target.symlink_to(real)
+    on, why, stderr = _load(target)
+    assert on and why == ""
+    assert len(stderr) == (0 if kind.startswith("symlink") else 1), stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [("0", ""), ("off", "LIONSWEEP_FUSED='off' is neither 0 nor 1"), ("", None), ("1", None)],
+)
+def test_the_switch_says_what_the_readme_says(tmp_path, value, said):
+    """docs/training.md: `LIONSWEEP_FUSED=0` is silent (asked for); a value it does not know is off
+    with one line (`no`, `off`, `false` were silently on); `1` and empty are on."""
+    readme = " ".join((Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text().split())
+    assert "`LIONSWEEP_FUSED=0` switches them off silently" in readme
+    proc = _python(LOAD, {"LIONSWEEP_FUSED": value, "LIONSWEEP_CACHE": str(tmp_path)})
+    on, why = proc.stdout.splitlines()
+    if said is None:
+        assert on == "True" and proc.stderr == ""
+    else:
+        assert on == "False" and (value == "0" or why == said)
+        assert proc.stderr == (f"lionsweep: fused optimizer kernels off ({said})\n" if said else "")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import ROOT
 from lionsweep import io
 from lionsweep.errors import LionSweepError
 
@@ -81,3 +84,66 @@ def test_permission_error_from_the_writer(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(LionSweepError, match=f"cannot write {path}: Permission denied"):
         io.write_json({"a": 1}, path)
     assert list(tmp_path.iterdir()) == []
+
+
+# A writer that creates its temporary file and waits there, to be killed (kill -9: no
+# cleanup code runs) or to stay alive beside the test's own writes.
+WRITER = (
+    "import sys, time\n"
+    "from lionsweep import io\n"
+    "with io.atomic_path(sys.argv[1]) as tmp:\n"
+    "    print(tmp, flush=True)\n"
+    "    time.sleep(600)\n"
+)
+
+
+def _writer(target: Path) -> tuple[subprocess.Popen[str], Path]:
+    """A real process inside ``atomic_path(target)``, and its temporary file."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None
+    tmp = Path(proc.stdout.readline().strip())
+    assert tmp.is_file() and tmp.name.endswith(".part"), tmp
+    return proc, tmp
+
+
+def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path: Path) -> None:
+    """kill -9 during tables/figures left a hidden 0-byte .part for good: the next write
+    into that folder (of any target: the stage's first) removes it."""
+    figures = tmp_path / "figures"
+    for target in ("heatmap.png", "other.json"):
+        proc, tmp = _writer(figures / "heatmap.png")
+        proc.kill()
+        proc.wait()
+        assert tmp.exists()  # nothing of the killed process ran
+        io.write_json({"a": 1}, figures / target)
+        assert sorted(p.name for p in figures.iterdir()) == [target], target
+        (figures / target).unlink()
+
+
+def test_a_running_writers_temporary_is_kept(tmp_path: Path) -> None:
+    """A concurrent job's temporary file is not stale: it must survive our writes."""
+    proc, tmp = _writer(tmp_path / "shard0.parquet")
+    try:
+        io.write_json({"a": 1}, tmp_path / "shard0.parquet")
+        io.write_json({"a": 1}, tmp_path / "shard1.parquet")
+        assert tmp.exists()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_temporaries_of_other_hosts_or_other_programs_are_kept(tmp_path: Path) -> None:
+    """On a shared file system a pid means nothing on another host; a name not of our
+    making is not ours to delete."""
+    others = [
+        f".a.png.{2**22 + 1}@elsewhere.example.abc123.part",  # another node: its pid unknown
+        ".a.png.k3j4h5g6.part",  # no pid in the name
+        "notes.part",
+    ]
+    for name in others:
+        (tmp_path / name).write_text("")
+    io.write_json({"a": 1}, tmp_path / "a.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*others, "a.png"])

@@ -3,13 +3,16 @@
 Each stage module defines ``add_arguments(parser)`` and ``run(args)``; modules
 are imported lazily so that `lionsweep fetch` never pays for importing torch.
 Errors that a user can fix (bad checksum, malformed file, invalid config) are
-raised as ``LionSweepError`` and printed as one line, without a traceback.
+raised as ``LionSweepError`` and printed as one line, without a traceback. Ctrl-C
+(SIGINT, sent to every job) and SIGTERM (how Snakemake and SLURM stop a job) are one
+line too, after the atomic writes have removed their temporary files.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from lionsweep import __version__
@@ -46,9 +49,33 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that cleanup code runs."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Interrupted
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if not a.startswith("-")), None)
+    previous = signal.getsignal(signal.SIGINT), signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _main(argv, command)
+    except KeyboardInterrupt as err:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal: no traceback either
+            signal.signal(sig, signal.SIG_IGN)
+        sig = signal.SIGTERM if isinstance(err, Interrupted) else signal.SIGINT
+        prog = f"lionsweep {command}" if command in COMMANDS else "lionsweep"
+        print(f"{prog}: interrupted by {sig.name}; nothing half-written kept", file=sys.stderr)
+        return 128 + sig
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+
+
+def _main(argv: list[str], command: str | None) -> int:
     args = build_parser(command if command in COMMANDS else None).parse_args(argv)
     module = importlib.import_module(COMMANDS[args.command][0])
     try:

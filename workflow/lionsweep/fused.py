@@ -11,12 +11,16 @@ The numbers do not change: each C expression mirrors one eager ATen kernel round
 for rounding, and the library is used only after a probe on this machine found it
 bit-identical to the eager kernels (:mod:`lionsweep.kernels`, which remain the
 fallback: another device, dtype or layout, no C compiler, a failed probe, or
-``LIONSWEEP_FUSED=0``). Resumed sweeps therefore mix fused and eager shards freely.
+``LIONSWEEP_FUSED=0``, the one reason not printed). Resumed sweeps therefore mix fused
+and eager shards freely.
 
 The C source has no PyTorch headers: it compiles in well under a second with the
 system compiler (``$CC``, else ``cc``) for this CPU (``-march=native``) into a cache
 keyed by source, flags, compiler and CPU (``$LIONSWEEP_CACHE``, else
-``~/.cache/lionsweep``), written atomically so concurrent jobs share one build. It is
+``~/.cache/lionsweep``), written atomically so concurrent jobs share one build. Loading
+a library runs its constructors, so only one this user built is loaded: the folder and
+files must be theirs alone and the library's sha256 the one recorded at build time
+(else one line, and a rebuild). It is
 called through ctypes, which releases the GIL. Threads split the K models through
 OpenMP, linked to the ``libgomp.so.1`` PyTorch has already loaded: a separate pool
 (pthreads, the fallback build) competed with PyTorch's spinning OpenMP workers on a
@@ -32,6 +36,9 @@ import functools
 import hashlib
 import os
 import platform
+import re
+import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -65,18 +72,107 @@ def _cpu_id() -> str:
     return f"{platform.machine()} {flags}"
 
 
-def _compile(cc: str, flags: Sequence[str], target: Path) -> None:
-    """Build :data:`SOURCE` into ``target`` atomically (a temp file, then rename)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+def _not_private(st: os.stat_result) -> str:
+    """Why a file or folder is not this user's alone ('' when it is)."""
+    if st.st_uid != os.geteuid():
+        return f"owned by uid {st.st_uid}, not by this user's uid {os.geteuid()}"
+    if st.st_mode & 0o022:
+        return f"writable by group or others: mode {stat.S_IMODE(st.st_mode):04o}"
+    return ""
+
+
+def _folder_problem(folder: Path) -> str:
+    """Why ``folder`` may not hold libraries we load ('' if it may); created if missing.
+
+    Anyone who can write there could swap in a library whose constructor runs at dlopen.
+    """
+    if os.path.lexists(folder) and not folder.is_dir():  # a file, a dangling symlink
+        return "not a folder"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return _not_private(folder.stat())
+    except OSError as err:
+        return f"cannot create it: {err.strerror or err}"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _private_file(path: Path) -> str:
+    st = os.lstat(path)
+    return _not_private(st) if stat.S_ISREG(st.st_mode) else "not a regular file"
+
+
+def _recorded(folder: Path, key: str) -> Path | None:
+    """The library a build recorded here for ``key`` if it still checks out, else None.
+
+    Checked before dlopen, which runs a library's constructors: the record and the
+    library are this user's alone and the library's sha256 is the recorded one. What
+    fails a check is removed (one line says why), so the caller rebuilds it.
+    """
+    record, lib = folder / f"fused-{key}.sha256", None
+    if not os.path.lexists(record):
+        return None
+    try:
+        why = _private_file(record)
+        digest = "" if why else record.read_text().strip()
+        if not why and not re.fullmatch("[0-9a-f]{64}", digest):
+            why = f"{record.name} holds no sha256"
+        if not why:
+            lib = folder / f"fused-{key}-{digest[:16]}.so"
+            why = _private_file(lib) or ("" if _sha256(lib) == digest else "its sha256 differs")
+            why = why and f"{lib.name}: {why}"
+    except OSError as err:
+        why = f"{err.strerror or err}: {err.filename}"
+    if not why:
+        return lib
+    print(
+        f"lionsweep: not loading the fused kernels in {folder} ({why}); rebuilding them",
+        file=sys.stderr,
+    )
+    for path in filter(None, (record, lib)):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    return None
+
+
+def _compile(cc: str, flags: Sequence[str], folder: Path, key: str) -> Path:
+    """Build :data:`SOURCE` as ``fused-{key}-{sha256}.so``, then record that sha256 in
+    ``fused-{key}.sha256``; both renamed into place, so concurrent builds are safe."""
+    fd, tmp = tempfile.mkstemp(prefix=".fused-", suffix=".so", dir=folder)
     os.close(fd)
     try:
         cmd = [cc, *flags, str(SOURCE), "-o", tmp, "-lm"]
         subprocess.run(cmd, check=True, capture_output=True, timeout=120)
-        os.replace(tmp, target)
+        os.chmod(tmp, 0o755)  # whatever the umask: never writable by group or others
+        digest = _sha256(Path(tmp))
+        lib = folder / f"fused-{key}-{digest[:16]}.so"
+        os.replace(tmp, lib)
+        fd, tmp = tempfile.mkstemp(prefix=".fused-", suffix=".sha256", dir=folder)  # 0600
+        with os.fdopen(fd, "w") as fh:
+            fh.write(digest + "\n")
+        os.replace(tmp, folder / f"fused-{key}.sha256")
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+    return lib
+
+
+def _build_folder() -> Path:
+    """The cache folder if it is this user's alone, else (one line says why) a private
+    temporary folder for this process only."""
+    folder = cache_dir()
+    why = _folder_problem(folder)
+    if not why:
+        return folder
+    _state["private"] = private = Path(tempfile.mkdtemp(prefix="lionsweep-fused-"))
+    print(
+        f"lionsweep: not using {folder} for the fused kernels ({why}); building them in "
+        f"{private} for this process (set LIONSWEEP_CACHE to a folder of your own)",
+        file=sys.stderr,
+    )
+    return private
 
 
 def build() -> Path:
@@ -84,36 +180,51 @@ def build() -> Path:
     cc = os.environ.get("CC", "cc")
     version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30)
     source, cpu = SOURCE.read_text(), _cpu_id()
+    folder = _build_folder()
     last: Exception | None = None
     # Without OpenMP or -march=native support: pthreads, portable code.
     for flags in (FLAGS + OPENMP + NATIVE, FLAGS + OPENMP, FLAGS + NATIVE, FLAGS):
         key = "\n".join([source, " ".join(flags), version.stdout, cpu])
-        target = cache_dir() / f"fused-{hashlib.sha256(key.encode()).hexdigest()[:16]}.so"
-        if target.exists():
-            return target
+        key = hashlib.sha256(key.encode()).hexdigest()[:16]
+        lib = _recorded(folder, key)
+        if lib is not None:
+            return lib
         try:
-            _compile(cc, flags, target)
-            return target
+            return _compile(cc, flags, folder, key)
         except (OSError, subprocess.SubprocessError) as err:
             last = err
     raise OSError(f"{cc} could not build {SOURCE.name}: {last}")
 
 
-@functools.cache
-def library() -> ctypes.CDLL | None:
-    """The checked library, or None (then :func:`reason` says why) once per process."""
-    _state["loaded"] = True  # the probe below runs the kernels through _ready
-    if os.environ.get("LIONSWEEP_FUSED", "1") == "0":
-        _state["why"] = "LIONSWEEP_FUSED=0"
-        return None
+def _load() -> str:
+    """Build, load and probe the library into :data:`_LIB`; why it is unusable ('' if not)."""
     try:
-        lib = ctypes.CDLL(str(build()))
+        try:
+            lib = ctypes.CDLL(str(build()))
+        finally:  # a loaded library stays mapped: its private folder can go
+            if "private" in _state:
+                shutil.rmtree(_state.pop("private"), ignore_errors=True)
         for fn in (lib.lion_update, lib.adam_moments, lib.adam_apply):
             fn.restype = None
         _LIB[0] = lib
-        why = "" if _probe() else "results differ from the eager kernels on this machine"
+        return "" if _probe() else "results differ from the eager kernels on this machine"
     except Exception as err:  # no compiler, a failed build or load: eager kernels
-        why = f"{type(err).__name__}: {err}".splitlines()[0]
+        return f"{type(err).__name__}: {err}".splitlines()[0]
+
+
+@functools.cache
+def library() -> ctypes.CDLL | None:
+    """The checked library, or None (then :func:`reason` says why) once per process.
+
+    ``LIONSWEEP_FUSED=0`` switches it off silently (it was asked for); any other reason,
+    an unknown value of the switch included, is said in one line on stderr.
+    """
+    _state["loaded"] = True  # the probe below runs the kernels through _ready
+    switch = os.environ.get("LIONSWEEP_FUSED", "1")
+    if switch == "0":
+        _state["why"] = "LIONSWEEP_FUSED=0"
+        return None
+    why = _load() if switch in ("", "1") else f"LIONSWEEP_FUSED={switch!r} is neither 0 nor 1"
     if why:
         _LIB[0], _state["why"] = None, why
         print(f"lionsweep: fused optimizer kernels off ({why})", file=sys.stderr)

@@ -2,14 +2,19 @@
 
 A write that fails (disk full, no permission) is reported as one ``LionSweepError``
 naming the path; the temporary file is removed and an earlier file at that path is
-left untouched, so nothing half-written is ever kept.
+left untouched, so nothing half-written is ever kept. A process killed outright
+(``kill -9``) cannot remove its temporary file: the name carries its host and pid, so
+the next write into that folder removes it once that process is gone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +28,38 @@ if TYPE_CHECKING:  # pyarrow is imported where used: the rules parse this module
 
 # Errors of the output's file system (not of whatever the caller reads meanwhile).
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
+# .{target}.{pid}@{host}.{random}.part: mkstemp's random part has no dots or "@".
+_TEMP = re.compile(r"\..+\.(?P<pid>[0-9]+)@(?P<host>[^@/]+)\.[A-Za-z0-9_]+\.part")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process; not a pid: keep
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Remove the temporary files that killed writers left in ``folder``.
+
+    Only names of our making, from this host, whose process no longer runs: a running
+    job's temporary (here, or on another node of a shared file system) is never touched.
+    """
+    host = socket.gethostname()
+    try:
+        names = [e.name for e in os.scandir(folder) if e.name.startswith(".")]
+    except OSError:
+        return
+    for name in names:
+        match = _TEMP.fullmatch(name)
+        if match and match["host"] == host and not _alive(int(match["pid"])):
+            with contextlib.suppress(OSError):
+                (folder / name).unlink()
 
 
 def write_error(path: Path, err: OSError) -> LionSweepError:
@@ -44,7 +81,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     final = Path(path)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+        remove_stale_temporaries(final.parent)
+        prefix = f".{final.name}.{os.getpid()}@{socket.gethostname()}."
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=final.parent)
         os.close(fd)
     except OSError as err:
         raise write_error(final, err) from None
