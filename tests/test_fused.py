@@ -362,7 +362,9 @@ def test_cache_paths_that_are_not_a_private_folder(tmp_path, reference, kind):
 def test_the_switch_says_what_the_readme_says(tmp_path, value, said):
     """docs/training.md: `LIONSWEEP_FUSED=0` is silent (asked for); a value it does not know is off
     with one line (`no`, `off`, `false` were silently on); `1` and empty are on."""
-    readme = " ".join((Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text().split())
+    readme = " ".join(
+        (Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text().split()
+    )
     assert "`LIONSWEEP_FUSED=0` switches them off silently" in readme
     proc = _python(LOAD, {"LIONSWEEP_FUSED": value, "LIONSWEEP_CACHE": str(tmp_path)})
     on, why = proc.stdout.splitlines()

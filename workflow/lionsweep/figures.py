@@ -23,7 +23,6 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from lionsweep.errors import LionSweepError
-from lionsweep.heads import HEADS
 from lionsweep.heatmap import (
     MAX_TICK_LABELS,
     NO_GRID,
@@ -53,6 +52,7 @@ from lionsweep.selection import (
     with_primary,
 )
 from lionsweep.stats import importance, metric_info
+from lionsweep.tasks import PRIMARY_METRIC
 from lionsweep.writers import datasets_table
 
 LOSS_LABELS = {"acc": "validation log-loss (nats)", "r2": "validation MSE (standardized target)"}
@@ -200,7 +200,7 @@ def plot_curves(
     if f"curve_val_{info.name}" not in frame.columns:
         tasks = frame.loc[frame["dataset"] == dataset].get("task")
         task = "binary" if tasks is None else tasks.iloc[0]  # sweeps before tasks: binary
-        info = metric_info(HEADS[task].primary)
+        info = metric_info(PRIMARY_METRIC[task])
     fig, axes = plt.subplots(2, len(optimizers), figsize=(5.5 * len(optimizers), 7), squeeze=False)
     data = {}
     for j, opt in enumerate(optimizers):
