@@ -6,11 +6,12 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 CORES ?= all
 
-.PHONY: help install run test lint bench bench-gpu clean
+.PHONY: help install run report test lint bench bench-gpu clean
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make run    - install into $(VENV) and run the whole study (snakemake --cores $(CORES))"
+	@echo "make report - results/paper/report.html, tables and figures brought up to date first"
 	@echo "make test   - install into $(VENV) and run the test suite"
 	@echo "make lint   - ruff, snakefmt --check, snakemake --lint"
 	@echo "make bench  - engine benchmark (batched vs naive, vs torch.func) and the whole study vs its FLOP floor"
@@ -26,6 +27,9 @@ install: $(VENV)/.installed
 
 run: install
 	snakemake --cores $(CORES) --configfile config/config.yaml
+
+report: install
+	snakemake report --cores $(CORES) --configfile config/config.yaml
 
 test: install
 	pytest

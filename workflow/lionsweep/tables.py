@@ -314,7 +314,7 @@ NOT_AVAILABLE = {
     "confirmed": "n/a: no confirmation run (lionsweep tables --confirm confirm.parquet).",
 }
 # How each table's intervals are made; "clipped" is the answer to "why does it end at 1?".
-CLIPPED = "{level:.0%} t-intervals over seeds, clipped to the metric's range"
+CLIPPED = "{level} t-intervals over seeds, clipped to the metric's range"
 BOOT = "`_boot_` columns: paired percentile bootstrap ({n} resamples, in range by construction)."
 # The ranges intervals are clipped to, per primary metric, as the captions say them.
 RANGES = {
@@ -380,7 +380,8 @@ def caption(name: str, table: pd.DataFrame, cfg: dict[str, Any], datasets: pd.Da
         ranges = {
             k: "; ".join(RANGES[(m, k)] for m in present or ["acc"]) for k in ("gain", "diff")
         }
-        parts.append(INTERVALS[name].format(level=level, n=resamples, **ranges))
+        level_words = f"{100 * level:g}%"  # 0.975: 97.5%, not a rounded 98%
+        parts.append(INTERVALS[name].format(level=level_words, n=resamples, **ranges))
     if name in WITH_EDGES:
         parts.append(
             "at_grid_edge: the selected point lies at the lowest (min) or highest (max) value "
