@@ -198,7 +198,8 @@ def sweep_digest():
 
 onstart:
     try:  # another study's folder stops the run here, before any job (study.replace)
-        for path in manifest.claim(RESULTS, STUDY_MANIFEST, config["study"]["replace"]):
+        replace = config["study"]["replace"]
+        for path in manifest.claim(RESULTS, STUDY_MANIFEST, replace):
             print(f"study.replace: removed {path}")
     except LionSweepError as err:
         raise WorkflowError(err) from None
