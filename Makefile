@@ -14,11 +14,12 @@ export XDG_CACHE_HOME := $(abspath .cache)
 export MPLCONFIGDIR := $(abspath .cache)/matplotlib
 endif
 
-.PHONY: help install run test lint bench bench-gpu clean
+.PHONY: help install run report test lint bench bench-gpu clean
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make run    - install into $(VENV) and run the whole study (snakemake --cores $(CORES); ARGS=-n: a dry run)"
+	@echo "make report - results/paper/report.html, tables and figures brought up to date first"
 	@echo "make test   - install into $(VENV) and run the test suite"
 	@echo "make lint   - ruff, snakefmt --check, snakemake --lint"
 	@echo "make bench  - engine benchmark (batched vs naive, vs torch.func) and the whole study vs its FLOP floor"
@@ -34,6 +35,9 @@ install: $(VENV)/.installed
 
 run: install
 	snakemake --cores $(CORES) --configfile config/config.yaml $(ARGS)
+
+report: install
+	snakemake report --cores $(CORES) --configfile config/config.yaml
 
 test: install
 	pytest

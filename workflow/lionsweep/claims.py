@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from lionsweep.selection import PRIMARY, MetricInfo, Metrics, defaults, metric_info, per_seed
-from lionsweep.stats import Interval, mean_ci
+from lionsweep.stats import Interval, complete_seeds, diverged_note, mean_ci
 
 EDGE_NOTE = "best at grid edge: the grid may be too narrow"
 
@@ -47,7 +47,8 @@ class Claim:
         if self.datasets[0] not in gains or not present:
             return None
         small = gains[self.datasets[0]]
-        others = pd.concat([gains[d] for d in present], axis=1).max(axis=1)
+        # a seed where any gain is missing (diverged) stays NaN: left out, not skipped over
+        others = pd.concat([gains[d] for d in present], axis=1).max(axis=1, skipna=False)
         return 100.0 * (small - others)
 
     def bounds(self, info: MetricInfo) -> tuple[float, float]:
@@ -150,13 +151,15 @@ def _variants(
     picks: pd.DataFrame,
     claim: Claim,
     level_info: tuple[float, MetricInfo],
-) -> list[tuple[str, float, Interval | None, pd.DataFrame]]:
-    """(label, estimate, interval, selections read) for one claim under one protocol."""
+) -> tuple[list[tuple[str, float, Interval | None, pd.DataFrame]], str]:
+    """(label, estimate, interval, selections read) for one claim under one protocol,
+    and the note on seeds left out (diverged: lionsweep.stats' policy)."""
     if series is None:
-        return [(f"{name}: {', '.join(claim.datasets)} not all run", math.nan, None, picks[:0])]
-    series = series.dropna().sort_index()
+        return [(f"{name}: {', '.join(claim.datasets)} not all run", math.nan, None, picks[:0])], ""
+    (series,), lost = complete_seeds(series)
+    note = diverged_note(lost, len(series) + lost)
     if series.empty:
-        return [(f"{name}: no working grid point", math.nan, None, picks[:0])]
+        return [(f"{name}: no working grid point", math.nan, None, picks[:0])], note
     out = []
     if name == CONFIRMED:
         label = f"{CONFIRMED} on {len(series)} fresh seeds"
@@ -169,7 +172,7 @@ def _variants(
         label = f"{name}: val-selected, mean of {len(series)} seeds"
     level, info = level_info
     out.append((label, series.mean(), mean_ci(series, level, claim.bounds(info)), picks))
-    return out
+    return out, note
 
 
 def uncertain_note(claim: Claim, lo: float, hi: float, n: int) -> str:
@@ -210,12 +213,12 @@ def claims_check(
         info = claim_metric(frame, claim)
         for name, (gains, picks) in protocols.items():
             series = claim.value(gains)
-            variants = _variants(name, series, picks, claim, (level, info))
+            variants, lost = _variants(name, series, picks, claim, (level, info))
             for label, value, ci, read in variants:
                 lo = ci.lo if ci is not None else math.nan
                 hi = ci.hi if ci is not None else math.nan
                 decided = claim.ci_verdict(lo, hi)
-                notes = [edge_note(read, claim.datasets)]
+                notes = [edge_note(read, claim.datasets), lost]
                 if name == CONFIRMED and ci is not None:
                     notes.append(uncertain_note(claim, lo, hi, ci.n))
                 rows.append(

@@ -34,6 +34,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "tables": ("lionsweep.tables", "write the result tables (CSV, Markdown, LaTeX)"),
     "figures": ("lionsweep.figures", "draw the result figures (PNG, PDF)"),
+    "report": (
+        "lionsweep.report",
+        "write the HTML report atomically (the `report` rule, over current results)",
+    ),
 }
 
 

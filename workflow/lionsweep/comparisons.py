@@ -3,7 +3,8 @@
 Both read each dataset's primary test metric for the configurations the honest
 table selected (or the defaults), paired by seed: the mean difference, its
 t-interval clipped to the range of a difference of that metric, a paired percentile
-bootstrap interval, and paired t-test and sign-flip p-values (stats.paired).
+bootstrap interval, and paired t-test and sign-flip p-values (stats.paired), on the
+seeds where both exist (a diverged seed is left out and counted in ``note``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from lionsweep.selection import NO_GRID_POINT, Metrics, by_metric, defaults, metric_info, per_seed
-from lionsweep.stats import BOOTSTRAP_SAMPLES, paired
+from lionsweep.stats import BOOTSTRAP_SAMPLES, complete_seeds, diverged_note, paired
 
 COMPARED = ("lion", "adamw")  # the paper's pair (lion_vs_adamw): the first minus the second
 STATS_COLUMNS = ["diff_mean", "diff_lo", "diff_hi", "diff_boot_lo", "diff_boot_hi"]
@@ -33,8 +34,8 @@ def _compare(
     if a_id is None or b_id is None:
         return {"n_seeds": 0, "note": NO_GRID_POINT}
     a, b = (per_seed(frame, dataset, o, c, test) for o, c in ((first, a_id), (second, b_id)))
-    common = a.index.intersection(b.index)
-    a, b = a[common], b[common]
+    total = len(a.index.union(b.index))
+    (a, b), lost = complete_seeds(a, b)  # the seeds where both exist, for every number
     result = paired(a, b, intervals[0], intervals[2], intervals[1])
     return {
         "first_mean": a.mean(),
@@ -46,8 +47,8 @@ def _compare(
         "diff_boot_hi": result.boot_hi,
         "p_ttest": result.p_ttest,
         "p_signflip": result.p_signflip,
-        "n_seeds": len(common),
-        "note": "",
+        "n_seeds": len(a),
+        "note": diverged_note(lost, total),
     }
 
 

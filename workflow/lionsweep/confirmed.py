@@ -26,7 +26,7 @@ from lionsweep.selection import (
     metric_info,
     read_checked,
 )
-from lionsweep.stats import BOOTSTRAP_SAMPLES, mean_ci, paired
+from lionsweep.stats import BOOTSTRAP_SAMPLES, complete_seeds, diverged_note, mean_ci, paired
 
 REQUIRED = ("dataset", "optimizer", "seed", "role", "config_id", PRIMARY, "note")
 SHOWN = ("lr", "beta1", "weight_decay")  # the tuned point's hyperparameters shown
@@ -68,13 +68,14 @@ def _test_col(confirm: pd.DataFrame, dataset: str, metrics: Metrics) -> tuple[st
 
 def gains(confirm: pd.DataFrame, optimizer: str, metrics: Metrics) -> dict[str, pd.Series]:
     """``optimizer``'s per-seed test gain, tuned minus default, per dataset (empty for a
-    dataset without a selection; seeds where either diverged are dropped)."""
+    dataset without a selection; NaN in seeds where either diverged: the claims leave
+    them out and count them, lionsweep.stats)."""
     out = {}
     for dataset in confirm.loc[confirm["optimizer"] == optimizer, "dataset"].unique():
         col, _ = _test_col(confirm, dataset, metrics)
         tuned = per_role(confirm, dataset, optimizer, "tuned", col)
         base = per_role(confirm, dataset, optimizer, "default", col)
-        out[str(dataset)] = (tuned - base).dropna()
+        out[str(dataset)] = tuned - base
     return out
 
 
@@ -87,31 +88,30 @@ def _row(
     tuned = per_role(confirm, dataset, optimizer, "tuned", col)
     here = confirm[(confirm["dataset"] == dataset) & (confirm["optimizer"] == optimizer)]
     pick = here[here["role"] == "tuned"].iloc[0]
-    b = mean_ci(base.dropna(), level, info.bounds)
+    b = mean_ci(base, level, info.bounds)
     row: dict[str, Any] = {"dataset": dataset, "optimizer": optimizer, "metric": info.name}
     row |= {"metrics": metrics.kind, "config_id": pick["config_id"]}
     row |= {h: pick.get(h, math.nan) for h in SHOWN}
-    row |= {"n_seeds": len(base), "first_seed": int(base.index.min())}
+    row |= {"n_seeds": b.n, "first_seed": int(base.index.min())}
     row |= {"default_test_{m}_mean": b.mean, "default_test_{m}_lo": b.lo}
     row |= {"default_test_{m}_hi": b.hi}
     row |= {f"test_{{m}}_{k}": math.nan for k in ("mean", "lo", "hi")}
     row |= {f"gain_{k}": math.nan for k in ("mean", "lo", "hi", "boot_lo", "boot_hi")}
     row |= {"gain_width_points": math.nan, "p_ttest": math.nan, "p_signflip": math.nan}
-    row["note"] = pick["note"] or NO_GRID_POINT if pd.isna(pick["config_id"]) else ""
     if pd.isna(pick["config_id"]):
-        return row
-    both = pd.concat([tuned, base], axis=1, keys=["tuned", "base"]).dropna()
-    t = mean_ci(tuned.dropna(), level, info.bounds)
-    gain = paired(both["tuned"], both["base"], level, info.diff_bounds, resamples)
+        notes = (pick["note"] or NO_GRID_POINT, diverged_note(b.dropped, len(base)))
+        return row | {"note": "; ".join(filter(None, notes))}
+    (tuned, kept), lost = complete_seeds(tuned, base)  # one set of seeds for the row
+    b, t = mean_ci(kept, level, info.bounds), mean_ci(tuned, level, info.bounds)
+    gain = paired(tuned, kept, level, info.diff_bounds, resamples)
+    row |= {"n_seeds": t.n, "default_test_{m}_mean": b.mean}
+    row |= {"default_test_{m}_lo": b.lo, "default_test_{m}_hi": b.hi}
     row |= {"test_{m}_mean": t.mean, "test_{m}_lo": t.lo, "test_{m}_hi": t.hi}
     row |= {"gain_mean": gain.diff.mean, "gain_lo": gain.diff.lo, "gain_hi": gain.diff.hi}
     row |= {"gain_boot_lo": gain.boot_lo, "gain_boot_hi": gain.boot_hi}
     row |= {"gain_width_points": 100.0 * (gain.diff.hi - gain.diff.lo)}
     row |= {"p_ttest": gain.p_ttest, "p_signflip": gain.p_signflip}
-    lost = len(base) - len(both)
-    if lost:
-        row["note"] = f"diverged in {lost} of {len(base)} seeds (left out of the gain)"
-    return row
+    return row | {"note": diverged_note(lost, len(base))}
 
 
 def confirmed_table(

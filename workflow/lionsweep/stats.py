@@ -6,13 +6,22 @@ Intervals of a bounded metric are therefore **clipped** to its range (the t-inte
 intersected with the range; the mean is never moved), and ``Interval.clipped`` says
 when that happened. The paired percentile bootstrap beside the t-interval stays in
 range by construction (a mean of resampled values lies within the values).
+
+**Diverged seeds** (the one policy every statistic over seeds follows): a seed whose
+value is not finite (the model diverged, its metric is NaN) is *left out and counted*,
+never read as a number. ``complete_seeds`` keeps the seeds where every quantity of a
+table row exists, so all of that row's numbers (means, intervals, p-values) rest on
+the same seeds; ``n_seeds`` is how many, and ``diverged_note`` is the note the tables
+write beside them. ``mean_ci``, ``paired``, ``signflip_p`` and ``bootstrap_ci`` drop
+non-finite values the same way themselves, so no NaN can turn into a number (a
+sign-flip p-value of 0 from ``[0.01, nan]``, issue 16).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -88,6 +97,28 @@ BOOTSTRAP_SAMPLES = 9999
 RNG_SEED = 0  # sign-flip sampling and bootstrap resampling: same input => same numbers
 
 
+def finite(values: Sequence[float] | np.ndarray) -> tuple[np.ndarray, int]:
+    """The finite values of ``values`` and how many were not (diverged seeds)."""
+    x = np.asarray(values, dtype=np.float64).ravel()
+    keep = np.isfinite(x)
+    return x[keep], int((~keep).sum())
+
+
+def complete_seeds(*series: pd.Series) -> tuple[list[pd.Series], int]:
+    """``series`` (indexed by seed) cut to the seeds where all are finite, and how many
+    seeds were left out: the seeds a row's numbers share (a seed missing from one
+    series counts as diverged there)."""
+    frame = pd.concat([s.astype(np.float64) for s in series], axis=1, ignore_index=True)
+    keep = np.isfinite(frame.to_numpy()).all(axis=1)
+    kept = frame[keep].sort_index()
+    return [kept[i] for i in range(len(series))], int((~keep).sum())
+
+
+def diverged_note(dropped: int, total: int) -> str:
+    """The tables' note for seeds left out ("" when none was)."""
+    return f"diverged in {dropped} of {total} seeds (left out)" if dropped else ""
+
+
 def t_quantile(p: float, df: float) -> float:
     """Student-t quantile (scipy.stats.t.ppf), kept as a name the tables and tests share."""
     if not 0.0 < p < 1.0 or df <= 0:
@@ -108,6 +139,7 @@ class Interval:
     lo: float
     hi: float
     clipped: bool = False
+    dropped: int = 0  # non-finite values left out (diverged seeds)
 
 
 def mean_ci(
@@ -115,21 +147,22 @@ def mean_ci(
     level: float = 0.95,
     bounds: tuple[float, float] | None = None,
 ) -> Interval:
-    """Mean, sample sd and the two-sided t-interval of the mean, clipped to ``bounds``."""
-    x = np.asarray(values, dtype=np.float64)
+    """Mean, sample sd and the two-sided t-interval of the mean, clipped to ``bounds``;
+    non-finite values are left out and counted in ``dropped``."""
+    x, dropped = finite(values)
     n = int(x.size)
     if n == 0:
-        return Interval(math.nan, math.nan, 0, math.nan, math.nan)
+        return Interval(math.nan, math.nan, 0, math.nan, math.nan, dropped=dropped)
     mean = float(x.mean())
     if n < 2:
-        return Interval(mean, math.nan, n, math.nan, math.nan)
+        return Interval(mean, math.nan, n, math.nan, math.nan, dropped=dropped)
     sd = float(x.std(ddof=1))
     half = t_quantile(0.5 + level / 2.0, n - 1) * sd / math.sqrt(n)
     lo, hi = mean - half, mean + half
     if bounds is None:
-        return Interval(mean, sd, n, lo, hi)
+        return Interval(mean, sd, n, lo, hi, dropped=dropped)
     clipped = lo < bounds[0] or hi > bounds[1]
-    return Interval(mean, sd, n, max(lo, bounds[0]), min(hi, bounds[1]), clipped)
+    return Interval(mean, sd, n, max(lo, bounds[0]), min(hi, bounds[1]), clipped, dropped)
 
 
 @dataclass(frozen=True)
@@ -152,9 +185,12 @@ def signflip_p(d: np.ndarray) -> float:
 
     It makes no normality assumption, which matters with 2-5 seeds; exact (all 2^n
     sign patterns) up to EXACT_SIGNFLIP_MAX_N seeds, so its smallest attainable value
-    is 2 / 2^n: it can never look significant with 3 seeds.
+    is 2 / 2^n: it can never look significant with 3 seeds. Non-finite differences
+    (diverged seeds) are left out; NaN when fewer than 2 remain.
     """
-    d = np.asarray(d, dtype=np.float64)
+    d, _ = finite(d)
+    if d.size < 2:
+        return math.nan
     exact = d.size <= EXACT_SIGNFLIP_MAX_N
     result = sps.permutation_test(
         (d,),
@@ -171,8 +207,9 @@ def signflip_p(d: np.ndarray) -> float:
 def bootstrap_ci(
     d: np.ndarray, level: float = 0.95, resamples: int = BOOTSTRAP_SAMPLES
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of mean(d) (seeded); NaN when n < 2 or d is constant."""
-    d = np.asarray(d, dtype=np.float64)
+    """Percentile bootstrap interval of mean(d) (seeded), non-finite values left out;
+    NaN when n < 2 or d is constant."""
+    d, _ = finite(d)
     if d.size < 2 or np.ptp(d) == 0:
         return math.nan, math.nan
     result = sps.bootstrap(
@@ -196,13 +233,16 @@ def paired(
 ) -> Paired:
     """Compare two per-seed series (same seed order); p-values are NaN when n < 2.
 
-    ``bounds`` is the range of a - b (default: a difference of two accuracies).
+    ``bounds`` is the range of a - b (default: a difference of two accuracies). A seed
+    where either is not finite is left out of everything (``diff.dropped`` counts it).
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    both = np.isfinite(a) & np.isfinite(b)
+    a, b = a[both], b[both]
     d = a - b
-    ci = mean_ci(d, level, bounds)
+    ci = replace(mean_ci(d, level, bounds), dropped=int((~both).sum()))
     if ci.n < 2:
-        return Paired(ci, math.nan, math.nan)
+        return Paired(ci, math.nan, math.nan)  # (signflip_p and bootstrap_ci: NaN too)
     if ci.sd <= 1e-12 * max(1.0, abs(ci.mean)):  # float noise of equal k/n differences
         # Identical differences: t is 0/0 or infinite (scipy says p = 0). Claiming p = 0
         # from two equal discrete accuracies would be absurd: only no difference gets a value.

@@ -47,6 +47,8 @@ from lionsweep.stats import (
     BOOTSTRAP_SAMPLES,
     EXACT_SIGNFLIP_MAX_N,
     SIGNFLIP_SAMPLES,
+    complete_seeds,
+    diverged_note,
     mean_ci,
     paired,
 )
@@ -137,15 +139,16 @@ def paper_tables(
         row |= {"best_test_{m}": first["best_test_{m}"], "paper_best": pb}
         row |= {"gain": first["gain"], "paper_gain": pb - pd_}
         row |= {f"best_{c}": first[f"best_{c}"] for c in PICKED}
-        row |= {"at_grid_edge": first["at_grid_edge"], "n_seeds": len(g)}
-        for name, col in (("default", "default_test_{m}"), ("best", "best_test_{m}")):
-            row |= {f"{name}_mean": g[col].mean(), f"{name}_sd": g[col].std(ddof=1)}
-        row |= {"gain_mean": g["gain"].mean(), "gain_sd": g["gain"].std(ddof=1)}
-        rows.append(row)
+        by_seed = g.set_index("seed")
+        (base, best), lost = complete_seeds(by_seed["default_test_{m}"], by_seed["best_test_{m}"])
+        row |= {"at_grid_edge": first["at_grid_edge"], "n_seeds": len(base)}
+        for name, values in (("default", base), ("best", best), ("gain", best - base)):
+            row |= {f"{name}_mean": values.mean(), f"{name}_sd": values.std(ddof=1)}
+        rows.append(row | {"note": diverged_note(lost, len(g))})
     columns = ["dataset", "metric", "selected_on", "seed", "default_test_{m}", "paper_default"]
     columns += ["best_test_{m}", "paper_best", "gain", "paper_gain", "best_lr", "best_beta1"]
     columns += ["best_weight_decay", "at_grid_edge", "n_seeds", "default_mean", "default_sd"]
-    columns += ["best_mean", "best_sd", "gain_mean", "gain_sd"]
+    columns += ["best_mean", "best_sd", "gain_mean", "gain_sd", "note"]
     return by_metric(pd.DataFrame(rows, columns=columns)), by_metric(seeds)
 
 
@@ -183,7 +186,7 @@ def honest_table(
         info = metric_of(configs, dataset)
         test = metrics.col("test", info.name)
         base = per_seed(frame, dataset, optimizer, _default_id(configs, dataset, optimizer), test)
-        b = mean_ci(base.dropna(), level, info.bounds)
+        b = mean_ci(base, level, info.bounds)
         g = grid[(grid["dataset"] == dataset) & (grid["optimizer"] == optimizer)]
         row: dict[str, Any] = {"dataset": dataset, "optimizer": optimizer, "metric": info.name}
         row |= {"metrics": metrics.kind, "config_id": pd.NA}
@@ -193,18 +196,22 @@ def honest_table(
         row |= {"default_test_{m}_hi": b.hi}
         row |= {f"gain_{k}": math.nan for k in ("mean", "lo", "hi", "boot_lo", "boot_hi")}
         row |= {"n_seeds": b.n, "n_grid": len(g), "n_failed": int(g["failed"].sum())}
-        row["note"] = NO_GRID_POINT
+        row["note"] = "; ".join(filter(None, (NO_GRID_POINT, diverged_note(b.dropped, len(base)))))
         if (dataset, optimizer) in chosen.index:
             r = chosen.loc[(dataset, optimizer)]
             tuned = per_seed(frame, dataset, optimizer, int(r["config_id"]), test)
-            t = mean_ci(tuned, level, info.bounds)
-            gain = paired(tuned, base, level, info.diff_bounds, resamples)
+            (tuned, kept), lost = complete_seeds(tuned, base)  # one set of seeds per row
+            b, t = mean_ci(kept, level, info.bounds), mean_ci(tuned, level, info.bounds)
+            gain = paired(tuned, kept, level, info.diff_bounds, resamples)
+            row |= {"default_test_{m}_mean": b.mean, "default_test_{m}_lo": b.lo}
+            row |= {"default_test_{m}_hi": b.hi}
             row |= {k: r[k] for k in (*shown, "at_grid_edge")}
             row |= {"config_id": int(r["config_id"]), "val_{m}_mean": r["val_mean"]}
             row |= {"test_{m}_mean": t.mean, "test_{m}_lo": t.lo, "test_{m}_hi": t.hi}
             row |= {"gain_mean": gain.diff.mean, "gain_lo": gain.diff.lo}
             row |= {"gain_hi": gain.diff.hi, "gain_boot_lo": gain.boot_lo}
-            row |= {"gain_boot_hi": gain.boot_hi, "n_seeds": t.n, "note": ""}
+            row |= {"gain_boot_hi": gain.boot_hi, "n_seeds": t.n}
+            row["note"] = diverged_note(lost, len(base))
         rows.append(row)
     table = by_metric(pd.DataFrame(rows))
     table["config_id"] = table["config_id"].astype("Int64")
@@ -308,7 +315,7 @@ NOT_AVAILABLE = {
     "confirmed": "n/a: no confirmation run (lionsweep tables --confirm confirm.parquet).",
 }
 # How each table's intervals are made; "clipped" is the answer to "why does it end at 1?".
-CLIPPED = "{level:.0%} t-intervals over seeds, clipped to the metric's range"
+CLIPPED = "{level} t-intervals over seeds, clipped to the metric's range"
 BOOT = "`_boot_` columns: paired percentile bootstrap ({n} resamples, in range by construction)."
 # The ranges intervals are clipped to, per primary metric, as the captions say them.
 RANGES = {
@@ -344,10 +351,10 @@ WITH_EDGES = ("paper_table", "paper_table_seeds", "honest_table", "best_configs"
 WITH_DROPPED = ("paper_table", "honest_table")
 # How each table shows a row without a selection (every grid point failed, or no grid).
 LOST = {
-    "honest_table": lambda t: t["note"] != "",
-    "confirmed": lambda t: t["note"] == NO_GRID_POINT,
-    "lion_vs_adamw": lambda t: t["note"] != "",
-    "comparison": lambda t: t["note"] != "",
+    "honest_table": lambda t: t["config_id"].isna(),
+    "confirmed": lambda t: t["note"].str.startswith(NO_GRID_POINT),
+    "lion_vs_adamw": lambda t: t["note"].str.startswith(("n/a", NO_GRID_POINT)),
+    "comparison": lambda t: t["note"].str.startswith(("n/a", NO_GRID_POINT)),
     "paper_table": lambda t: t.filter(like="best_test_").isna().all(axis=1),
     "paper_table_seeds": lambda t: t.filter(like="best_test_").isna().all(axis=1),
 }
@@ -388,7 +395,8 @@ def caption(name: str, table: pd.DataFrame, cfg: dict[str, Any], datasets: pd.Da
         ranges = {
             k: "; ".join(range_words(m, k) for m in present or ["acc"]) for k in ("gain", "diff")
         }
-        parts.append(INTERVALS[name].format(level=level, n=resamples, **ranges))
+        level_words = f"{100 * level:g}%"  # 0.975: 97.5%, not a rounded 98%
+        parts.append(INTERVALS[name].format(level=level_words, n=resamples, **ranges))
     if name in WITH_EDGES:
         parts.append(
             "at_grid_edge: the selected point lies at the lowest (min) or highest (max) value "

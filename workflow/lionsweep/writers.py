@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -85,20 +86,53 @@ def _html(shown: pd.DataFrame, name: str, caption: str) -> str:
     )
 
 
+# Every character LaTeX reads as markup, as text, replaced in one pass (so the braces an
+# escape adds are never escaped again); < > | too: outside math, LaTeX's default font
+# encoding prints them as other glyphs.
+LATEX_TEXT = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\$",
+    "&": r"\&",
+    "#": r"\#",
+    "^": r"\textasciicircum{}",
+    "_": r"\_",
+    "%": r"\%",
+    "~": r"\textasciitilde{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+}
+LATEX_SPECIAL = re.compile("|".join(map(re.escape, LATEX_TEXT)))
+
+
+def latex_escape(text: str) -> str:
+    """``text`` as LaTeX prints it literally (one pass: no escape is escaped again)."""
+    return LATEX_SPECIAL.sub(lambda m: LATEX_TEXT[m.group()], str(text))
+
+
+def latex(shown: pd.DataFrame, name: str, caption: str = "") -> str:
+    """A booktabs ``table`` float; cells, column names and caption escaped alike here
+    (pandas' own escaping leaves the caption raw: a "95%" commented out its brace)."""
+    cells = shown.apply(lambda col: col.map(latex_escape))
+    cells.columns = [latex_escape(c) for c in shown.columns]
+    return cells.to_latex(
+        index=False,
+        escape=False,
+        column_format="l" * max(1, len(shown.columns)),
+        caption=latex_escape(caption) or None,
+        label=f"tab:{name}",
+    )
+
+
 def write_table(frame: pd.DataFrame, name: str, outdir: Path, caption: str = "") -> list[Path]:
     """Write ``name`` in every format, atomically; returns the paths."""
     shown = display(frame)
-    latex = shown.to_latex(
-        index=False,
-        escape=True,
-        column_format="l" * max(1, len(frame.columns)),
-        caption=caption.replace("_", r"\_") or None,  # the caption is not escaped by pandas
-        label=f"tab:{name}",
-    )
     texts = {
         "csv": frame.to_csv(index=False, float_format="%.10g", na_rep="NaN"),
         "md": markdown(shown, caption),
-        "tex": latex,
+        "tex": latex(shown, name, caption),
         "html": _html(shown, name, caption),
     }
     paths = []

@@ -16,7 +16,7 @@ min_version("9.0")
 PACKAGE_ROOT = str(Path(str(workflow.current_basedir)).parent)
 sys.path.insert(0, PACKAGE_ROOT)
 
-from lionsweep import layout  # noqa: E402
+from lionsweep import layout, manifest  # noqa: E402
 from lionsweep.config import (  # noqa: E402
     confirm_seeds,
     export_job_environment,
@@ -32,6 +32,7 @@ from lionsweep.grid import (  # noqa: E402
     grid_summary,
     shard_bounds,
 )
+from lionsweep.report import CONFIG_ENV as REPORT_CONFIG_ENV  # noqa: E402
 from lionsweep.shardcost import cost_shard_bounds  # noqa: E402
 
 try:  # grids first: the schema's message for a grid written as a mapping says not how to fix it
@@ -72,10 +73,17 @@ SELECTION_SETTINGS = as_json(
         **CHOSEN_METRICS,
     }
 )
+# What the study folder holds (lionsweep.manifest): claimed in onstart, before any job.
+STUDY_MANIFEST = manifest.study_manifest(
+    DATASETS,
+    OPTIMIZERS,
+    {f"{d}/{o}": grid_spec(config, d, o) for d in DATASETS for o in OPTIMIZERS},
+)
 # a prepared dataset's files
 SPLIT_FILES = [f"{split}.parquet" for split in layout.SPLITS]
 os.environ[layout.RERUN_ENV] = layout.rerun_command(workflow.overwrite_configfiles)
 os.environ.update(layout.download_environment(config))
+os.environ[REPORT_CONFIG_ENV] = as_json(config)  # the `report` rule's nested run
 
 
 wildcard_constraints:
@@ -196,6 +204,12 @@ def sweep_digest():
 
 
 onstart:
+    try:  # another study's folder stops the run here, before any job (study.replace)
+        replace = config["study"]["replace"]
+        for path in manifest.claim(RESULTS, STUDY_MANIFEST, replace):
+            print(f"study.replace: removed {path}")
+    except LionSweepError as err:
+        raise WorkflowError(err) from None
     print(f"study {STUDY!r}: outputs in {RESULTS}/, logs in {LOGS}/")
     for line in grid_summary(config):
         print(line)

@@ -53,3 +53,26 @@ rule figures:
         "MPLBACKEND=Agg python -m lionsweep figures --sweep {input.sweep:q} --outdir {params.outdir:q}"
         " --settings {params.settings:q} --datasets {params.datasets:q}"
         " --optimizers {params.optimizers:q} --meta {input.meta:q} > {log:q} 2>&1"
+
+
+# The documented way to the HTML report: its inputs are every table and figure, so
+# they are brought up to date first (a bare `snakemake --report` packages stale ones).
+rule report:
+    input:
+        SWEEP,
+        CONFIRM,
+        rules.tables.output,
+        rules.figures.output,
+    output:
+        f"{RESULTS}/report.html",
+    log:
+        f"{LOGS}/results/report.log",
+    conda:
+        "../../envs/lionsweep.yaml"
+    params:
+        snakefile=workflow.main_snakefile,
+        details=f"{LOGS}/results/report.snakemake.log",
+        config=layout.digest(config),  # the config is the report's provenance
+    shell:
+        "python -m lionsweep report --snakefile {params.snakefile:q} --output {output:q}"
+        " --details {params.details:q} 2> {log:q}"
