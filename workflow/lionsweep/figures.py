@@ -42,7 +42,6 @@ from lionsweep.selection import (
     add_sweep_arguments,
     config_table,
     failed,
-    load_sweep,
     metric_of,
     parse_settings,
     restrict,
@@ -51,6 +50,8 @@ from lionsweep.selection import (
     sensitivity,
 )
 from lionsweep.stats import importance
+from lionsweep.summary import configs as summary_configs
+from lionsweep.summary import load_columns, load_summary, with_curves
 from lionsweep.writers import datasets_table
 
 LOSS_LABELS = {"acc": "validation log-loss (nats)", "r2": "validation MSE (standardized target)"}
@@ -358,17 +359,25 @@ def save(fig: Figure, outdir: Path, stem: str) -> list[Path]:
     return paths
 
 
-add_arguments = add_sweep_arguments
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_sweep_arguments(parser)
+    parser.add_argument("--summary", type=Path, help="results/<study>/summary.parquet")
 
 
 def run(args: argparse.Namespace) -> None:
     cfg = parse_settings(args.settings)
     metrics = Metrics(cfg["honest_metrics"])
-    frame = restrict(load_sweep(args.sweep), args.datasets, args.optimizers)
+    # the columns the figures read; curves only for the rows drawn (lionsweep.summary)
+    frame = restrict(load_columns(args.sweep), args.datasets, args.optimizers)
     datasets = args.datasets or sorted(frame["dataset"].unique())
     optimizers = args.optimizers or sorted(frame["optimizer"].unique())
-    configs = config_table(frame, metrics)
+    if args.summary is None:
+        configs = config_table(frame, metrics)
+    else:
+        summary = restrict(load_summary(args.summary), datasets, optimizers, str(args.summary))
+        configs = summary_configs(summary, metrics)
     chosen = select_honest(configs)
+    frame = with_curves(frame, args.sweep, chosen)
     points, ticks = float(cfg["sensitivity_points"]), int(cfg["tick_labels"])
     draw = {
         "heatmap": lambda d: plot_heatmaps(configs, chosen, d, optimizers, ticks),
