@@ -62,9 +62,11 @@ def scan(shards: list[Path]) -> tuple[pa.Schema, list[Run]]:
     schemas, runs, damaged = [], [], []
     for path in shards:
         try:
-            schema = task_schema(pq.read_schema(path))
+            file = pq.ParquetFile(path)
+            schema = file.schema_arrow
             present = [c for c in (*KEYS, "task") if c in schema.names]
-            keys = pq.read_table(path, columns=present)
+            keys = file.read(columns=present, use_threads=False)
+            schema = task_schema(schema)
         except (OSError, pa.ArrowInvalid) as err:
             damaged.append((path, why(err)))
             continue
@@ -106,10 +108,13 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """A shard in the sweep's schema: its columns in the sweep's order and types, the
     columns it lacks null (NaN for floats, as ``nan_for_other_tasks`` says)."""
     table = with_task(table)
+    if table.schema.equals(schema, check_metadata=False):  # the common case: nothing to do
+        return nan_for_other_tasks(table.replace_schema_metadata(schema.metadata))
     columns = []
     for field in schema:
         if field.name in table.column_names:
-            columns.append(table.column(field.name).cast(field.type))
+            column = table.column(field.name)
+            columns.append(column if column.type == field.type else column.cast(field.type))
         else:
             columns.append(pa.nulls(table.num_rows, field.type))
     return nan_for_other_tasks(pa.Table.from_arrays(columns, schema=schema))
@@ -133,7 +138,8 @@ def slices(runs: list[Run], schema: pa.Schema) -> Iterator[pa.Table]:
         if run.path != path:
             path = run.path
             try:
-                table = conform(pq.read_table(path).sort_by(SORT_KEYS), schema)
+                table = pq.ParquetFile(path).read(use_threads=False)
+                table = conform(table.sort_by(SORT_KEYS), schema)
             except (OSError, pa.ArrowInvalid) as err:  # changed since pass 1
                 raise LionSweepError(damaged_message([(path, why(err))])) from None
         yield table.slice(run.start, run.stop - run.start)
