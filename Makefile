@@ -14,7 +14,7 @@ export XDG_CACHE_HOME := $(abspath .cache)
 export MPLCONFIGDIR := $(abspath .cache)/matplotlib
 endif
 
-.PHONY: help install run report test lint bench bench-gpu clean
+.PHONY: help install run report test lint bench bench-gpu bench-scale clean
 .DEFAULT_GOAL := help
 
 help:
@@ -24,6 +24,7 @@ help:
 	@echo "make lint   - ruff, snakefmt --check, snakemake --lint"
 	@echo "make bench  - engine benchmark (batched vs naive, vs torch.func) and the whole study vs its FLOP floor"
 	@echo "make bench-gpu - the study-level and engine lines on cuda (needs a CUDA build of torch)"
+	@echo "make bench-scale - results stages on synthetic sweeps 1x/10x/100x the study (SCALES=1 10)"
 
 $(VENV)/.installed: envs/requirements.txt envs/requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +64,13 @@ bench-gpu: install
 		|| { echo "bench-gpu: error: torch sees no CUDA device"; exit 1; }
 	python bench/study_bench.py --engine --k 1000 --device cuda --compile --repeats $(BENCH_REPEATS)
 	python bench/study_bench.py --study --device cuda --repeats $(BENCH_REPEATS)
+
+SCALES ?= 1 10 100
+
+# Synthetic shards with the real schema; time and peak RSS of aggregate, confirm's
+# selection, tables and figures per scale, then their growth exponents.
+bench-scale: install
+	python bench/scale_bench.py --scales $(SCALES)
 
 clean:
 	rm -rf results logs .snakemake

@@ -9,8 +9,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lionsweep.aggregate import aggregate
+from lionsweep.aggregate import aggregate as aggregate_to
 from lionsweep.errors import LionSweepError
+
+
+def aggregate(shards: list[Path]) -> pa.Table:
+    """The sweep the shards merge into (written beside the first shard, read back)."""
+    out = Path(shards[0]).parent / "merged" / "sweep.parquet" if shards else Path("none")
+    aggregate_to(shards, out)
+    return pq.read_table(out)
 
 
 def shard(path: Path, ids: list[int], default: int | None, seed: int = 0) -> Path:

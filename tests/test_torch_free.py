@@ -87,9 +87,12 @@ def test_aggregate_tables_and_figures_without_torch(tmp_path, torch_refused):
         shards[-1].parent.mkdir(parents=True)
         to_parquet(part, shards[-1])
     sweep = tmp_path / "sweep.parquet"
-    lionsweep(torch_refused, "aggregate", "--output", str(sweep), *map(str, shards))
+    summary = tmp_path / "summary.parquet"
+    lionsweep(torch_refused, "aggregate", "--output", str(sweep), "--summary", str(summary),
+              *map(str, shards))  # fmt: skip
     assert len(pd.read_parquet(sweep)) == len(frame)
     names = ["--sweep", str(sweep), "--datasets", *tasks]
     lionsweep(torch_refused, "tables", *names, "--outdir", str(tmp_path / "tables"))
-    lionsweep(torch_refused, "figures", *names, "--outdir", str(tmp_path / "figures"))
+    lionsweep(torch_refused, "figures", *names, "--outdir", str(tmp_path / "figures"),
+              "--summary", str(summary))  # fmt: skip
     assert list((tmp_path / "tables").glob("*.md")) and list((tmp_path / "figures").glob("*.png"))

@@ -1,18 +1,29 @@
-"""Merge shard files into one sweep table (docs/schema.md), sorted for stable bytes."""
+"""Merge shard files into one sweep table (docs/schema.md), sorted for stable bytes.
+
+Streaming: a first pass reads each shard's key columns only and cuts it into runs
+(one dataset/optimizer/seed, consecutive config ids); the runs are ordered and
+checked (duplicates, gaps, one task per dataset) before anything is written; a
+second pass reads each shard once more and writes its rows in that order, a row
+group at a time. Memory thus grows with one shard and one row group, not with the
+sweep, and the shard list comes from a file (``--shard-list``): 10^5 paths exceed
+the kernel's argument-list limit.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import shlex
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from lionsweep.aggregate_runs import KEYS, Run, order_runs, shard_runs
 from lionsweep.errors import LionSweepError
-from lionsweep.io import write_parquet
+from lionsweep.io import atomic_path
 from lionsweep.layout import RERUN_ENV
 from lionsweep.tasks import PRIMARY_METRIC
 
@@ -22,6 +33,7 @@ SORT_KEYS = [
     ("seed", "ascending"),
     ("config_id", "ascending"),
 ]
+ROW_GROUP_BYTES = 64 << 20  # a row group is written once this much is buffered (bounds RSS)
 
 
 def rerun_command() -> str:
@@ -41,33 +53,44 @@ def damaged_message(damaged: list[tuple[Path, str]]) -> str:
     )
 
 
-def read_shards(shards: list[Path]) -> list[pa.Table]:
-    tables, damaged = [], []
+def why(err: Exception) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def scan(shards: list[Path]) -> tuple[pa.Schema, list[Run]]:
+    """Pass 1: the sweep's schema (the shards' unified) and every shard's runs."""
+    schemas, runs, damaged = [], [], []
     for path in shards:
         try:
-            tables.append(pq.read_table(path))
+            file = pq.ParquetFile(path)
+            schema = file.schema_arrow
+            present = [c for c in (*KEYS, "task") if c in schema.names]
+            keys = file.read(columns=present, use_threads=False)
+            schema = task_schema(schema)
         except (OSError, pa.ArrowInvalid) as err:
-            damaged.append((path, str(err).splitlines()[0] if str(err) else type(err).__name__))
+            damaged.append((path, why(err)))
+            continue
+        missing = [c for c in KEYS if c not in schema.names]
+        if missing:
+            raise LionSweepError(f"{path}: missing columns {missing} (see docs/schema.md)")
+        schemas.append(schema)
+        runs += shard_runs(keys.sort_by(SORT_KEYS), path)
     if damaged:
         raise LionSweepError(damaged_message(damaged))
-    return tables
-
-
-def aggregate(shards: list[Path]) -> pa.Table:
-    if not shards:
-        raise LionSweepError("no shard files to aggregate")
-    tables = [with_task(t) for t in read_shards(shards)]
     try:
-        table = pa.concat_tables(tables, promote_options="default")
-    except pa.ArrowInvalid as err:
+        schema = pa.unify_schemas(schemas, promote_options="default")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
         raise LionSweepError(f"shards have incompatible schemas: {err}") from None
-    table = nan_for_other_tasks(table).sort_by(SORT_KEYS)
-    check_one_task(table)
-    folders = {Path(path).parent.parent for path in shards}  # .../shards/{dataset}/{optimizer}
-    check_complete(
-        table.select(["dataset", "optimizer", "seed", "config_id", "is_default"]), folders
-    )
-    return table
+    return schema, runs
+
+
+def task_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema ``with_task`` gives a shard: task columns after ``dataset``."""
+    if "task" in schema.names or "dataset" not in schema.names:
+        return schema
+    at = schema.get_field_index("dataset") + 1
+    schema = schema.insert(at, pa.field("task", pa.string()))
+    return schema.insert(at + 1, pa.field("primary_metric", pa.string()))
 
 
 def with_task(table: pa.Table) -> pa.Table:
@@ -81,6 +104,22 @@ def with_task(table: pa.Table) -> pa.Table:
     return table.add_column(at + 1, "primary_metric", pa.array([PRIMARY_METRIC["binary"]] * n))
 
 
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A shard in the sweep's schema: its columns in the sweep's order and types, the
+    columns it lacks null (NaN for floats, as ``nan_for_other_tasks`` says)."""
+    table = with_task(table)
+    if table.schema.equals(schema, check_metadata=False):  # the common case: nothing to do
+        return nan_for_other_tasks(table.replace_schema_metadata(schema.metadata))
+    columns = []
+    for field in schema:
+        if field.name in table.column_names:
+            column = table.column(field.name)
+            columns.append(column if column.type == field.type else column.cast(field.type))
+        else:
+            columns.append(pa.nulls(table.num_rows, field.type))
+    return nan_for_other_tasks(pa.Table.from_arrays(columns, schema=schema))
+
+
 def nan_for_other_tasks(table: pa.Table) -> pa.Table:
     """Shards of different tasks have different metric columns (heads.result_columns):
     the concatenation leaves nulls where a task has no such metric; they become NaN, as
@@ -92,49 +131,83 @@ def nan_for_other_tasks(table: pa.Table) -> pa.Table:
     return table
 
 
-def check_one_task(table: pa.Table) -> None:
-    """A dataset's shards must share one task: two mean shards of old prepared data."""
-    if "task" not in table.column_names:
-        return
-    tasks = table.select(["dataset", "task"]).to_pandas().groupby("dataset")["task"].unique()
-    for name, found in tasks.items():
-        if len(found) > 1:
-            raise LionSweepError(
-                f"shards of {name} hold different tasks ({', '.join(sorted(found))}): some "
-                f"are stale; delete the dataset's shards and rerun: {rerun_command()}"
-            )
+def slices(runs: list[Run], schema: pa.Schema) -> Iterator[pa.Table]:
+    """Pass 2: each run's rows in the sweep's order; a shard is read once per visit."""
+    path, table = None, None
+    for run in runs:
+        if run.path != path:
+            path = run.path
+            try:
+                table = pq.ParquetFile(path).read(use_threads=False)
+                table = conform(table.sort_by(SORT_KEYS), schema)
+            except (OSError, pa.ArrowInvalid) as err:  # changed since pass 1
+                raise LionSweepError(damaged_message([(path, why(err))])) from None
+        yield table.slice(run.start, run.stop - run.start)
 
 
-def check_complete(keys: pa.Table, folders: set[Path] = frozenset()) -> None:
-    """Each (dataset, optimizer, seed) must hold configurations 0..n-1 once each, the
-    default among them: a stale or missing shard is an error, not a silent gap."""
-    frame = keys.to_pandas()
-    if frame.duplicated(["dataset", "optimizer", "seed", "config_id"]).any():
-        raise LionSweepError("duplicate (dataset, optimizer, seed, config_id) rows across shards")
-    for (dataset, optimizer, seed), group in frame.groupby(["dataset", "optimizer", "seed"]):
-        ids = group["config_id"].to_numpy()
-        gaps = len(ids) != ids.max() + 1
-        if gaps or int(group["is_default"].sum()) != 1:
-            grid = [str(f) for f in folders if f.parts[-2:] == (dataset, optimizer)]
-            where = shlex.join(["rm", "-r", *grid]) if grid else "delete its shards"
-            raise LionSweepError(
-                f"shards of {dataset}/{optimizer}/seed{seed} do not cover its grid "
-                f"({len(ids)} rows, config_id up to {ids.max()}, "
-                f"{int(group['is_default'].sum())} default rows): a shard is stale or missing; "
-                f"{where} && {rerun_command()}"
-            )
+def write_sweep(
+    runs: list[Run], schema: pa.Schema, output: Path, sink=None, group_bytes: int = ROW_GROUP_BYTES
+) -> int:
+    """Write the runs' rows to ``output`` atomically, a row group per ``group_bytes``;
+    each slice also goes to ``sink`` (the summary's accumulator). Returns the row count."""
+    rows, buffered, size = 0, [], 0
+    with atomic_path(output) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as w:
+        for part in slices(runs, schema):
+            if sink is not None:
+                sink.add(part)
+            buffered.append(part)
+            size += part.nbytes
+            rows += part.num_rows
+            if size >= group_bytes:
+                w.write_table(pa.concat_tables(buffered))
+                buffered, size = [], 0
+        if buffered or not rows:
+            w.write_table(pa.concat_tables(buffered) if buffered else schema.empty_table())
+        if sink is not None:
+            sink.close()
+    return rows
+
+
+def aggregate(
+    shards: list[Path], output: Path, sink=None, group_bytes: int = ROW_GROUP_BYTES
+) -> int:
+    """Merge ``shards`` into ``output`` (checked first: nothing is written on error)."""
+    if not shards:
+        raise LionSweepError("no shard files to aggregate")
+    schema, runs = scan(shards)
+    folders = {Path(path).parent.parent for path in shards}  # .../shards/{dataset}/{optimizer}
+    runs = order_runs(runs, folders, rerun_command())
+    return write_sweep(runs, schema, output, sink, group_bytes)
+
+
+def read_list(path: Path) -> list[Path]:
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as err:
+        raise LionSweepError(f"cannot read the shard list {path}: {why(err)}") from None
+    return [Path(line) for line in lines if line.strip()]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, type=Path)
+    parser.add_argument("--summary", type=Path, help="also write the per-configuration summary")
     parser.add_argument(
         "--inputs-digest", default="", help="digest of the settings the shards come from (logged)"
     )
-    parser.add_argument("shards", nargs="+", type=Path)
+    parser.add_argument("--shard-list", type=Path, help="a file naming the shards, one path a line")
+    parser.add_argument(
+        "--row-group-mib", type=int, default=ROW_GROUP_BYTES >> 20, help="rows buffered per write"
+    )
+    parser.add_argument("shards", nargs="*", type=Path)
 
 
 def run(args: argparse.Namespace) -> None:
-    table = aggregate(args.shards)
-    write_parquet(table, args.output)
+    shards = [*(read_list(args.shard_list) if args.shard_list else []), *args.shards]
+    sink = None
+    if args.summary is not None:
+        from lionsweep.summary import SummaryWriter
+
+        sink = SummaryWriter(args.summary)
+    rows = aggregate(shards, args.output, sink, max(1, args.row_group_mib) << 20)
     digest = f" (inputs digest {args.inputs_digest})" if args.inputs_digest else ""
-    print(f"{args.output}: {table.num_rows} rows from {len(args.shards)} shards{digest}")
+    print(f"{args.output}: {rows} rows from {len(shards)} shards{digest}")

@@ -42,7 +42,6 @@ from lionsweep.selection import (
     add_sweep_arguments,
     config_table,
     failed,
-    load_sweep,
     metric_of,
     parse_settings,
     restrict,
@@ -52,6 +51,8 @@ from lionsweep.selection import (
     with_primary,
 )
 from lionsweep.stats import importance, metric_info
+from lionsweep.summary import configs as summary_configs
+from lionsweep.summary import load_columns, load_summary, with_curves
 from lionsweep.tasks import PRIMARY_METRIC
 from lionsweep.writers import datasets_table
 
@@ -367,19 +368,29 @@ def save(fig: Figure, outdir: Path, stem: str) -> list[Path]:
     return paths
 
 
-add_arguments = add_sweep_arguments
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_sweep_arguments(parser)
+    parser.add_argument("--summary", type=Path, help="results/<study>/summary.parquet")
 
 
 def run(args: argparse.Namespace) -> None:
     cfg = parse_settings(args.settings)
     metrics = Metrics(cfg["honest_metrics"])
-    frame = with_primary(
-        restrict(load_sweep(args.sweep), args.datasets, args.optimizers), cfg["primary_metrics"]
+    chosen_metrics = cfg["primary_metrics"]
+    # the columns the figures read; curves only for the rows drawn (lionsweep.summary)
+    frame = restrict(
+        load_columns(args.sweep, extra=chosen_metrics.values()), args.datasets, args.optimizers
     )
+    frame = with_primary(frame, chosen_metrics)
     datasets = args.datasets or sorted(frame["dataset"].unique())
     optimizers = args.optimizers or sorted(frame["optimizer"].unique())
-    configs = config_table(frame, metrics)
+    if args.summary is None or chosen_metrics:  # the summary holds each task's own metric
+        configs = config_table(frame, metrics)
+    else:
+        summary = restrict(load_summary(args.summary), datasets, optimizers, str(args.summary))
+        configs = summary_configs(summary, metrics)
     chosen = select_honest(configs)
+    frame = with_curves(frame, args.sweep, chosen)
     points, ticks = float(cfg["sensitivity_points"]), int(cfg["tick_labels"])
     draw = {
         "heatmap": lambda d: plot_heatmaps(configs, chosen, d, optimizers, ticks),

@@ -31,7 +31,6 @@ from lionsweep.selection import (
     by_metric,
     config_table,
     defaults,
-    load_sweep,
     metric_info,
     metric_of,
     parse_settings,
@@ -52,6 +51,7 @@ from lionsweep.stats import (
     mean_ci,
     paired,
 )
+from lionsweep.summary import load_columns
 from lionsweep.writers import datasets_table, dropped_note, write_table
 
 PAPER_OPTIMIZER = "lion"  # the paper's table is about Lion alone
@@ -416,8 +416,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    frame = restrict(load_sweep(args.sweep, curves=False), args.datasets, args.optimizers)
+    # only the columns selection reads (issue 19: memory scales with them, not the sweep's)
     cfg = parse_settings(args.settings)
+    extra = cfg["primary_metrics"].values()
+    frame = restrict(load_columns(args.sweep, extra=extra), args.datasets, args.optimizers)
     frame = with_primary(frame, cfg["primary_metrics"])
     confirm = None
     if args.confirm is not None:

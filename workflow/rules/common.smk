@@ -24,6 +24,7 @@ from lionsweep.config import (  # noqa: E402
 )
 from lionsweep.errors import LionSweepError  # noqa: E402
 from lionsweep.fetch import resolve_mirror  # noqa: E402
+from lionsweep.io import write_atomic  # noqa: E402
 from lionsweep.grid import (  # noqa: E402
     check_grids,
     grid_size,
@@ -58,6 +59,7 @@ SEEDS = config["sweep"]["seeds"]
 RESULTS = layout.study_dir(STUDY)
 LOGS = layout.study_logs(STUDY)
 SWEEP = f"{RESULTS}/sweep.parquet"
+SUMMARY = f"{RESULTS}/summary.parquet"  # one row per configuration (lionsweep.summary)
 CONFIRM = f"{RESULTS}/confirm.parquet"
 CONFIRM_SEEDS = confirm_seeds(config)  # fresh seeds, disjoint from SEEDS (checked)
 # Each dataset's `primary_metric` (datasets.<name>), added to the results settings only
@@ -159,6 +161,14 @@ def all_shards(wildcards=None):
         for s in SEEDS
         for path in shard_files(d, o, s)
     ]
+
+
+def shard_list(wildcards, input):
+    """The aggregate's shards, written to a file whose path the job gets (a command
+    line cannot hold 10^5 paths). Rewritten, atomically, whenever the job is planned."""
+    path = f"{RESULTS}/shards/list.txt"
+    write_atomic(path, lambda tmp: tmp.write_text("".join(f"{p}\n" for p in input)))
+    return path
 
 
 def dataset_spec(dataset):

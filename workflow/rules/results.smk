@@ -34,6 +34,7 @@ rule tables:
 rule figures:
     input:
         sweep=SWEEP,
+        summary=SUMMARY,
         meta=[f"{data_dir(d)}/meta.json" for d in DATASETS],
     output:
         [
@@ -51,6 +52,7 @@ rule figures:
         outdir=lambda w, output: os.path.dirname(output[0]),
     shell:
         "MPLBACKEND=Agg python -m lionsweep figures --sweep {input.sweep:q} --outdir {params.outdir:q}"
+        " --summary {input.summary:q}"
         " --settings {params.settings:q} --datasets {params.datasets:q}"
         " --optimizers {params.optimizers:q} --meta {input.meta:q} > {log:q} 2>&1"
 

@@ -45,7 +45,8 @@ rule aggregate:
     input:
         all_shards,
     output:
-        SWEEP,
+        sweep=SWEEP,
+        summary=SUMMARY,
     log:
         f"{LOGS}/aggregate.log",
     conda:
@@ -53,6 +54,9 @@ rule aggregate:
     params:
         # a digest of what the shards compute from: see sweep_digest in common.smk
         inputs=sweep_digest(),
+        # the shard paths in a file: 10^5 of them exceed the argument-list limit
+        shards=shard_list,
     shell:
-        "python -m lionsweep aggregate --inputs-digest {params.inputs:q} --output {output:q}"
-        " {input:q} > {log:q} 2>&1"
+        "python -m lionsweep aggregate --inputs-digest {params.inputs:q}"
+        " --shard-list {params.shards:q} --output {output.sweep:q}"
+        " --summary {output.summary:q} > {log:q} 2>&1"
