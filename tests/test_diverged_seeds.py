@@ -132,12 +132,14 @@ def test_all_seeds_diverged_gives_n_a_and_a_note_not_a_number() -> None:
 # ---------------------------------------------------------------- through Snakemake
 
 DIVERGING = {
-    # SGD at lr 500 on Titanic (the test study's 3 epochs) diverges in some seeds and not
-    # in others (with torch 2.13 on CPU: 4 of these 6); which ones depends on the exact
-    # arithmetic, so the test reads them from the sweep and needs only some of each.
+    # SGD on Titanic (the test study's 3 epochs) diverges in some seeds and not in others
+    # near lr 330: measured over seeds 0-7 with torch 2.13 on CPU, lr 300 diverged in 2,
+    # 320 in 3, 350 in 5, 380 in 6 and 450 in all 8 (the split's duplicate groups moved the
+    # edge: lr 500 diverged in all). Which seeds depends on the exact arithmetic, so the
+    # test reads them from the sweep and needs only some of each.
     "study": {"name": "diverging", "datasets": ["titanic"], "optimizers": ["lion", "sgd"]},
     "training": {"threads": 1, "memory_budget_mb": 512},
-    "sweep": {"seeds": [0, 1, 2, 3, 4, 5], "shard_seconds": None, "shard_size": 50},
+    "sweep": {"seeds": list(range(8)), "shard_seconds": None, "shard_size": 50},
     "confirm": {"seeds": 2},
     "results": {"baseline": "lion"},
     "optimizers": {
@@ -145,7 +147,7 @@ DIVERGING = {
             "grid": [{"param": "lr", "values": [1e-3, 1e-2]}],
             "grid_overrides": {"titanic": None},
         },
-        "sgd": {"defaults": {"lr": 500.0}, "grid": [{"param": "lr", "values": [1e-2, 1e-1]}]},
+        "sgd": {"defaults": {"lr": 330.0}, "grid": [{"param": "lr", "values": [1e-2, 1e-1]}]},
     },
 }
 

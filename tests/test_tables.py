@@ -202,14 +202,18 @@ def test_rules_build_tables_figures_and_report_from_the_sweep_alone(
     """`snakemake tables figures` from results/test/sweep.parquet and the prepared datasets'
     meta.json (row counts for the captions), without shards: no grid training (only the
     confirmation's few models, on the synthetic sweep's selections), a report."""
+    import pyarrow.parquet as pq
+
     from conftest import copy_workflow, snakemake
+    from lionsweep.summary import summarize, summary_table
 
     work = copy_workflow(tmp_path / "wf")
     args = ("--configfile", "config/test.yaml")
     snakemake(work, "data", "--cores", "1", *args, mirror=mirror)
     frame = make_sweep(datasets=("titanic", "spambase", "mushroom"), seeds=(0, 1))
-    (work / "results" / "test").mkdir(parents=True)
+    (work / "results" / "test").mkdir(parents=True, exist_ok=True)  # study.json is there
     to_parquet(frame, work / "results" / "test" / "sweep.parquet")
+    pq.write_table(summary_table(summarize(frame)), work / "results" / "test" / "summary.parquet")
     dry = snakemake(work, "tables", "figures", "-n", *args)
     block = dry.stdout.split("Job stats:")[1].split("Reasons:")[0]
     jobs = set(re.findall(r"^(\w+)\s+\d+$", block, flags=re.M)) - {"total"}

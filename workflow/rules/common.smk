@@ -165,9 +165,11 @@ def all_shards(wildcards=None):
 
 def shard_list(wildcards, input):
     """The aggregate's shards, written to a file whose path the job gets (a command
-    line cannot hold 10^5 paths). Rewritten, atomically, whenever the job is planned."""
+    line cannot hold 10^5 paths). Rewritten, atomically, whenever the job is planned,
+    except in a dry run, which writes nothing."""
     path = f"{RESULTS}/shards/list.txt"
-    write_atomic(path, lambda tmp: tmp.write_text("".join(f"{p}\n" for p in input)))
+    if not workflow.dryrun:
+        write_atomic(path, lambda tmp: tmp.write_text("".join(f"{p}\n" for p in input)))
     return path
 
 
