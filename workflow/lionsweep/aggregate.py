@@ -63,6 +63,7 @@ def aggregate(shards: list[Path]) -> pa.Table:
         raise LionSweepError(f"shards have incompatible schemas: {err}") from None
     table = nan_for_other_tasks(table).sort_by(SORT_KEYS)
     check_one_task(table)
+    check_one_engine(table)
     folders = {Path(path).parent.parent for path in shards}  # .../shards/{dataset}/{optimizer}
     check_complete(
         table.select(["dataset", "optimizer", "seed", "config_id", "is_default"]), folders
@@ -72,7 +73,11 @@ def aggregate(shards: list[Path]) -> pa.Table:
 
 def with_task(table: pa.Table) -> pa.Table:
     """A shard written before tasks existed (no `task` column) is binary: the engine had
-    no other head. Its task columns are added, so it needs no retraining."""
+    no other head. Its task columns are added, so it needs no retraining. A shard
+    without `engine_version` is version 1 (written before the column existed)."""
+    if "engine_version" not in table.column_names and "dataset" in table.column_names:
+        ones = pa.array([1] * table.num_rows, pa.int64())
+        table = table.append_column("engine_version", ones)
     if "task" in table.column_names or "dataset" not in table.column_names:
         return table
     n = table.num_rows
@@ -103,6 +108,18 @@ def check_one_task(table: pa.Table) -> None:
                 f"shards of {name} hold different tasks ({', '.join(sorted(found))}): some "
                 f"are stale; delete the dataset's shards and rerun: {rerun_command()}"
             )
+
+
+def check_one_engine(table: pa.Table) -> None:
+    """Shards of different engine versions differ in numbers: never one sweep of them."""
+    if "engine_version" not in table.column_names:
+        return
+    versions = sorted(set(table.column("engine_version").to_pylist()))
+    if len(versions) > 1:
+        raise LionSweepError(
+            f"shards come from engine versions {', '.join(map(str, versions))}, whose numbers "
+            f"differ: delete the older shards and rerun, which retrains them: {rerun_command()}"
+        )
 
 
 def check_complete(keys: pa.Table, folders: set[Path] = frozenset()) -> None:

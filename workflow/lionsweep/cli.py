@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "tables": ("lionsweep.tables", "write the result tables (CSV, Markdown, LaTeX)"),
     "figures": ("lionsweep.figures", "draw the result figures (PNG, PDF)"),
+    "gpu-check": (
+        "lionsweep.gpucheck",
+        "check the CUDA training path for device mismatches and host reads (--simulate: no GPU)",
+    ),
 }
 
 
