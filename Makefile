@@ -6,7 +6,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 CORES ?= all
 
-.PHONY: help install run test lint bench bench-gpu clean
+.PHONY: help install run test lint bench bench-gpu gpu-check clean
 .DEFAULT_GOAL := help
 
 help:
@@ -15,6 +15,7 @@ help:
 	@echo "make lint   - ruff, snakefmt --check, snakemake --lint"
 	@echo "make bench  - engine benchmark (batched vs naive, vs torch.func) and the whole study vs its FLOP floor"
 	@echo "make bench-gpu - the study-level and engine lines on cuda (needs a CUDA build of torch)"
+	@echo "make gpu-check - the CUDA path on this machine's GPU: gpu tests, test study, bench-gpu lines"
 
 $(VENV)/.installed: envs/requirements.txt envs/requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +52,10 @@ bench-gpu: install
 		|| { echo "bench-gpu: error: torch sees no CUDA device"; exit 1; }
 	python bench/study_bench.py --engine --k 1000 --device cuda --compile --repeats $(BENCH_REPEATS)
 	python bench/study_bench.py --study --device cuda --repeats $(BENCH_REPEATS)
+
+# One command for the first GPU that is lent (under 8 minutes); one line without CUDA.
+gpu-check: install
+	python bench/gpu_check.py
 
 clean:
 	rm -rf results logs .snakemake

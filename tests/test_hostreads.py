@@ -91,3 +91,16 @@ def test_simulation_catches_a_device_mismatch(monkeypatch):
     settings = TrainSettings(hidden=8, batch_size=B, device="cuda")
     with pytest.raises(Exception, match="device"):
         gpucheck.loop_reads("lion", "binary", 5 * B, 1, settings, simulate=True)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without CUDA")
+def test_without_cuda_gpu_check_says_so_in_one_line_and_succeeds():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for cmd in (["-m", "lionsweep", "gpu-check"], [str(root / "bench" / "gpu_check.py")]):
+        proc = subprocess.run([sys.executable, *cmd], capture_output=True, text=True, cwd=root)
+        assert proc.returncode == 0, proc.stderr
+        assert len(proc.stdout.strip().splitlines()) == 1 and "no CUDA device" in proc.stdout
