@@ -292,6 +292,6 @@ def run(args: argparse.Namespace) -> None:
     )
     if failures or worst.per_step > 0:
         raise LionSweepError(
-            f"the CUDA path is not clean: {len(failures)} of {len(TASKS) * 4} cases failed, "
+            f"the CUDA path is not clean: {len(failures)} optimizer x task cases failed, "
             f"{worst.per_step:g} host reads per step"
         )
