@@ -14,7 +14,7 @@ export XDG_CACHE_HOME := $(abspath .cache)
 export MPLCONFIGDIR := $(abspath .cache)/matplotlib
 endif
 
-.PHONY: help install run report test lint bench bench-gpu bench-scale clean
+.PHONY: help install run report test lint bench bench-gpu bench-scale gpu-check clean
 .DEFAULT_GOAL := help
 
 help:
@@ -25,6 +25,8 @@ help:
 	@echo "make bench  - engine benchmark (batched vs naive, vs torch.func) and the whole study vs its FLOP floor"
 	@echo "make bench-gpu - the study-level and engine lines on cuda (needs a CUDA build of torch)"
 	@echo "make bench-scale - results stages on synthetic sweeps 1x/10x/100x the study (SCALES=1 10)"
+
+	@echo "make gpu-check - the CUDA path on this machine's GPU: gpu tests, test study, bench-gpu lines"
 
 $(VENV)/.installed: envs/requirements.txt envs/requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +73,10 @@ SCALES ?= 1 10 100
 # selection, tables and figures per scale, then their growth exponents.
 bench-scale: install
 	python bench/scale_bench.py --scales $(SCALES)
+
+# One command for the first GPU that is lent (under 8 minutes); one line without CUDA.
+gpu-check: install
+	python bench/gpu_check.py
 
 clean:
 	rm -rf results logs .snakemake

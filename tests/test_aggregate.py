@@ -145,3 +145,21 @@ def test_shards_from_before_tasks_are_binary(tmp_path: Path) -> None:
     assert table.column("task").to_pylist() == ["binary"] * 3
     assert table.column("primary_metric").to_pylist() == ["acc"] * 3
     assert table.column("test_acc").to_pylist() == [0.5, 0.5, 0.7]
+
+
+def test_shards_of_two_engine_versions_are_refused(tmp_path: Path) -> None:
+    """Shards of another engine version differ in numbers: one line, never one sweep.
+    A shard written before the column existed is version 1."""
+    from lionsweep import ENGINE_VERSION
+
+    old = shard(tmp_path / "old.parquet", [0, 1], default=None)
+    new = tmp_path / "new.parquet"
+    keys = {"dataset": ["titanic"], "optimizer": ["lion"], "seed": [0], "config_id": [2]}
+    extra = {"is_default": [True], "test_acc": [0.7], "engine_version": [ENGINE_VERSION]}
+    pq.write_table(pa.table({**keys, **extra}), new)
+    with pytest.raises(LionSweepError, match=rf"engine versions 1, {ENGINE_VERSION}, whose"):
+        aggregate([old, new])
+    newer = shard(tmp_path / "newer.parquet", [0, 1], default=None)
+    table = pq.read_table(newer)
+    pq.write_table(table.append_column("engine_version", pa.array([ENGINE_VERSION] * 2)), newer)
+    assert aggregate([newer, new]).column("engine_version").to_pylist() == [ENGINE_VERSION] * 3

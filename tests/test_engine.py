@@ -10,7 +10,7 @@ import pytest
 import torch
 from helpers import train_alone, train_batched
 
-from lionsweep import engine
+from lionsweep import engine, optim
 from lionsweep.engine import TrainSettings, train_grid
 from lionsweep.metrics import METRICS, binary_metrics
 
@@ -179,19 +179,21 @@ def test_divergence_is_a_result(optimizer):
 
 
 @pytest.mark.parametrize("optimizer", ["lion", "adamw"])
-def test_diverged_model_is_frozen(optimizer):
-    """lr=1e30 makes the logits overflow while the weights are still finite: from
-    then on the weights must not change (no decay, no update), epoch after epoch."""
+def test_diverged_model_is_masked_whatever_the_run_length(optimizer):
+    """lr=1e30 makes the logits overflow in the first steps: the model is marked dead on
+    the device at that step, flagged with that epoch in a 2- and a 3-epoch run alike, and
+    masked out of every later result (it is not frozen: its weights are no result)."""
     splits = _splits()
     hp = _lion_hp(3) if optimizer == "lion" else _adamw_hp(3)
     hp["lr"][1], hp["weight_decay"][1] = 1e30, 1e-3
-    res4, m4 = _chunk(splits, optimizer, hp, dataclasses.replace(SETTINGS, epochs=2))
-    res5, m5 = _chunk(splits, optimizer, hp, dataclasses.replace(SETTINGS, epochs=3))
-    assert res4["diverged"].tolist() == [False, True, False]
-    assert res4["diverged_epoch"][1] == res5["diverged_epoch"][1] == 1
-    for name, t in m4.model_state(1).items():
-        assert torch.isfinite(t).all(), name
-        torch.testing.assert_close(m5.model_state(1)[name], t, rtol=0, atol=0)
+    for epochs in (2, 3):
+        res, _ = _chunk(splits, optimizer, hp, dataclasses.replace(SETTINGS, epochs=epochs))
+        assert res["diverged"].tolist() == [False, True, False]
+        assert res["diverged_epoch"].tolist() == [-1, 1, -1]
+        assert res["best_epoch"][1] == -1 and np.isnan(res["test_auc"][1])
+        assert (
+            np.isnan(res["curve_val_acc"][1]).all() and not np.isnan(res["curve_val_acc"][0]).any()
+        )
 
 
 def test_memory_plan():
@@ -224,3 +226,53 @@ def test_thread_count_does_not_change_results():
     two = train_grid(splits, "lion", hp, SEED, dataclasses.replace(base, threads=2), False)
     for key in ("test_acc", "val_logloss", "curve_val_loss", "best_epoch"):
         np.testing.assert_array_equal(one[key], two[key])
+
+
+def test_chunks_on_cuda_follow_the_devices_free_memory(monkeypatch):
+    """On CUDA the chunk fits the device's free memory (mem_get_info, mocked) and the
+    budget, not the CPU cache cap; elsewhere the cache cap still applies."""
+    per, step = 10**6, 10**6  # a model needs 1 MB; its step touches 1 MB (cache: 32)
+    free = 500 * 10**6
+    cpu = engine.plan_chunks(3000, per, budget_mb=4000, step_bytes=step)
+    assert len(cpu) == 24  # cache-capped: chunks of at most MIN_CHUNK = 128
+    gpu = engine.plan_chunks(3000, per, budget_mb=4000, step_bytes=step, device_free=free)
+    assert max(c.stop - c.start for c in gpu) <= free * engine.DEVICE_SHARE // per
+    assert len(gpu) == 8  # 3000 / 400 per chunk
+    tight = engine.plan_chunks(3000, per, budget_mb=100, step_bytes=step, device_free=free)
+    assert max(c.stop - c.start for c in tight) * per <= 100 * 2**20  # the budget binds
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda dev: (free, 8 * free))
+    assert engine.device_free_bytes(torch.device("cuda", 0)) == free
+    assert engine.device_free_bytes(torch.device("cpu")) is None
+
+
+def test_a_jobs_data_goes_to_the_device_once(monkeypatch):
+    """train_budgets copies the splits to the device once, whatever the budgets."""
+    import pandas as pd
+
+    from lionsweep import sweep
+
+    calls = []
+    plain = engine.device_data
+    monkeypatch.setattr(engine, "device_data", lambda *a, **k: calls.append(1) or plain(*a, **k))
+    hp = _lion_hp(4)
+    configs = pd.DataFrame({h: hp.get(h, np.full(4, np.nan)) for h in optim.hparam_names()})
+    configs["epochs"] = [1.0, 2.0, 1.0, 2.0]
+    out = sweep.train_budgets(_splits(), "lion", configs, SEED, SETTINGS, 2, progress=False)
+    assert calls == [1] and out["test_acc"].shape == (4,)
+
+
+def test_the_engine_version_is_a_job_parameter_and_a_column():
+    """Snakemake reruns a job whose params changed: the version is one of train_shard's
+    (and of the sweep digest); the job refuses a version its code does not train."""
+    from pathlib import Path
+
+    from lionsweep import ENGINE_VERSION, sweep
+    from lionsweep.errors import LionSweepError
+
+    rules = Path(__file__).resolve().parents[1] / "workflow" / "rules"
+    assert "engine=ENGINE_VERSION," in (rules / "sweep.smk").read_text()
+    assert '"engine": ENGINE_VERSION,' in (rules / "common.smk").read_text()
+    sweep.check_engine(ENGINE_VERSION)
+    sweep.check_engine(None)
+    with pytest.raises(LionSweepError, match="engine version 1, but"):
+        sweep.check_engine(1)

@@ -215,23 +215,22 @@ def test_scalar_hyperparameters_are_one_configuration():
 
 
 @pytest.mark.parametrize("optimizer", optim.names())
-def test_divergence_is_frozen_for_every_optimizer(optimizer):
-    """A diverging model (huge lr with decay) is flagged and frozen for good, under
-    every optimizer: its weights stop changing and the others are unaffected."""
+def test_divergence_is_masked_for_every_optimizer(optimizer):
+    """A diverging model (huge lr with decay) is flagged in the epoch it diverges, under
+    every optimizer, whatever the run's length; the others are unaffected."""
     splits = _splits("multiclass")
     task = _task("multiclass", splits)
     hp = _hp(optimizer, 4)
     hp["weight_decay"][2] = 0.1
     hp["lr"][2] = 1e30
-    short, m_short = train_batched(
+    short, _ = train_batched(
         splits, optimizer, hp, dataclasses.replace(SETTINGS, epochs=2), SEED, task
     )
-    res, model = train_batched(splits, optimizer, hp, SETTINGS, SEED, task)
+    res, _ = train_batched(splits, optimizer, hp, SETTINGS, SEED, task)
     assert res["diverged"].tolist() == [False, False, True, False]
     assert res["diverged_epoch"][2] == short["diverged_epoch"][2] == 1
-    for name, t in model.model_state(2).items():
-        torch.testing.assert_close(t, m_short.model_state(2)[name], rtol=0, atol=0, equal_nan=True)
     assert np.isnan(res["test_acc"][2]) and res["best_epoch"][2] == -1
+    assert np.isnan(res["curve_val_loss"][2]).all()
     keep = [0, 1, 3]
     ref, _ = train_batched(
         splits, optimizer, {h: v[keep] for h, v in hp.items()}, SETTINGS, SEED, task
@@ -250,26 +249,6 @@ def test_memory_plan_counts_each_optimizers_state_and_outputs():
     assert engine.bytes_per_model(n, d, s, "sgd") == lion  # one state tensor each
     wide = engine.bytes_per_model(n, d, s, "lion", width=C)
     assert wide > lion + 6 * elem * (C - 1) * (s.hidden + 1)  # 6 copies of the wider layer 2
-
-
-def test_frozen_model_stays_unchanged_under_coupled_decay():
-    """Freezing zeroes weight decay too: with lr = 0 alone, SGD's coupled decay kept
-    feeding ``wd * p`` into the momentum buffer of a frozen model with huge weights
-    until it overflowed and ``0 * inf`` turned its weights into NaN."""
-    splits = _splits("binary")
-    hp = _hp("sgd", 3)
-    hp["lr"][1], hp["weight_decay"][1], hp["momentum"][1] = 3e37, 1.0, 0.99
-    task = Task("binary")
-    short, m_short = train_batched(
-        splits, "sgd", hp, dataclasses.replace(SETTINGS, epochs=1), SEED, task
-    )
-    res, m_long = train_batched(
-        splits, "sgd", hp, dataclasses.replace(SETTINGS, epochs=12), SEED, task
-    )
-    assert res["diverged_epoch"][1] == short["diverged_epoch"][1] == 1
-    for name, t in m_long.model_state(1).items():
-        assert torch.isfinite(t).all(), name
-        torch.testing.assert_close(t, m_short.model_state(1)[name], rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("task_name", ["multiclass", "regression"])

@@ -116,6 +116,7 @@ def test_sweep_table_schema_and_engines(finished: Path) -> None:
         "diverged_epoch",
         "device",
         "lionsweep_version",
+        "engine_version",
         "wall_time_s",
         "shard",
     ]:

@@ -53,18 +53,21 @@ def damaged_message(damaged: list[tuple[Path, str]]) -> str:
     )
 
 
+ENGINE = "engine_version"
+
+
 def why(err: Exception) -> str:
     return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
 def scan(shards: list[Path]) -> tuple[pa.Schema, list[Run]]:
     """Pass 1: the sweep's schema (the shards' unified) and every shard's runs."""
-    schemas, runs, damaged = [], [], []
+    schemas, runs, damaged, engines = [], [], [], set()
     for path in shards:
         try:
             file = pq.ParquetFile(path)
             schema = file.schema_arrow
-            present = [c for c in (*KEYS, "task") if c in schema.names]
+            present = [c for c in (*KEYS, "task", ENGINE) if c in schema.names]
             keys = file.read(columns=present, use_threads=False)
             schema = task_schema(schema)
         except (OSError, pa.ArrowInvalid) as err:
@@ -74,14 +77,27 @@ def scan(shards: list[Path]) -> tuple[pa.Schema, list[Run]]:
         if missing:
             raise LionSweepError(f"{path}: missing columns {missing} (see docs/schema.md)")
         schemas.append(schema)
+        engines |= set(keys.column(ENGINE).to_pylist()) if ENGINE in present else {1}
         runs += shard_runs(keys.sort_by(SORT_KEYS), path)
     if damaged:
         raise LionSweepError(damaged_message(damaged))
+    check_one_engine(engines)
     try:
         schema = pa.unify_schemas(schemas, promote_options="default")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
         raise LionSweepError(f"shards have incompatible schemas: {err}") from None
     return schema, runs
+
+
+def check_one_engine(versions: set[int]) -> None:
+    """Shards of different engine versions differ in numbers: never one sweep of them
+    (a shard without the column predates it: version 1)."""
+    if len(versions) > 1:
+        raise LionSweepError(
+            f"shards come from engine versions {', '.join(map(str, sorted(versions)))}, whose "
+            f"numbers differ: delete the older shards and rerun, which retrains them: "
+            f"{rerun_command()}"
+        )
 
 
 def task_schema(schema: pa.Schema) -> pa.Schema:
@@ -95,7 +111,11 @@ def task_schema(schema: pa.Schema) -> pa.Schema:
 
 def with_task(table: pa.Table) -> pa.Table:
     """A shard written before tasks existed (no `task` column) is binary: the engine had
-    no other head. Its task columns are added, so it needs no retraining."""
+    no other head. Its task columns are added, so it needs no retraining. A shard
+    without `engine_version` is version 1 (written before the column existed)."""
+    if "engine_version" not in table.column_names and "dataset" in table.column_names:
+        ones = pa.array([1] * table.num_rows, pa.int64())
+        table = table.append_column("engine_version", ones)
     if "task" in table.column_names or "dataset" not in table.column_names:
         return table
     n = table.num_rows

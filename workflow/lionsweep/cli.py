@@ -38,6 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "lionsweep.report",
         "write the HTML report atomically (the `report` rule, over current results)",
     ),
+    "gpu-check": (
+        "lionsweep.gpucheck",
+        "check the CUDA training path for device mismatches and host reads (--simulate: no GPU)",
+    ),
 }
 
 

@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from lionsweep import optim
+from lionsweep import ENGINE_VERSION, optim
 from lionsweep.errors import LionSweepError
 from lionsweep.heads import SPLITS, Head, Task, make_head, result_columns
 from lionsweep.model import (
@@ -57,18 +57,31 @@ from lionsweep.trainer import (
     epoch_keep,
     load_batch,
     new_state,
+    to_host,
     train_step,
 )
 
 OPTIMIZERS = optim.names()
 REQUIRED_HPARAMS = {name: tuple(spec.hparams) for name, spec in optim.REGISTRY.items()}
-__all__ = ["SPLITS", "Task", "TrainSettings", "result_columns", "train_chunk", "train_grid"]
+__all__ = [
+    "ENGINE_VERSION",
+    "SPLITS",
+    "Task",
+    "TrainSettings",
+    "result_columns",
+    "train_chunk",
+    "train_grid",
+]
 # Chunks are also capped for speed: a step touches ~(optimizer copies x params +
 # 2 x batch x hidden) values per model, and keeping that working set within the
 # last-level cache beat one big chunk by ~30% (K=250 vs 1000 on Spambase, 2-core
 # EPYC with 32 MiB L3); MIN_CHUNK keeps the per-step Python overhead amortised.
 CACHE_BYTES = 32 * 2**20
 MIN_CHUNK, MAX_CHUNK = 128, 2048
+# On CUDA the cache cap does not apply (bigger chunks fill the GPU better): a chunk is
+# limited by the budget and this share of the device's free memory (the rest: the
+# caching allocator's fragmentation, cuBLAS workspaces, estimate error).
+DEVICE_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -85,10 +98,20 @@ class TrainSettings:
     threads: int | None = None  # torch.set_num_threads when given
 
 
-def resolve_device(name: str) -> torch.device:
+def device_name(name: str) -> str:
+    """``auto`` resolved: the ``device`` a result reports (``cuda``, ``cpu``, ``cuda:1``)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(torch.device(name))
+
+
+def resolve_device(name: str) -> torch.device:
+    """The device to train on; CUDA with its index (the current device when none is
+    given), which also lets the simulated tier run where torch has no CUDA."""
+    dev = torch.device(device_name(name))
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device() if torch.cuda.is_available() else 0)
+    return dev
 
 
 def _n_params(d: int, h: int, c: int) -> int:
@@ -123,27 +146,51 @@ def step_bytes_per_model(d: int, settings: TrainSettings, optimizer: str, width:
     return elem * (copies * _n_params(d, h, width) + 2 * settings.batch_size * h)
 
 
-def plan_chunks(k: int, per_model: int, budget_mb: int, step_bytes: int = 0) -> list[slice]:
+def plan_chunks(
+    k: int, per_model: int, budget_mb: int, step_bytes: int = 0, device_free: int | None = None
+) -> list[slice]:
     """Split K configurations into equal-ish contiguous chunks.
 
-    A chunk fits ``budget_mb`` (hard limit) and, where possible, the cache (speed).
-    The split never changes results (common random numbers), only speed and memory.
+    A chunk fits ``budget_mb`` (hard limit) and, on CPU, where possible the cache
+    (speed); on a GPU (``device_free``: its free bytes) it fits :data:`DEVICE_SHARE` of
+    the free memory instead of the cache. The split never changes results (common
+    random numbers), only speed and memory.
     """
-    cache_fit = CACHE_BYTES // step_bytes if step_bytes else MAX_CHUNK
-    cap = min(MAX_CHUNK, max(MIN_CHUNK, cache_fit))
-    fit = max(1, min(cap, (budget_mb * 2**20) // max(per_model, 1)))
+    limit = budget_mb * 2**20
+    if device_free is not None:
+        cap = k
+        limit = min(limit, int(device_free * DEVICE_SHARE))
+    else:
+        cache_fit = CACHE_BYTES // step_bytes if step_bytes else MAX_CHUNK
+        cap = min(MAX_CHUNK, max(MIN_CHUNK, cache_fit))
+    fit = max(1, min(cap, limit // max(per_model, 1)))
     n_chunks = max(1, math.ceil(k / fit))
     size = math.ceil(k / n_chunks)
     return [slice(i, min(i + size, k)) for i in range(0, k, size)]
 
 
-def _check_inputs(
-    splits: dict[str, tuple[np.ndarray, np.ndarray]],
-    optimizer: str,
-    hparams: dict[str, np.ndarray],
-) -> int:
-    """K, after one-line errors for unknown optimizers, bad hyperparameters or splits."""
-    optim.spec(optimizer)
+def device_free_bytes(dev: torch.device) -> int | None:
+    """A CUDA device's free memory now (after the job's data is on it); None elsewhere."""
+    if dev.type != "cuda":
+        return None
+    free, _total = torch.cuda.mem_get_info(dev)
+    return int(free)
+
+
+def chunk_plan(
+    k: int, data: dict[str, Split], settings: TrainSettings, optimizer: str, head: Head
+) -> list[slice]:
+    """The chunks :func:`train_grid` trains ``k`` configurations in, on ``data``'s device."""
+    d = data["train"].xa.shape[1] - 1
+    n_max = max(data[s].n for s in SPLITS)
+    per_model = bytes_per_model(n_max, d, settings, optimizer, width=head.width)
+    step_bytes = step_bytes_per_model(d, settings, optimizer, head.width)
+    free = device_free_bytes(data["train"].xa.device)
+    return plan_chunks(k, per_model, settings.memory_budget_mb, step_bytes, free)
+
+
+def check_splits(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    """One-line errors for missing, empty, mis-shaped or non-finite splits."""
     missing = [s for s in SPLITS if s not in splits]
     if missing:
         raise LionSweepError(f"splits lack {missing}")
@@ -156,6 +203,16 @@ def _check_inputs(
             raise LionSweepError(f"split {s!r} has no rows")
         if x.dtype.kind not in "biuf" or not np.isfinite(x.astype(np.float64)).all():
             raise LionSweepError(f"split {s!r}: X must be finite numbers")
+
+
+def _check_inputs(
+    splits: dict[str, tuple[np.ndarray, np.ndarray]],
+    optimizer: str,
+    hparams: dict[str, np.ndarray],
+) -> int:
+    """K, after one-line errors for unknown optimizers, bad hyperparameters or splits."""
+    optim.spec(optimizer)
+    check_splits(splits)
     return optim.check_hparams(optimizer, hparams)
 
 
@@ -180,7 +237,10 @@ def train_chunk(
     progress: bool,
     head: Head | None = None,
 ) -> tuple[dict[str, np.ndarray], BatchedMLP]:
-    """Train one chunk of k configurations: (per-configuration results, final weights)."""
+    """Train one chunk of k configurations: (per-configuration results, final weights).
+
+    ``hp``: [k] tensors in the training dtype, on the host (which are zero is decided
+    there). A dead model's final weights are whatever training left (no result)."""
     head = head or make_head()
     opt = optim.spec(optimizer)
     train = data["train"]
@@ -194,15 +254,17 @@ def train_chunk(
     epochs = range(1, settings.epochs + 1)
     bar = tqdm(epochs, desc="epochs", leave=False, file=sys.stderr, disable=not progress)
     for epoch in bar:
+        # Drawn on the host generators (common random numbers on every device): two
+        # host-to-device copies per epoch, no read.
         batches = torch.cat(epoch_batches(train.n, b, g_order)).to(dev).split(b)
         keep, start = epoch_keep(train.n, buf, p, g_drop), 0
         for idx in batches:
             cols = None if keep is None else keep[:, start : start + len(idx)]
             start += load_batch(buf, train, idx, cols)
-            train_step(st, buf, len(idx), head, opt, p, epoch)
-        end_of_epoch(st, data["val"], buf, head, opt, epoch)
+            train_step(st, buf, len(idx), head, opt, p)
+        end_of_epoch(st, data["val"], buf, head, epoch)
     bar.close()
-    return assemble(st, data, buf, head), st.model
+    return to_host(assemble(st, data, buf, head)), st.model
 
 
 def train_grid(
@@ -213,36 +275,34 @@ def train_grid(
     settings: TrainSettings,
     progress: bool = True,
     task: Task | str = "binary",
+    data: dict[str, Split] | None = None,
 ) -> dict[str, np.ndarray]:
     """Train every configuration in ``hparams`` (arrays of length K) on ``splits``.
 
     ``optimizer`` is any :data:`lionsweep.optim.REGISTRY` name; ``task`` a
-    :class:`lionsweep.heads.Task` (or its name). Returns arrays of length K in input
-    order (curves [K, epochs]) under :func:`lionsweep.heads.result_columns` (see
-    docs/schema.md). ``best_epoch`` is -1 for diverged models (their best-epoch
-    metrics are NaN). ``device`` is returned as a plain string.
+    :class:`lionsweep.heads.Task` (or its name). ``data``: ``splits`` already on the
+    device (:func:`device_data`), so that a job calling this per epochs budget copies
+    them once. Returns arrays of length K in input order (curves [K, epochs]) under
+    :func:`lionsweep.heads.result_columns` (see docs/schema.md). ``best_epoch`` is -1
+    for diverged models (their best-epoch metrics are NaN). ``device`` is returned as a
+    plain string.
     """
     head = make_head(task)
     k = _check_inputs(splits, optimizer, hparams)
-    dev = resolve_device(settings.device)
     dtype = getattr(torch, settings.dtype)
     old_threads = torch.get_num_threads()
     if settings.threads:
         torch.set_num_threads(settings.threads)
     try:
-        data = device_data(splits, settings, head)
-        d = data["train"].xa.shape[1] - 1
-        n_max = max(data[s].n for s in SPLITS)
-        per_model = bytes_per_model(n_max, d, settings, optimizer, width=head.width)
-        step_bytes = step_bytes_per_model(d, settings, optimizer, head.width)
-        hp_all = {
+        data = data or device_data(splits, settings, head)
+        hp_all = {  # on the host: see train_chunk
             n: torch.as_tensor(np.atleast_1d(np.asarray(hparams[n], dtype=np.float64)))
             .ravel()
-            .to(dev, dtype)
+            .to(dtype)
             for n in REQUIRED_HPARAMS[optimizer]
         }
         results: dict[str, np.ndarray] = {}
-        chunks = plan_chunks(k, per_model, settings.memory_budget_mb, step_bytes)
+        chunks = chunk_plan(k, data, settings, optimizer, head)
         for sl in tqdm(chunks, desc="chunks", file=sys.stderr, disable=not progress):
             part, _ = train_chunk(
                 data,
@@ -260,5 +320,5 @@ def train_grid(
     finally:
         torch.set_num_threads(old_threads)
     out: dict[str, np.ndarray] = dict(results)
-    out["device"] = str(dev)  # type: ignore[assignment]
+    out["device"] = device_name(settings.device)  # type: ignore[assignment]
     return out

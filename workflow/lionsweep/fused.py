@@ -278,7 +278,7 @@ def _ready(p: Tensor) -> bool:
 
 def lion(p: Tensor, g: Tensor, m: Tensor, coefs: tuple) -> bool:
     """One fused Lion step (see :func:`lionsweep.kernels.lion_update`); False: not done."""
-    if not _ready(p) or not _usable(p, g, m):
+    if not _usable(p, g, m) or not _ready(p):  # another device: never build the library
         return False
     k = p.shape[0]
     lr, beta1, omb2, decay = (_per_model(c, k) for c in coefs)
@@ -290,7 +290,7 @@ def lion(p: Tensor, g: Tensor, m: Tensor, coefs: tuple) -> bool:
 
 def adam(p: Tensor, g: Tensor, m: Tensor, v: Tensor, c, step: int, buffer: Tensor | None) -> bool:
     """One fused Adam/AdamW step (see :func:`lionsweep.kernels.adam_update`)."""
-    if not _ready(p) or c.f64 is None or not _usable(p, g, m, v):
+    if not _usable(p, g, m, v) or c.f64 is None or not _ready(p):
         return False
     k = p.shape[0]
     beta1, beta2, eps = (_per_model(t, k) for t in (c.beta1, c.beta2, c.eps))

@@ -123,8 +123,7 @@ class MulticlassHead(Head):
         dout.sub_(y).mul_(row_weight)
 
     def curve(self, out: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        res = metrics.multiclass_metrics(out, y)
-        return res["logloss"], res["acc"]
+        return metrics.multiclass_curve(out, y)
 
     def evaluate(self, out: Tensor, y: Tensor) -> dict[str, Tensor]:
         return metrics.multiclass_metrics(out, y)

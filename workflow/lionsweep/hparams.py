@@ -78,7 +78,7 @@ DESCRIPTIONS: dict[str, Description] = {
         ("momentum_buffer",),
     ),
 }
-# The engine freezes a diverged model by zeroing these, so every optimizer needs them.
+# Every optimizer has these: the tables' selection reads them (selection.REQUIRED).
 FROZEN_HPARAMS = ("lr", "weight_decay")
 assert all(set(FROZEN_HPARAMS) <= set(d.hparams) for d in DESCRIPTIONS.values())
 

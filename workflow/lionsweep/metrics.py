@@ -95,24 +95,36 @@ def binary_metrics(logits: Tensor, y: Tensor) -> dict[str, Tensor]:
         "logloss": logloss(logits, y),
         "auc": auc(logits, y),
     }
-    # A model with any non-finite logit has no meaningful metric.
+    # A model with any non-finite logit has no meaningful metric (a mask: no host read).
     bad = ~torch.isfinite(logits).all(dim=0)
-    if bool(bad.any()):
-        for v in out.values():
-            v.masked_fill_(bad, math.nan)
+    for v in out.values():
+        v.masked_fill_(bad, math.nan)
     return out
 
 
 def _nan_where_non_finite(out: dict[str, Tensor], outputs: Tensor) -> dict[str, Tensor]:
     """NaN for every metric of a model with any non-finite output ([K, C, n])."""
     bad = ~torch.isfinite(outputs).flatten(1).all(dim=1)
-    if bool(bad.any()):
-        for v in out.values():
-            v.masked_fill_(bad, math.nan)
+    for v in out.values():  # a mask, not ``if bad.any()``: no host read
+        v.masked_fill_(bad, math.nan)
     return out
 
 
 MULTICLASS_METRICS = ("acc", "balanced_acc", "f1_macro", "logloss", "auc_ovr")
+
+
+def _mc_logloss(logp: Tensor, y: Tensor) -> Tensor:
+    """[K] mean clipped cross-entropy from log-probabilities [K, C, n]."""
+    nll = -logp.gather(1, y[None, None, :].expand(len(logp), 1, -1)).squeeze(1)
+    return nll.clamp_(_LOSS_MIN, _LOSS_MAX).mean(dim=1)
+
+
+def multiclass_curve(outputs: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """([K] logloss, [K] acc) as :func:`multiclass_metrics` computes them, without the
+    other metrics and their host reads of class counts (the per-epoch curve)."""
+    z = outputs.to(torch.float64)
+    logp = torch.log_softmax(z, dim=1)
+    return _mc_logloss(logp, y), (z.argmax(dim=1) == y).to(torch.float64).mean(dim=1)
 
 
 def multiclass_metrics(outputs: Tensor, y: Tensor) -> dict[str, Tensor]:
@@ -138,7 +150,6 @@ def multiclass_metrics(outputs: Tensor, y: Tensor) -> dict[str, Tensor]:
     recall = tp[:, present] / n_true[present]
     listed = (n_true + n_pred) > 0  # classes sklearn's macro average counts
     f1 = torch.where(listed, 2 * tp / (n_true + n_pred).clamp(min=1), 0.0)
-    nll = -logp.gather(1, y[None, None, :].expand(len(z), 1, -1)).squeeze(1)
     aucs = [
         auc(prob[:, j].t(), (y == j).to(torch.int64))
         for j in range(c)
@@ -148,7 +159,7 @@ def multiclass_metrics(outputs: Tensor, y: Tensor) -> dict[str, Tensor]:
         "acc": (pred == y).to(torch.float64).mean(dim=1),
         "balanced_acc": recall.mean(dim=1),
         "f1_macro": f1.sum(dim=1) / listed.sum(dim=1),
-        "logloss": nll.clamp_(_LOSS_MIN, _LOSS_MAX).mean(dim=1),
+        "logloss": _mc_logloss(logp, y),
         "auc_ovr": torch.stack(aucs).mean(dim=0)
         if aucs
         else torch.full((len(z),), math.nan, dtype=torch.float64, device=z.device),
@@ -168,10 +179,8 @@ def regression_metrics(pred: Tensor, y: Tensor) -> dict[str, Tensor]:
     err = p - t[None, :]
     ss_res = err.square().sum(dim=1)
     ss_tot = (t - t.mean()).square().sum()
-    if float(ss_tot) > 0:
-        r2 = 1 - ss_res / ss_tot
-    else:
-        r2 = torch.where(ss_res == 0, 1.0, 0.0).to(torch.float64)
+    # torch.where, not ``if ss_tot > 0``: no host read (the per-epoch r2 curve)
+    r2 = torch.where(ss_tot > 0, 1 - ss_res / ss_tot, (ss_res == 0).to(torch.float64))
     out = {
         "rmse": err.square().mean(dim=1).sqrt(),
         "mae": err.abs().mean(dim=1),

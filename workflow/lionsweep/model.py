@@ -240,6 +240,7 @@ def backward(
     else:
         torch.bmm(w2s.transpose(1, 2), dl, out=ws.t)
     torch.ops.aten.threshold_backward.grad_input(ws.t, a, 0, grad_input=ws.t)
-    g1 = gemm_nt(ws.t.view(k * h, -1), xa_t, out=grads.w1.view(k * h, -1))
-    if g1.data_ptr() != grads.w1.data_ptr():
+    target = grads.w1.view(k * h, -1)
+    g1 = gemm_nt(ws.t.view(k * h, -1), xa_t, out=target)
+    if g1 is not target:  # oneDNN's fresh output (torch.mm returns ``out`` itself)
         grads.w1 = g1.view_as(grads.w1)

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lionsweep import __version__
+from lionsweep import ENGINE_VERSION, __version__
 from lionsweep.errors import LionSweepError
 from lionsweep.heads import HEADS, Task, as_task, curve_columns
 from lionsweep.hparams import hparam_names
@@ -104,6 +104,7 @@ def results_table(
             frame[key] = np.asarray(value, dtype=np.float64)
     frame["device"] = str(out.get("device", "cpu"))
     frame["lionsweep_version"] = __version__
+    frame["engine_version"] = np.full(k, ENGINE_VERSION, dtype=np.int64)
     frame["shard"] = np.full(k, meta["shard"], dtype=np.int64)
     frame["wall_time_s"] = meta["wall_time_s"] / k
     table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -134,16 +135,19 @@ def train_budgets(
     results come back in ``configs``' order, curves NaN-padded to ``width`` epochs (the
     grid's longest budget, so every shard of a grid has the same curve width). With a
     constant lr and seed-only random streams, an E-epoch run is the first E epochs of a
-    longer one, so grouping changes no number."""
-    from lionsweep.engine import train_grid
+    longer one, so grouping changes no number. The data goes to the device once."""
+    from lionsweep.engine import check_splits, device_data, train_grid
+    from lionsweep.heads import make_head
 
+    check_splits(splits)
+    data = device_data(splits, settings, make_head(kwargs.get("task", "binary")))
     epochs = budgets(configs, settings.epochs)
     out: dict[str, Any] = {}
     for budget in np.unique(epochs):
         idx = np.flatnonzero(epochs == budget)
         hparams = {h: configs[h].to_numpy(np.float64)[idx] for h in hparam_names()}
         group = dataclasses.replace(settings, epochs=int(budget))
-        part = train_grid(splits, optimizer, hparams, seed, group, **kwargs)
+        part = train_grid(splits, optimizer, hparams, seed, group, data=data, **kwargs)
         out["device"] = part.pop("device")
         for key, val in part.items():
             if key not in out:
@@ -266,9 +270,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--job-mem-mb", type=int, default=None, help="memory granted to the job")
     parser.add_argument("--output", required=True, type=Path)
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--engine-version", type=int, default=None, help="the rule's engine version (checked)"
+    )
+
+
+def check_engine(version: int | None) -> None:
+    """The rules (their params) and the package that trains must be one engine version."""
+    if version is not None and version != ENGINE_VERSION:
+        raise LionSweepError(
+            f"the workflow asks for engine version {version}, but the lionsweep this job "
+            f"imports trains version {ENGINE_VERSION}: the rules and the package come from "
+            "different checkouts"
+        )
 
 
 def run(args: argparse.Namespace) -> None:
+    check_engine(args.engine_version)
     table = train_shard(
         args.grid,
         args.data,

@@ -2,10 +2,16 @@
 
 The parts: :class:`ChunkState` (parameters, gradients, optimizer state, alive mask,
 best-epoch copy, curves), :func:`train_step` (one mini-batch), :func:`end_of_epoch`
-(validation curve, best-weights tracking), :func:`freeze` (divergence) and
-:func:`assemble` (the per-configuration results). The task head
-(:mod:`lionsweep.heads`) and the optimizer step (:mod:`lionsweep.optim`) are the
-two seams; nothing here knows which task or optimizer it runs.
+(validation curve, best-weights tracking, divergence epochs), :func:`assemble` (the
+per-configuration results) and :func:`to_host`. The task head (:mod:`lionsweep.heads`)
+and the optimizer step (:mod:`lionsweep.optim`) are the two seams; nothing here knows
+which task or optimizer it runs.
+
+Nothing between a chunk's start and its :func:`assemble` reads a device value on the
+host (divergence, best epochs and curves are masks and tensors on the device), so on
+a GPU the host queues work without ever waiting for it; ``tests/test_hostreads.py``
+counts the reads and the simulated-CUDA tier (``lionsweep gpu-check --simulate``)
+proves the loop device-clean.
 """
 
 from __future__ import annotations
@@ -17,9 +23,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lionsweep.heads import SPLITS, Head, curve_columns
+from lionsweep.heads import LOSS_CURVE, SPLITS, Head, curve_columns
 from lionsweep.model import BatchedMLP, Workspace, backward, dropout_mask, forward
-from lionsweep.optim import FROZEN_HPARAMS, OptimizerSpec
+from lionsweep.optim import OptimizerSpec
 
 
 class Split:
@@ -66,68 +72,47 @@ class Buffers:
 
 @dataclass
 class ChunkState:
-    """Everything that changes while a chunk trains."""
+    """Everything that changes while a chunk trains, all of it on the device: the loop
+    decides nothing on the host, so it never waits for the device (no host read)."""
 
     model: BatchedMLP
     grads: BatchedMLP
     scratch: BatchedMLP
     states: list[BatchedMLP]  # one per optimizer state tensor
     best: BatchedMLP  # weights at each model's best epoch so far
-    hp: dict[str, Tensor]  # effective hyperparameters (frozen models: lr = wd = 0)
-    coefs: list  # the optimizer's per-parameter constants for ``hp``
-    alive: Tensor  # [K] bool
+    coefs: list  # the optimizer's per-parameter constants, computed once per chunk
+    alive: Tensor  # [K] bool: False from the step a model's numbers become non-finite
     best_score: Tensor  # [K] float64, the head's primary validation metric
-    curves: dict[str, np.ndarray]  # loss / primary curve name -> [K, epochs] float32
-    diverged_epoch: np.ndarray
-    best_epoch: np.ndarray
+    best_epoch: Tensor  # [K] int64, 0 until a model first improves
+    diverged_epoch: Tensor  # [K] int64, -1 = never
+    curves: dict[str, Tensor]  # loss / primary curve name -> [K, epochs] float64
     step: int = 0
-    any_frozen: bool = False
     val_out: Tensor | None = None  # the last validation outputs (reused by assemble)
 
 
 def new_state(
     model: BatchedMLP, opt: OptimizerSpec, hp: dict[str, Tensor], head: Head, epochs: int
 ) -> ChunkState:
+    """``hp``: [K] hyperparameters, best on the host (which of them are zero is decided
+    there, once: the kernels' coefficients move to the device)."""
     k, dev = model.k, model.w2.device
-    hp = {n: v.clone() for n, v in hp.items()}
-    curves = {c: np.full((k, epochs), np.nan, dtype=np.float32) for c in curve_columns(head.task)}
+
+    def full(shape: tuple[int, ...], value: float, dtype: torch.dtype) -> Tensor:
+        return torch.full(shape, value, dtype=dtype, device=dev)
+
     return ChunkState(
         model=model,
         grads=model.zeros_like(),
         scratch=model.zeros_like(),
         states=[model.zeros_like() for _ in opt.state],
         best=model.clone(),
-        hp=hp,
         coefs=[opt.coefs(p, hp) for p in model.params()],
         alive=torch.ones(k, dtype=torch.bool, device=dev),
-        best_score=torch.full((k,), -math.inf, dtype=torch.float64, device=dev),
-        curves=curves,
-        diverged_epoch=np.full(k, -1, dtype=np.int64),
-        best_epoch=np.zeros(k, dtype=np.int64),
+        best_score=full((k,), -math.inf, torch.float64),
+        best_epoch=full((k,), 0, torch.int64),
+        diverged_epoch=full((k,), -1, torch.int64),
+        curves={c: full((k, epochs), math.nan, torch.float64) for c in curve_columns(head.task)},
     )
-
-
-def freeze(st: ChunkState, bad: Tensor, epoch: int, opt: OptimizerSpec) -> None:
-    """Stop models ``bad`` ([K] bool) for good: zero their optimizer state and their
-    lr and weight decay (so every registry step leaves them unchanged), record the
-    epoch. The others are untouched."""
-    idx = bad.nonzero().flatten()
-    st.alive[idx] = False
-    for name in FROZEN_HPARAMS:
-        st.hp[name][idx] = 0.0
-    st.diverged_epoch[idx.cpu().numpy()] = epoch
-    for state in st.states:
-        for t in state.params():
-            t.index_fill_(0, idx, 0.0)
-    st.any_frozen = True
-    st.coefs = [opt.coefs(p, st.hp) for p in st.model.params()]
-
-
-def _check(st: ChunkState, finite: Tensor, epoch: int, opt: OptimizerSpec) -> None:
-    """Freeze the alive models whose ``finite`` flag ([K] bool) is False."""
-    bad = ~finite & st.alive
-    if bool(bad.any()):
-        freeze(st, bad, epoch, opt)
 
 
 def epoch_keep(n: int, buf: Buffers, p: float, gen: torch.Generator) -> Tensor | None:
@@ -163,24 +148,17 @@ def load_batch(buf: Buffers, train: Split, idx: Tensor, keep: Tensor | None) -> 
     return nb
 
 
-def train_step(
-    st: ChunkState, buf: Buffers, nb: int, head: Head, opt: OptimizerSpec, p: float, epoch: int
-) -> None:
-    """Forward, freeze what overflowed, head gradient, backward, optimizer step."""
+def train_step(st: ChunkState, buf: Buffers, nb: int, head: Head, opt: OptimizerSpec, p: float):
+    """Forward, divergence mask, head gradient, backward, optimizer step.
+
+    A model whose outputs on this batch are not all finite is marked dead on the
+    device; it is not frozen: its numbers are masked out of every result, and models
+    never mix in any kernel, so the others are unaffected (no host read to find it)."""
     scale = 1.0 / (1.0 - p) if p > 0 else 1.0
     out = forward(st.model, buf.x, buf.ws, buf.keep if p > 0 else None)
-    live = out[:, :, :nb]
-    if not bool(torch.isfinite(live).all()):  # one reduction in the common case
-        _check(st, torch.isfinite(live).flatten(1).all(dim=1), epoch, opt)
+    st.alive.logical_and_(torch.isfinite(out[:, :, :nb]).flatten(1).all(dim=1))
     head.loss_grad(out, buf.y, buf.w, buf.ws.dlogit)
-    frozen = ~st.alive if st.any_frozen else None
-    if frozen is not None:
-        buf.ws.dlogit.masked_fill_(frozen[:, None, None], 0.0)
     backward(st.model, buf.xt, buf.ws, st.grads, scale)
-    if frozen is not None:  # NaN weights can still leak NaN into their grads
-        fidx = frozen.nonzero().flatten()
-        for t in st.grads.params():
-            t.index_fill_(0, fidx, 0.0)
     st.step += 1
     params, grads, scratch = st.model.params(), st.grads.params(), st.scratch.params()
     states = [s.params() for s in st.states]
@@ -210,26 +188,28 @@ def outputs(
     return out
 
 
-def end_of_epoch(
-    st: ChunkState, val: Split, buf: Buffers, head: Head, opt: OptimizerSpec, epoch: int
-) -> None:
-    """Check the weights, store the validation curves, copy improved models' weights."""
-    _check(st, st.model.finite(), epoch, opt)
+def _per_model(mask: Tensor, like: Tensor) -> Tensor:
+    """[K] mask shaped to broadcast over a stacked parameter [K, ...]."""
+    return mask.view(-1, *([1] * (like.dim() - 1)))
+
+
+def end_of_epoch(st: ChunkState, val: Split, buf: Buffers, head: Head, epoch: int) -> None:
+    """Check the weights, store the validation curves, copy improved models' weights:
+    all with masks on the device (``torch.where`` copies exactly what index_copy did)."""
+    st.alive.logical_and_(st.model.finite())
     out = st.val_out = outputs(st.model, val, buf.ws, buf.x, st.val_out)
     loss, score = head.curve(out, val.y)
-    _check(st, torch.isfinite(out).flatten(1).all(dim=1), epoch, opt)
-    loss = loss.masked_fill(~st.alive, math.nan)
-    score = score.masked_fill(~st.alive, math.nan)
+    st.alive.logical_and_(torch.isfinite(out).flatten(1).all(dim=1))
+    dead = ~st.alive
+    st.diverged_epoch.masked_fill_(dead & (st.diverged_epoch < 0), epoch)
     loss_name, score_name = curve_columns(head.task)
-    st.curves[loss_name][:, epoch - 1] = loss.cpu().numpy()
-    st.curves[score_name][:, epoch - 1] = score.cpu().numpy()
+    st.curves[loss_name][:, epoch - 1] = loss.masked_fill(dead, math.nan)
+    st.curves[score_name][:, epoch - 1] = score.masked_fill(dead, math.nan)
     improved = st.alive & (score > st.best_score)
-    if bool(improved.any()):
-        st.best_score = torch.where(improved, score, st.best_score)
-        st.best_epoch[improved.cpu().numpy()] = epoch
-        iidx = improved.nonzero().flatten()
-        for dst, src in zip(st.best.params(), st.model.params(), strict=True):
-            dst.index_copy_(0, iidx, src.index_select(0, iidx))
+    st.best_score = torch.where(improved, score, st.best_score)
+    st.best_epoch.masked_fill_(improved, epoch)
+    for dst, src in zip(st.best.params(), st.model.params(), strict=True):
+        torch.where(_per_model(improved, dst), src, dst, out=dst)
 
 
 def _best_outputs(
@@ -249,19 +229,17 @@ def _best_outputs(
     return final.index_copy_(0, stale, outputs(sub, data, ws, x))
 
 
-def assemble(
-    st: ChunkState, data: dict[str, Split], buf: Buffers, head: Head
-) -> dict[str, np.ndarray]:
-    """Per-configuration results in :func:`lionsweep.heads.result_columns` order.
+def assemble(st: ChunkState, data: dict[str, Split], buf: Buffers, head: Head) -> dict[str, Tensor]:
+    """Per-configuration results in :func:`lionsweep.heads.result_columns` order, on the
+    device (:func:`to_host` copies them over).
 
     Skips the evaluations whose results are already known, with identical numbers:
     the final validation outputs are the last epoch's curve pass (``st.val_out``),
     and a model whose best epoch is the last has best weights == final weights, so
-    its best metrics are its final ones (only the other models are re-evaluated)."""
-    dead = (~st.alive).cpu().numpy()
-    last = next(iter(st.curves.values())).shape[1]
-    stale = (st.alive & torch.as_tensor(st.best_epoch != last, device=st.alive.device)).nonzero()
-    stale = stale.flatten()
+    its best metrics are its final ones (only the other models are re-evaluated;
+    finding them is this chunk's one index read, besides the metrics' label counts)."""
+    last = st.curves[LOSS_CURVE].shape[1]
+    stale = (st.alive & (st.best_epoch != last)).nonzero().flatten()
     res: dict[str, dict[str, Tensor]] = {}
     for split in SPLITS:
         reuse = split == "val" and st.val_out is not None
@@ -273,17 +251,21 @@ def assemble(
             best = _best_outputs(st, final, data[split], buf, stale)
             res[f"best_{split}"] = head.evaluate(best, data[split].y)
     st.val_out = None
-    out: dict[str, np.ndarray] = {}
+    dead = ~st.alive
+    out: dict[str, Tensor] = {}
     for prefix in ("", "best_"):
         for split in SPLITS:
             for metric in head.metrics:
-                arr = res[prefix + split][metric].cpu().numpy().astype(np.float64)
-                arr[dead] = np.nan
-                out[f"{prefix}{split}_{metric}"] = arr
-    best_epoch = st.best_epoch.copy()
-    best_epoch[dead] = -1
-    out["best_epoch"] = best_epoch
-    out.update(st.curves)
-    out["diverged"] = dead.astype(bool)
+                value = res[prefix + split][metric].to(torch.float64)
+                out[f"{prefix}{split}_{metric}"] = value.masked_fill(dead, math.nan)
+    out["best_epoch"] = st.best_epoch.masked_fill(dead, -1)
+    out.update({name: curve.to(torch.float32) for name, curve in st.curves.items()})
+    out["diverged"] = dead
     out["diverged_epoch"] = st.diverged_epoch
     return out
+
+
+def to_host(results: dict[str, Tensor]) -> dict[str, np.ndarray]:
+    """The results as NumPy arrays: the chunk's device-to-host copies, one per column,
+    after its last epoch (the one place where training waits for the device)."""
+    return {key: value.cpu().numpy() for key, value in results.items()}

@@ -16,7 +16,7 @@ min_version("9.0")
 PACKAGE_ROOT = str(Path(str(workflow.current_basedir)).parent)
 sys.path.insert(0, PACKAGE_ROOT)
 
-from lionsweep import layout, manifest  # noqa: E402
+from lionsweep import ENGINE_VERSION, layout, manifest  # noqa: E402
 from lionsweep.config import (  # noqa: E402
     confirm_seeds,
     export_job_environment,
@@ -203,6 +203,7 @@ def sweep_digest():
     return layout.digest(
         {
             "training": train_settings(),
+            "engine": ENGINE_VERSION,
             "seeds": SEEDS,
             **sharding(),
             "grids": {

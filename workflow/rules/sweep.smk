@@ -30,6 +30,8 @@ rule train_shard:
         runtime=config["training"]["runtime_min"],
     params:
         settings=as_json(train_settings()),
+        # a new engine version retrains every shard (lionsweep.ENGINE_VERSION)
+        engine=ENGINE_VERSION,
         rows=shard_rows,
         data=lambda w, input: os.path.dirname(input.data[0]),
     shell:
@@ -38,6 +40,7 @@ rule train_shard:
         " --shard {wildcards.shard:q} --rows {params.rows:q}"
         " --settings {params.settings:q} --grid {input.grid:q} --data {params.data:q}"
         " --threads {threads} --job-mem-mb {resources.mem_mb} --output {output:q}"
+        " --engine-version {params.engine}"
         " 2> {log:q}"
 
 
