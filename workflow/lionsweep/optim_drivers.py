@@ -116,7 +116,7 @@ class Adam(AdamW):
 
 
 class SGD(_SweepOptimizer):
-    """SGD with momentum (dampening 0) as ``torch.optim.SGD``; ``nesterov`` may be [K] 0/1."""
+    """SGD with momentum as ``torch.optim.SGD``; ``nesterov`` may be [K] 0/1."""
 
     name = "sgd"
 
@@ -127,6 +127,14 @@ class SGD(_SweepOptimizer):
         momentum: Hyper = 0.0,
         weight_decay: Hyper = 0.0,
         nesterov: Hyper = False,
+        dampening: Hyper = 0.0,
     ) -> None:
         nest = nesterov.to(torch.float64) if isinstance(nesterov, Tensor) else float(nesterov)
-        super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nest)
+        super().__init__(
+            params,
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            nesterov=nest,
+            dampening=dampening,
+        )

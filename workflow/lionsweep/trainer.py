@@ -98,7 +98,7 @@ def new_state(
         states=[model.zeros_like() for _ in opt.state],
         best=model.clone(),
         hp=hp,
-        coefs=[opt.coefs(p, hp) for p in model.params()],
+        coefs=[opt.coefs(p, hp, r) for p, r in zip(model.params(), model.ROLES, strict=True)],
         alive=torch.ones(k, dtype=torch.bool, device=dev),
         best_score=torch.full((k,), -math.inf, dtype=torch.float64, device=dev),
         curves=curves,
@@ -120,7 +120,8 @@ def freeze(st: ChunkState, bad: Tensor, epoch: int, opt: OptimizerSpec) -> None:
         for t in state.params():
             t.index_fill_(0, idx, 0.0)
     st.any_frozen = True
-    st.coefs = [opt.coefs(p, st.hp) for p in st.model.params()]
+    params = zip(st.model.params(), st.model.ROLES, strict=True)
+    st.coefs = [opt.coefs(p, st.hp, r) for p, r in params]
 
 
 def _check(st: ChunkState, finite: Tensor, epoch: int, opt: OptimizerSpec) -> None:
