@@ -88,6 +88,30 @@ TEST_HP: dict[str, dict[str, list[float]]] = {
         "eps": [1e-6, 1e-8, 1e-3, 1e-8, 1e-1],
         "weight_decay": [0.0, 0.1, 0.05, 1.0, 0.01],
     },
+    "adan": {
+        "lr": [1e-3, 3e-2, 1e-4, 5e-3, 1e-2],
+        "beta1": [0.98, 0.8, 0.95, 0.5, 0.0],
+        "beta2": [0.92, 0.99, 0.0, 0.5, 0.9],
+        "beta3": [0.99, 0.999, 0.9, 0.98, 0.5],
+        "eps": [1e-8, 1e-6, 1e-3, 1e-8, 1e-1],
+        "weight_decay": [0.0, 0.1, 0.05, 1.0, 0.01],
+    },
+    "ademamix": {
+        "lr": [1e-3, 3e-2, 1e-4, 5e-3, 1e-2],
+        "beta1": [0.9, 0.8, 0.95, 0.5, 0.0],
+        "beta2": [0.999, 0.99, 0.9, 0.98, 0.5],
+        "beta3": [0.9999, 0.999, 0.0, 0.98, 0.9],
+        "alpha": [5.0, 1.0, 8.0, 0.0, 2.0],
+        "eps": [1e-8, 1e-6, 1e-3, 1e-8, 1e-1],
+        "weight_decay": [0.0, 0.1, 0.05, 1.0, 0.01],
+    },
+    "schedulefree": {
+        "lr": [2.5e-3, 3e-2, 1e-4, 5e-3, 1e-2],
+        "beta1": [0.9, 0.8, 0.95, 0.5, 0.98],
+        "beta2": [0.999, 0.99, 0.9, 0.98, 0.5],
+        "eps": [1e-8, 1e-6, 1e-3, 1e-8, 1e-1],
+        "weight_decay": [0.0, 0.1, 0.05, 1.0, 0.01],
+    },
     "muon": {
         "lr": [1e-3, 3e-2, 1e-4, 5e-3, 1e-2],
         "beta1": [0.9, 0.8, 0.95, 0.5, 0.0],
@@ -185,8 +209,8 @@ def test_defaults_are_the_references(name):
     cls = type(spec.reference([torch.zeros(2, requires_grad=True)], defaults))
     sig = inspect.signature(cls.__init__).parameters
     for h, p in spec.hparams.items():
-        if h in ("beta1", "beta2"):
-            assert sig["betas"].default[("beta1", "beta2").index(h)] == p.default, h
+        if h in ("beta1", "beta2", "beta3"):
+            assert sig["betas"].default[("beta1", "beta2", "beta3").index(h)] == p.default, h
         else:
             assert float(sig[h].default) == p.default, h
 
@@ -210,6 +234,8 @@ def test_hparam_names_and_ranges():
         "nesterov",
         "dampening",
         "momentum_decay",
+        "beta3",
+        "alpha",
         "muon_lr",
     )
     assert optim.names()[:4] == ("lion", "adamw", "adam", "sgd")

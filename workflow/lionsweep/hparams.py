@@ -111,6 +111,36 @@ DESCRIPTIONS: dict[str, Description] = {
         },
         ADAM_STATE,
     ),
+    "adan": Description(
+        {
+            "lr": LR,
+            "beta1": BETA._replace(default=0.98),
+            "beta2": BETA._replace(default=0.92),
+            "beta3": BETA._replace(default=0.99),
+            "eps": EPS,
+            "weight_decay": DECAY,
+        },
+        ("exp_avg", "exp_avg_sq", "exp_avg_diff", "previous_grad"),
+    ),
+    "ademamix": Description(
+        {
+            **ADAM_HPARAMS,
+            "beta3": BETA._replace(default=0.9999),
+            "alpha": HParam(5.0, 0.0, INF),
+            "weight_decay": DECAY,
+        },
+        ("exp_avg", "exp_avg_sq", "exp_avg_slow"),
+    ),
+    # Trains y; the model to evaluate is x (kernels_momentum.schedulefree_x).
+    "schedulefree": Description(
+        {
+            **ADAM_HPARAMS,
+            "lr": LR._replace(default=2.5e-3),
+            "beta1": BETA._replace(inclusive=(False, False)),  # x divides by beta1
+            "weight_decay": DECAY,
+        },
+        ("z", "exp_avg_sq"),
+    ),
     # Muon on the hidden weight matrix, AdamW (lr, betas, eps) on the rest; one decay.
     "muon": Description(
         {

@@ -45,7 +45,9 @@ class AdamLike:
         self.f = {h: f64(v, p) for h, v in hp.items()}
         self.decay = decay_factor(p, hp["lr"], hp["weight_decay"])
         self.role = role
-        self.mu_step, self.mu_prod = 0, None  # NAdam's running product (see below)
+        # a per-model running scalar and its step (NAdam's mu product, Schedule-Free's
+        # weight sum): rebuilt from the hyperparameters when coefs are.
+        self.run_step, self.run_value = 0, None
 
     def cast(self, value: Tensor, p: Tensor) -> Hyper:
         """A float64 per-model scalar shaped and typed for ``p``."""
@@ -62,7 +64,7 @@ def _moments(p: Tensor, g: Tensor, m: Tensor, v: Tensor, c: AdamLike, buf: Tenso
 
 # ------------------------------------------------------------------ NAdamW
 def _scalar_dtype() -> torch.dtype:
-    # torch.optim keeps NAdam's mu_product in this dtype (optimizer._get_scalar_dtype).
+    # torch.optim keeps NAdam's run_valueuct in this dtype (optimizer._get_scalar_dtype).
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
@@ -70,16 +72,16 @@ def _nadam_mu(c: AdamLike, step: int) -> Tensor:
     return c.f["beta1"] * (1.0 - 0.5 * torch.pow(0.96, step * c.f["momentum_decay"]))
 
 
-def nadam_mu_product(c: AdamLike, step: int) -> Tensor:
+def nadam_run_valueuct(c: AdamLike, step: int) -> Tensor:
     """prod_{t<=step} mu_t as torch.optim.NAdam keeps it (float32 under the default
     dtype), returned as float64. Cached per step: coefs are rebuilt when a model is
     frozen, and the product, which lr and weight decay do not enter, is rebuilt alike."""
-    if c.mu_prod is None or c.mu_step > step:
-        c.mu_step, c.mu_prod = 0, torch.ones_like(c.f["beta1"], dtype=_scalar_dtype())
-    for t in range(c.mu_step + 1, step + 1):
-        c.mu_prod = c.mu_prod * _nadam_mu(c, t).to(c.mu_prod.dtype)
-    c.mu_step = step
-    return c.mu_prod.to(torch.float64)
+    if c.run_value is None or c.run_step > step:
+        c.run_step, c.run_value = 0, torch.ones_like(c.f["beta1"], dtype=_scalar_dtype())
+    for t in range(c.run_step + 1, step + 1):
+        c.run_value = c.run_value * _nadam_mu(c, t).to(c.run_value.dtype)
+    c.run_step = step
+    return c.run_value.to(torch.float64)
 
 
 @torch.no_grad()
@@ -90,7 +92,7 @@ def nadamw_update(
     _moments(p, g, m, v, c, buf)
     lr, bc2 = c.f["lr"], 1.0 - c.f["beta2"] ** step
     mu, mu_next = _nadam_mu(c, step), _nadam_mu(c, step + 1)
-    prod = nadam_mu_product(c, step)
+    prod = nadam_run_valueuct(c, step)
     c_grad = -lr * (1.0 - mu) / (1.0 - prod)
     c_avg = (-lr * mu_next) / (1.0 - prod * mu_next)
     denom = torch.div(v, c.cast(bc2, p), out=buf).sqrt_().add_(c.b["eps"])

@@ -20,7 +20,13 @@ from lionsweep.kernels_adam_family import (
     radam_update,
 )
 from lionsweep.kernels_matrix import MuonCoefs, muon_update
-from lionsweep.kernels_momentum import SignumCoefs, signum_update
+from lionsweep.kernels_momentum import (
+    SignumCoefs,
+    adan_update,
+    ademamix_update,
+    schedulefree_update,
+    signum_update,
+)
 
 
 def _adam_like(update: Callable[..., None]) -> tuple[Callable[..., Any], Callable[..., None]]:
@@ -42,6 +48,21 @@ FIELD_KERNELS: dict[str, tuple[Callable[..., Any], Callable[..., None], ref.Refe
     "cadamw": (*_adam_like(cadamw_update), ref.cadamw),
     "adabelief": (*_adam_like(adabelief_update), ref.adabelief),
     "adopt": (*_adam_like(adopt_update), ref.adopt),
+    "adan": (
+        lambda p, hp, role: AdamLike(p, hp, role),
+        lambda p, g, s, c, step, buf: adan_update(p, g, s, c, step, buf),
+        ref.adan,
+    ),
+    "ademamix": (
+        lambda p, hp, role: AdamLike(p, hp, role),
+        lambda p, g, s, c, step, buf: ademamix_update(p, g, s, c, step, buf),
+        ref.ademamix,
+    ),
+    "schedulefree": (
+        lambda p, hp, role: AdamLike(p, hp, role),
+        lambda p, g, s, c, step, buf: schedulefree_update(p, g, s, c, step, buf),
+        ref.schedulefree,
+    ),
     "muon": (
         lambda p, hp, role: MuonCoefs(p, hp, role),
         lambda p, g, s, c, step, buf: muon_update(p, g, s[0], s[1], c, step, buf),

@@ -73,6 +73,30 @@ def adopt(params: Iterable[Tensor], hp: Mapping[str, float], roles: Any = None):
     return ADOPT(params, lr=hp["lr"], betas=_betas(hp), weight_decouple=True, **kw)
 
 
+def adan(params: Iterable[Tensor], hp: Mapping[str, float], roles: Any = None):
+    from pytorch_optimizer import Adan
+
+    betas = (hp["beta1"], hp["beta2"], hp["beta3"])
+    return Adan(params, lr=hp["lr"], betas=betas, eps=hp["eps"], weight_decay=hp["weight_decay"])
+
+
+def ademamix(params: Iterable[Tensor], hp: Mapping[str, float], roles: Any = None):
+    from pytorch_optimizer import AdEMAMix
+
+    betas = (hp["beta1"], hp["beta2"], hp["beta3"])
+    kw = {"eps": hp["eps"], "weight_decay": hp["weight_decay"], "alpha": hp["alpha"]}
+    return AdEMAMix(params, lr=hp["lr"], betas=betas, weight_decouple=True, **kw)
+
+
+def schedulefree(params: Iterable[Tensor], hp: Mapping[str, float], roles: Any = None):
+    from schedulefree import AdamWScheduleFree
+
+    kw = {"eps": hp["eps"], "weight_decay": hp["weight_decay"]}
+    opt = AdamWScheduleFree(params, lr=hp["lr"], betas=_betas(hp), **kw)
+    opt.train()  # steps are taken in train mode (parameters hold y)
+    return opt
+
+
 class CautiousAdamW(torch.optim.Optimizer):
     """C-AdamW (Liang et al. 2024) for one model: ``torch.optim.AdamW``'s step with the
     update masked where exp_avg and grad disagree in sign, the mask divided by its
