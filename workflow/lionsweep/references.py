@@ -172,7 +172,8 @@ class MuonAdamW(torch.optim.Optimizer):
         super().__init__(params, {})
         kw = {"momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay}
         self.muon = torch.optim.Muon(hidden, lr=muon_lr, **kw) if hidden else None
-        self.adamw = torch.optim.AdamW(rest, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+        kw = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
+        self.adamw = torch.optim.AdamW(rest, **kw) if rest else None
         self.exact_muon = exact_muon
 
     @torch.no_grad()
@@ -180,7 +181,8 @@ class MuonAdamW(torch.optim.Optimizer):
         if self.muon is not None:
             with _no_bfloat16() if self.exact_muon else contextlib.nullcontext():
                 self.muon.step()
-        self.adamw.step()
+        if self.adamw is not None:
+            self.adamw.step()
 
 
 def muon(params: Iterable[Tensor], hp: Mapping[str, float], roles: Any = None):
