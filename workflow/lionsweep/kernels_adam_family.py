@@ -3,7 +3,8 @@ ADOPT and Cautious AdamW (the contract: :mod:`lionsweep.optim`, docs/optimizers.
 
 Per-step scalars (bias corrections, NAdam's momentum schedule, RAdam's rectification)
 are computed per model in float64 from the [K] hyperparameters, as the references
-compute them in Python floats, then cast to the parameter's dtype. Where a reference
+compute them in Python floats, then cast to the parameter's dtype. They are computed
+on the host (a few [K] ops), so a branch on them reads no device memory. Where a reference
 branches on such a scalar (RAdam's ``rho_t > 5``), each model takes its own branch
 through two exactly-zero-or-not coefficients, never a host-side ``if`` per model.
 """
@@ -17,9 +18,9 @@ from lionsweep.kernels import Hyper, _add_scaled, _bcast, _is_zero, _sub_scaled
 from lionsweep.roles import parts
 
 
-def f64(value: Hyper, like: Tensor) -> Tensor:
-    """A hyperparameter as float64 on ``like``'s device: [K], or 0-dim for a scalar."""
-    return torch.as_tensor(value, dtype=torch.float64).to(like.device)
+def f64(value: Hyper) -> Tensor:
+    """A hyperparameter as a float64 host tensor: [K], or 0-dim for a scalar."""
+    return torch.as_tensor(value, dtype=torch.float64).cpu()
 
 
 def decay_factor(p: Tensor, lr: Hyper, weight_decay: Hyper) -> Hyper | None:
@@ -42,15 +43,16 @@ class AdamLike:
 
     def __init__(self, p: Tensor, hp: dict[str, Hyper], role: str = "other") -> None:
         self.b = {h: _bcast(v, p) for h, v in hp.items()}
-        self.f = {h: f64(v, p) for h, v in hp.items()}
+        self.f = {h: f64(v) for h, v in hp.items()}
         self.decay = decay_factor(p, hp["lr"], hp["weight_decay"])
+        self.any_decay = not _is_zero(hp["weight_decay"])
         self.role = role
         # a per-model running scalar and its step (NAdam's mu product, Schedule-Free's
         # weight sum): rebuilt from the hyperparameters when coefs are.
         self.run_step, self.run_value = 0, None
 
     def cast(self, value: Tensor, p: Tensor) -> Hyper:
-        """A float64 per-model scalar shaped and typed for ``p``."""
+        """A float64 per-model host scalar shaped, typed and placed for ``p``."""
         return _bcast(value, p)
 
 
@@ -64,7 +66,7 @@ def _moments(p: Tensor, g: Tensor, m: Tensor, v: Tensor, c: AdamLike, buf: Tenso
 
 # ------------------------------------------------------------------ NAdamW
 def _scalar_dtype() -> torch.dtype:
-    # torch.optim keeps NAdam's run_valueuct in this dtype (optimizer._get_scalar_dtype).
+    # torch.optim keeps NAdam's mu_product in this dtype (optimizer._get_scalar_dtype).
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
@@ -72,7 +74,7 @@ def _nadam_mu(c: AdamLike, step: int) -> Tensor:
     return c.f["beta1"] * (1.0 - 0.5 * torch.pow(0.96, step * c.f["momentum_decay"]))
 
 
-def nadam_run_valueuct(c: AdamLike, step: int) -> Tensor:
+def nadam_mu_product(c: AdamLike, step: int) -> Tensor:
     """prod_{t<=step} mu_t as torch.optim.NAdam keeps it (float32 under the default
     dtype), returned as float64. Cached per step: coefs are rebuilt when a model is
     frozen, and the product, which lr and weight decay do not enter, is rebuilt alike."""
@@ -92,7 +94,7 @@ def nadamw_update(
     _moments(p, g, m, v, c, buf)
     lr, bc2 = c.f["lr"], 1.0 - c.f["beta2"] ** step
     mu, mu_next = _nadam_mu(c, step), _nadam_mu(c, step + 1)
-    prod = nadam_run_valueuct(c, step)
+    prod = nadam_mu_product(c, step)
     c_grad = -lr * (1.0 - mu) / (1.0 - prod)
     c_avg = (-lr * mu_next) / (1.0 - prod * mu_next)
     denom = torch.div(v, c.cast(bc2, p), out=buf).sqrt_().add_(c.b["eps"])

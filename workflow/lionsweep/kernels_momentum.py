@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from lionsweep.kernels import Hyper, _add_scaled, _bcast, _is_zero, _sub_scaled
+from lionsweep.kernels import Hyper, _add_scaled, _bcast, _sub_scaled
 from lionsweep.kernels_adam_family import AdamLike, decay_factor, ema_sq
 
 
@@ -56,7 +56,7 @@ def adan_update(
     _sub_scaled(p, torch.div(m, denom, out=d), c.cast(f["lr"] / (1.0 - f["beta1"] ** step), p))
     size_diff = f["lr"] * f["beta2"] / (1.0 - f["beta2"] ** step)
     _sub_scaled(p, torch.div(n, denom, out=d), c.cast(size_diff, p))
-    if not _is_zero(c.b["weight_decay"]):
+    if c.any_decay:
         p.div_(1.0 + b["lr"] * b["weight_decay"])
     torch.neg(g, out=prev)
 
@@ -112,7 +112,7 @@ def schedulefree_update(
     ema_sq(v, g, b["beta2"], buf)
     denom = torch.div(v, c.cast(1.0 - f["beta2"] ** step, p), out=buf).sqrt_().add_(b["eps"])
     g.div_(denom)
-    if not _is_zero(b["weight_decay"]):
+    if c.any_decay:
         _add_scaled(g, p, b["weight_decay"])
     ckp1 = schedulefree_ckp1(c, step)
     p.lerp_(z, c.cast(ckp1, p))

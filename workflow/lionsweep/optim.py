@@ -1,4 +1,4 @@
-"""The optimizer registry: Lion, AdamW, Adam and SGD for K models at once.
+"""The optimizer registry: Lion, AdamW, Adam, SGD and the 2026 field for K models at once.
 
 Structured like ``torch/optim/adamw.py``: a functional core that updates stacked
 tensors in place (:mod:`lionsweep.kernels`) and thin ``torch.optim.Optimizer``
