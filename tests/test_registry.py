@@ -14,6 +14,7 @@ import torch
 
 from lionsweep import optim, optim_drivers
 from lionsweep.errors import LionSweepError
+from lionsweep.roles import HIDDEN, HIDDEN_BIAS, OTHER
 
 # Per-model values, cycled to K: extremes of each range on purpose (beta 0, wd 0,
 # momentum 0 with nesterov 1, large decay), so no branch of a kernel is skipped.
@@ -45,10 +46,98 @@ TEST_HP: dict[str, dict[str, list[float]]] = {
         "momentum": [0.9, 0.0, 0.5, 0.99, 0.0],
         "weight_decay": [0.0, 0.1, 0.05, 1.0, 0.01],
         "nesterov": [1, 0, 0, 1, 1],
+        "dampening": [0.0, 0.9, 0.5, 0.0, 0.0],  # torch refuses nesterov with dampening
+    },
+    "nadamw": {
+        "lr": [2e-3, 3e-2, 1e-4, 5e-3, 1e-2],
+        "beta1": [0.9, 0.8, 0.95, 0.5, 0.0],
+        "beta2": [0.999, 0.99, 0.9, 0.98, 0.5],
+        "eps": [1e-8, 1e-6, 1e-3, 1e-8, 1e-1],
+        "weight_decay": [0.0, 0.1, 0.05, 1.0, 0.01],
+        "momentum_decay": [4e-3, 0.0, 1e-2, 0.1, 4e-3],
+    },
+    "radam": {
+        "lr": [1e-3, 3e-2, 1e-4, 5e-3, 1e-2],
+        "beta1": [0.9, 0.8, 0.95, 0.5, 0.0],
+        # rho_t > 5 from step 6 (0.999), step 3 (0.9), never (0.5): both branches, per model
+        "beta2": [0.999, 0.99, 0.9, 0.98, 0.5],
+        "eps": [1e-8, 1e-6, 1e-3, 1e-8, 1e-1],
+        "weight_decay": [0.0, 0.1, 0.05, 1.0, 0.01],
+    },
+    "signum": {
+        "lr": [1e-3, 3e-2, 1e-4, 5e-3, 1e-2],
+        "momentum": [0.9, 0.0, 0.5, 0.99, 0.95],
+        "weight_decay": [0.0, 0.1, 0.05, 1.0, 0.01],
+    },
+    "cadamw": {
+        "lr": [1e-3, 3e-2, 1e-4, 5e-3, 1e-2],
+        "beta1": [0.9, 0.8, 0.95, 0.5, 0.0],
+        "beta2": [0.999, 0.99, 0.9, 0.98, 0.5],
+        "eps": [1e-6, 1e-8, 1e-3, 1e-8, 1e-1],
+        "weight_decay": [0.0, 0.1, 0.05, 1.0, 0.01],
+    },
+    "adabelief": {
+        "lr": [1e-3, 3e-2, 1e-4, 5e-3, 1e-2],
+        "beta1": [0.9, 0.8, 0.95, 0.5, 0.0],
+        "beta2": [0.999, 0.99, 0.9, 0.98, 0.5],
+        "eps": [1e-16, 1e-8, 1e-3, 1e-12, 1e-1],
+        "weight_decay": [0.0, 0.1, 0.05, 1.0, 0.01],
+    },
+    "adopt": {
+        "lr": [1e-3, 3e-2, 1e-4, 5e-3, 1e-2],
+        "beta1": [0.9, 0.8, 0.95, 0.5, 0.0],
+        "beta2": [0.9999, 0.99, 0.9, 0.98, 0.5],
+        "eps": [1e-6, 1e-8, 1e-3, 1e-8, 1e-1],
+        "weight_decay": [0.0, 0.1, 0.05, 1.0, 0.01],
+    },
+    "adan": {
+        "lr": [1e-3, 3e-2, 1e-4, 5e-3, 1e-2],
+        "beta1": [0.98, 0.8, 0.95, 0.5, 0.0],
+        "beta2": [0.92, 0.99, 0.0, 0.5, 0.9],
+        "beta3": [0.99, 0.999, 0.9, 0.98, 0.5],
+        "eps": [1e-8, 1e-6, 1e-3, 1e-8, 1e-1],
+        "weight_decay": [0.0, 0.1, 0.05, 1.0, 0.01],
+    },
+    "ademamix": {
+        "lr": [1e-3, 3e-2, 1e-4, 5e-3, 1e-2],
+        "beta1": [0.9, 0.8, 0.95, 0.5, 0.0],
+        "beta2": [0.999, 0.99, 0.9, 0.98, 0.5],
+        "beta3": [0.9999, 0.999, 0.0, 0.98, 0.9],
+        "alpha": [5.0, 1.0, 8.0, 0.0, 2.0],
+        "eps": [1e-8, 1e-6, 1e-3, 1e-8, 1e-1],
+        "weight_decay": [0.0, 0.1, 0.05, 1.0, 0.01],
+    },
+    "schedulefree": {
+        "lr": [2.5e-3, 3e-2, 1e-4, 5e-3, 1e-2],
+        "beta1": [0.9, 0.8, 0.95, 0.5, 0.98],
+        "beta2": [0.999, 0.99, 0.9, 0.98, 0.5],
+        "eps": [1e-8, 1e-6, 1e-3, 1e-8, 1e-1],
+        "weight_decay": [0.0, 0.1, 0.05, 1.0, 0.01],
+    },
+    "muon": {
+        "lr": [1e-3, 3e-2, 1e-4, 5e-3, 1e-2],
+        "beta1": [0.9, 0.8, 0.95, 0.5, 0.0],
+        "beta2": [0.999, 0.99, 0.9, 0.98, 0.5],
+        "eps": [1e-8, 1e-6, 1e-3, 1e-8, 1e-1],
+        "weight_decay": [0.0, 0.1, 0.05, 1.0, 0.01],
+        "muon_lr": [1e-3, 3e-2, 1e-4, 2e-2, 1e-2],
+        "momentum": [0.95, 0.9, 0.0, 0.5, 0.99],
+        "nesterov": [1, 0, 1, 0, 1],
     },
 }
-SHAPES = [(3, 5), (5,), ()]  # per-model shapes; stacked as [K, ...]
+# Per-model shapes, stacked as [K, ...], and what each is (lionsweep.roles): a weight
+# with its bias folded in as last column (the engine's w1), a tall hidden matrix,
+# a vector and a scalar. The reference gets the folded one as two tensors.
+PARAMS = [((3, 5), HIDDEN_BIAS), ((6, 2), HIDDEN), ((5,), OTHER), ((), OTHER)]
+SHAPES = [s for s, _ in PARAMS]
+ROLES = [r for _, r in PARAMS]
 STEPS = 25
+DRIVERS = {
+    "lion": optim_drivers.Lion,
+    "adamw": optim_drivers.AdamW,
+    "adam": optim_drivers.Adam,
+    "sgd": optim_drivers.SGD,
+}
 
 
 def _hp(name: str, k: int) -> dict[str, list[float]]:
@@ -67,8 +156,20 @@ def _run(name: str, k: int, seed: int = 0):
     states = [[torch.zeros_like(p) for p in params] for _ in optim.REGISTRY[name].state]
     hpt = {h: torch.tensor(v, dtype=torch.float64) for h, v in hp.items()}
     for step, gs in enumerate(grads, 1):
-        optim.batched_step(name, batched, [x.clone() for x in gs], states, hpt, step)
+        gs = [x.clone() for x in gs]
+        optim.batched_step(name, batched, gs, states, hpt, step, roles=ROLES)
     return params, grads, hp, batched
+
+
+def _separate(ts: list[torch.Tensor], j: int) -> list[torch.Tensor]:
+    """Model j's tensors as the reference sees them: a folded bias column apart."""
+    out = []
+    for t, role in zip(ts, ROLES, strict=True):
+        out += [t[j][..., :-1], t[j][..., -1]] if role == HIDDEN_BIAS else [t[j]]
+    return out
+
+
+REF_ROLES = [r for role in ROLES for r in ((HIDDEN, OTHER) if role == HIDDEN_BIAS else (role,))]
 
 
 @pytest.mark.parametrize("k", [1, 3, 7])
@@ -76,26 +177,22 @@ def _run(name: str, k: int, seed: int = 0):
 def test_slices_match_reference(name, k):
     params, grads, hp, batched = _run(name, k)
     for j in range(k):
-        ps = [p[j].clone().requires_grad_(True) for p in params]
-        ref = optim.REGISTRY[name].reference(ps, {h: v[j] for h, v in hp.items()})
+        ps = [p.clone().requires_grad_(True) for p in _separate(params, j)]
+        ref = optim.REGISTRY[name].reference(ps, {h: v[j] for h, v in hp.items()}, REF_ROLES)
         for gs in grads:
-            for p, g in zip(ps, gs, strict=True):
-                p.grad = g[j].clone()
+            for p, g in zip(ps, _separate(gs, j), strict=True):
+                p.grad = g.clone()
             ref.step()
-        for ours, theirs, start in zip(batched, ps, params, strict=True):
-            torch.testing.assert_close(ours[j], theirs.detach(), rtol=0, atol=1e-12)
-            assert not torch.equal(ours[j], start[j])  # it did move
+        ours_j, start_j = _separate(batched, j), _separate(params, j)
+        for ours, theirs, start in zip(ours_j, ps, start_j, strict=True):
+            torch.testing.assert_close(ours, theirs.detach(), rtol=0, atol=1e-12)
+            assert not torch.equal(ours, start)  # it did move
 
 
-@pytest.mark.parametrize("name", optim.names())
+@pytest.mark.parametrize("name", list(DRIVERS))
 def test_drivers_match_reference(name):
     """The torch.optim drivers with [K] tensors give the same as the functional core."""
-    drivers = {
-        "lion": optim_drivers.Lion,
-        "adamw": optim_drivers.AdamW,
-        "adam": optim_drivers.Adam,
-        "sgd": optim_drivers.SGD,
-    }
+    drivers = DRIVERS
     params, grads, hp, batched = _run(name, 4)
     hpt = {h: torch.tensor(v, dtype=torch.float64) for h, v in hp.items()}
     if "beta1" in hpt:
@@ -119,8 +216,8 @@ def test_defaults_are_the_references(name):
     cls = type(spec.reference([torch.zeros(2, requires_grad=True)], defaults))
     sig = inspect.signature(cls.__init__).parameters
     for h, p in spec.hparams.items():
-        if h in ("beta1", "beta2"):
-            assert sig["betas"].default[("beta1", "beta2").index(h)] == p.default, h
+        if h in ("beta1", "beta2", "beta3"):
+            assert sig["betas"].default[("beta1", "beta2", "beta3").index(h)] == p.default, h
         else:
             assert float(sig[h].default) == p.default, h
 
@@ -142,8 +239,13 @@ def test_hparam_names_and_ranges():
         "eps",
         "momentum",
         "nesterov",
+        "dampening",
+        "momentum_decay",
+        "beta3",
+        "alpha",
+        "muon_lr",
     )
-    assert optim.names() == ("lion", "adamw", "adam", "sgd")
+    assert optim.names()[:4] == ("lion", "adamw", "adam", "sgd")
     beta = optim.REGISTRY["lion"].hparams["beta1"]
     assert beta.contains(0.0) and not beta.contains(1.0) and not beta.contains(-0.1)
     assert beta.describe() == "in [0, 1)"

@@ -52,6 +52,7 @@ EPS = HParam(1e-8, 0.0, INF, (False, False))
 DECAY = HParam(0.0, 0.0, INF)
 ADAM_HPARAMS = {"lr": LR, "beta1": BETA, "beta2": BETA._replace(default=0.999), "eps": EPS}
 ADAM_STATE = ("exp_avg", "exp_avg_sq")
+NESTEROV = HParam(1.0, 0.0, 1.0, (True, True), integer=True)  # a 0/1 switch
 
 # Registration order is the order of `names()`, of the grid's columns and of the tests.
 DESCRIPTIONS: dict[str, Description] = {
@@ -73,9 +74,83 @@ DESCRIPTIONS: dict[str, Description] = {
             "lr": LR,
             "momentum": HParam(0.0, 0.0, 1.0),
             "weight_decay": DECAY,
-            "nesterov": HParam(0.0, 0.0, 1.0, (True, True), integer=True),
+            "nesterov": NESTEROV._replace(default=0.0),
+            # torch.optim.SGD's dampening; 0 is the update the study always ran, bit for bit.
+            "dampening": HParam(0.0, 0.0, 1.0, (True, True)),
         },
         ("momentum_buffer",),
+    ),
+    # The 2026 field (issue 20): the tabular-MLP optimizer benchmark's list.
+    "nadamw": Description(
+        {
+            **ADAM_HPARAMS,
+            "lr": LR._replace(default=2e-3),
+            "weight_decay": DECAY,
+            "momentum_decay": HParam(4e-3, 0.0, INF),
+        },
+        ADAM_STATE,
+    ),
+    "radam": Description({**ADAM_HPARAMS, "weight_decay": DECAY}, ADAM_STATE),
+    "signum": Description(
+        {"lr": LR, "momentum": BETA, "weight_decay": DECAY},
+        ("momentum_buffer",),
+    ),
+    "cadamw": Description(
+        {**ADAM_HPARAMS, "eps": EPS._replace(default=1e-6), "weight_decay": DECAY}, ADAM_STATE
+    ),
+    "adabelief": Description(
+        {**ADAM_HPARAMS, "eps": EPS._replace(default=1e-16), "weight_decay": DECAY},
+        ("exp_avg", "exp_avg_var"),
+    ),
+    "adopt": Description(
+        {
+            **ADAM_HPARAMS,
+            "beta2": BETA._replace(default=0.9999),
+            "eps": EPS._replace(default=1e-6),
+            "weight_decay": DECAY,
+        },
+        ADAM_STATE,
+    ),
+    "adan": Description(
+        {
+            "lr": LR,
+            "beta1": BETA._replace(default=0.98),
+            "beta2": BETA._replace(default=0.92),
+            "beta3": BETA._replace(default=0.99),
+            "eps": EPS,
+            "weight_decay": DECAY,
+        },
+        ("exp_avg", "exp_avg_sq", "exp_avg_diff", "previous_grad"),
+    ),
+    "ademamix": Description(
+        {
+            **ADAM_HPARAMS,
+            "beta3": BETA._replace(default=0.9999),
+            "alpha": HParam(5.0, 0.0, INF),
+            "weight_decay": DECAY,
+        },
+        ("exp_avg", "exp_avg_sq", "exp_avg_slow"),
+    ),
+    # Trains y; the model to evaluate is x (kernels_momentum.schedulefree_x).
+    "schedulefree": Description(
+        {
+            **ADAM_HPARAMS,
+            "lr": LR._replace(default=2.5e-3),
+            "beta1": BETA._replace(inclusive=(False, False)),  # x divides by beta1
+            "weight_decay": DECAY,
+        },
+        ("z", "exp_avg_sq"),
+    ),
+    # Muon on the hidden weight matrix, AdamW (lr, betas, eps) on the rest; one decay.
+    "muon": Description(
+        {
+            **ADAM_HPARAMS,
+            "weight_decay": DECAY._replace(default=1e-2),
+            "muon_lr": LR,
+            "momentum": BETA._replace(default=0.95),
+            "nesterov": NESTEROV,
+        },
+        ADAM_STATE,
     ),
 }
 # Every optimizer has these: the tables' selection reads them (selection.REQUIRED).

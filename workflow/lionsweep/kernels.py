@@ -224,34 +224,49 @@ class SGDCoefs(NamedTuple):
     weight_decay: Hyper | None
     lr_nesterov: Hyper | None  # lr where nesterov == 1 (None: no such model)
     lr_plain: Hyper | None  # lr where nesterov == 0
+    damp: Hyper | None = None  # 1 - dampening (None: no model dampens)
 
 
 def sgd_coefs(
-    p: Tensor, *, lr: Hyper, momentum: Hyper, weight_decay: Hyper, nesterov: Hyper
+    p: Tensor,
+    *,
+    lr: Hyper,
+    momentum: Hyper,
+    weight_decay: Hyper,
+    nesterov: Hyper,
+    dampening: Hyper = 0.0,
 ) -> SGDCoefs:
     """SGD's constants; ``nesterov`` (0/1 per model) splits lr into two exact parts
     (lr*1 and lr*0), so each model takes exactly its own kind of step."""
-    lr_b, nest = _bcast(lr, p), _bcast(nesterov, p)
+    lr_b, nest, mom = _bcast(lr, p), _bcast(nesterov, p), _bcast(momentum, p)
     lr_n, lr_p = lr_b * nest, lr_b * (1.0 - nest)
     wd = None if _is_zero(weight_decay) else _bcast(weight_decay, p)
+    damp = _bcast(dampening, p) * (mom != 0)  # torch has no buffer, so no dampening, at 0
     return SGDCoefs(
-        _bcast(momentum, p),
+        mom,
         wd,
         None if _is_zero(nesterov) else lr_n,
         None if _is_zero(lr_p) else lr_p,
+        None if _is_zero(damp) else 1.0 - damp,
     )
 
 
 @torch.no_grad()
-def sgd_update(p: Tensor, g: Tensor, buf: Tensor, c: SGDCoefs) -> None:
-    """One step of ``torch.optim.SGD`` (dampening 0) for one stacked parameter.
+def sgd_update(p: Tensor, g: Tensor, buf: Tensor, c: SGDCoefs, step: int = 1) -> None:
+    """One step of ``torch.optim.SGD`` for one stacked parameter.
 
     The buffer starts at zero, so the first step's ``0*mu + g`` is torch's
-    ``buf = g.clone()`` exactly. ``g`` is overwritten (see :func:`adam_update`).
+    ``buf = g.clone()`` exactly (undampened on step 1, as torch). Without dampening
+    the old ``add_(g)`` runs, so those numbers are bit for bit what they were.
+    ``g`` is overwritten (see :func:`adam_update`). Nesterov with dampening, which
+    torch refuses, steps with ``g + momentum*buf`` of the dampened buffer.
     """
     if c.weight_decay is not None:
         _add_scaled(g, p, c.weight_decay)
-    buf.mul_(c.momentum).add_(g)
+    if c.damp is None or step == 1:
+        buf.mul_(c.momentum).add_(g)
+    else:
+        _add_scaled(buf.mul_(c.momentum), g, c.damp)
     if c.lr_plain is not None:
         _sub_scaled(p, buf, c.lr_plain)
     if c.lr_nesterov is not None:

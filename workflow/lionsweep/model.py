@@ -34,6 +34,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lionsweep.roles import HIDDEN_BIAS, OTHER
+
 # Stream ids for the per-purpose generators (see ``generator``).
 INIT, ORDER, DROPOUT = 0, 1, 2
 
@@ -159,6 +161,10 @@ class BatchedMLP:
     def params(self) -> list[Tensor]:
         """Tensors with the model dimension first, as the optimizers expect."""
         return [self.w1, self.w2, self.b2]
+
+    # What each of params() is, for matrix optimizers (lionsweep.roles): w1 is the hidden
+    # weight matrix with the first layer's bias folded in as its last column.
+    ROLES = (HIDDEN_BIAS, OTHER, OTHER)
 
     def zeros_like(self) -> BatchedMLP:
         return BatchedMLP(*(torch.zeros_like(t) for t in self.params()))

@@ -1,4 +1,4 @@
-"""The optimizer registry: Lion, AdamW, Adam and SGD for K models at once.
+"""The optimizer registry: Lion, AdamW, Adam, SGD and the 2026 field for K models at once.
 
 Structured like ``torch/optim/adamw.py``: a functional core that updates stacked
 tensors in place (:mod:`lionsweep.kernels`, re-exported here) and thin
@@ -55,6 +55,8 @@ from lionsweep.kernels import (
     sgd_coefs,
     sgd_update,
 )
+from lionsweep.optim_field import FIELD_KERNELS
+from lionsweep.roles import OTHER
 
 # ------------------------------------------------------------------ registry
 Update = Callable[[Tensor, Tensor, Sequence[Tensor], Any, int, Tensor | None], None]
@@ -64,23 +66,26 @@ Update = Callable[[Tensor, Tensor, Sequence[Tensor], Any, int, Tensor | None], N
 class OptimizerSpec:
     """One optimizer as the engine, the grid and the tests see it.
 
-    ``coefs(p, hp)`` turns the hyperparameters (scalars or [K] tensors, keyed by
+    ``coefs(p, hp, role)`` turns the hyperparameters (scalars or [K] tensors, keyed by
     ``hparams``) into per-parameter constants; the engine calls it again only when
-    they change (a frozen model). ``update(p, g, states, coefs, step, buffer)`` is
+    they change (a frozen model). ``role`` (:mod:`lionsweep.roles`) says what ``p``
+    is; elementwise optimizers ignore it. ``update(p, g, states, coefs, step, buffer)`` is
     one in-place step of one stacked parameter; ``g`` may be overwritten, ``buffer``
-    is optional scratch of p's shape. ``reference(params, hp)`` builds the torch /
-    lion-pytorch optimizer with plain floats that each model slice must match.
+    is optional scratch of p's shape. ``reference(params, hp, roles=None)`` builds the
+    torch / package optimizer with plain floats that each model slice must match.
     """
 
     name: str
     hparams: dict[str, HParam]
     state: tuple[str, ...]
-    coefs: Callable[[Tensor, Mapping[str, Hyper]], Any]
+    coefs: Callable[[Tensor, Mapping[str, Hyper], str], Any]
     update: Update
-    reference: Callable[[Iterable[Tensor], Mapping[str, float]], torch.optim.Optimizer]
+    reference: Callable[..., torch.optim.Optimizer]
 
 
-def _lion_reference(params: Iterable[Tensor], hp: Mapping[str, float]) -> torch.optim.Optimizer:
+def _lion_reference(
+    params: Iterable[Tensor], hp: Mapping[str, float], roles: Any = None
+) -> torch.optim.Optimizer:
     from lion_pytorch import Lion as RefLion  # a test dependency only
 
     betas = (hp["beta1"], hp["beta2"])
@@ -88,14 +93,18 @@ def _lion_reference(params: Iterable[Tensor], hp: Mapping[str, float]) -> torch.
 
 
 def _adam_reference(cls: type) -> Callable[..., torch.optim.Optimizer]:
-    def build(params: Iterable[Tensor], hp: Mapping[str, float]) -> torch.optim.Optimizer:
+    def build(
+        params: Iterable[Tensor], hp: Mapping[str, float], roles: Any = None
+    ) -> torch.optim.Optimizer:
         betas = (hp["beta1"], hp["beta2"])
         return cls(params, lr=hp["lr"], betas=betas, eps=hp["eps"], weight_decay=hp["weight_decay"])
 
     return build
 
 
-def _sgd_reference(params: Iterable[Tensor], hp: Mapping[str, float]) -> torch.optim.Optimizer:
+def _sgd_reference(
+    params: Iterable[Tensor], hp: Mapping[str, float], roles: Any = None
+) -> torch.optim.Optimizer:
     # torch refuses nesterov without momentum; with momentum 0 both are plain SGD.
     nesterov = bool(hp["nesterov"]) and hp["momentum"] > 0
     return torch.optim.SGD(
@@ -104,31 +113,33 @@ def _sgd_reference(params: Iterable[Tensor], hp: Mapping[str, float]) -> torch.o
         momentum=hp["momentum"],
         weight_decay=hp["weight_decay"],
         nesterov=nesterov,
+        dampening=hp.get("dampening", 0.0),
     )
 
 
 # name -> (coefs, update, reference): the torch half of each lionsweep.hparams entry.
 KERNELS: dict[str, tuple[Callable[..., Any], Update, Callable[..., torch.optim.Optimizer]]] = {
     "lion": (
-        lambda p, hp: lion_coefs(p, **hp),
+        lambda p, hp, role: lion_coefs(p, **hp),
         lambda p, g, s, c, step, buf: lion_update(p, g, s[0], c, buf),
         _lion_reference,
     ),
     "adamw": (
-        lambda p, hp: adam_coefs(p, **hp, decoupled=True),
+        lambda p, hp, role: adam_coefs(p, **hp, decoupled=True),
         lambda p, g, s, c, step, buf: adam_update(p, g, s[0], s[1], c, step, buf),
         _adam_reference(torch.optim.AdamW),
     ),
     "adam": (
-        lambda p, hp: adam_coefs(p, **hp, decoupled=False),
+        lambda p, hp, role: adam_coefs(p, **hp, decoupled=False),
         lambda p, g, s, c, step, buf: adam_update(p, g, s[0], s[1], c, step, buf),
         _adam_reference(torch.optim.Adam),
     ),
     "sgd": (
-        lambda p, hp: sgd_coefs(p, **hp),
-        lambda p, g, s, c, step, buf: sgd_update(p, g, s[0], c),
+        lambda p, hp, role: sgd_coefs(p, **hp),
+        lambda p, g, s, c, step, buf: sgd_update(p, g, s[0], c, step),
         _sgd_reference,
     ),
+    **FIELD_KERNELS,
 }
 assert tuple(KERNELS) == names(), "lionsweep.hparams and KERNELS must name the same optimizers"
 
@@ -184,12 +195,16 @@ def batched_step(
     hp: Mapping[str, Hyper],
     step: int,
     buffers: Sequence[Tensor] | None = None,
+    roles: Sequence[str] | None = None,
 ) -> None:
-    """One step of registry optimizer ``name``; ``states[j]`` lists state ``j`` per param."""
+    """One step of registry optimizer ``name``; ``states[j]`` lists state ``j`` per param;
+    ``roles`` per param (:mod:`lionsweep.roles`; default: all OTHER)."""
     opt = REGISTRY[name]
+    roles = roles or [OTHER] * len(params)
     for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-        c = opt.coefs(p, hp)
-        opt.update(p, g, [s[i] for s in states], c, step, buffers[i] if buffers else None)
+        c = opt.coefs(p, hp, roles[i])
+        buf = buffers[i] if buffers else torch.empty_like(p)
+        opt.update(p, g, [s[i] for s in states], c, step, buf)
 
 
 __all__ = [

@@ -155,7 +155,7 @@ class Adam(AdamW):
 
 
 class SGD(_SweepOptimizer):
-    """SGD with momentum (dampening 0) as ``torch.optim.SGD``; ``nesterov`` may be [K] 0/1."""
+    """SGD with momentum as ``torch.optim.SGD``; ``nesterov`` may be [K] 0/1."""
 
     name = "sgd"
 
@@ -166,6 +166,7 @@ class SGD(_SweepOptimizer):
         momentum: Hyper = 0.0,
         weight_decay: Hyper = 0.0,
         nesterov: Hyper = False,
+        dampening: Hyper = 0.0,
     ) -> None:
         # torch.optim.SGD's checks, in its order; Nesterov needs momentum > 0 per model.
         _refuse(lr, _not_negative, "Invalid learning rate: {}")
@@ -177,4 +178,11 @@ class SGD(_SweepOptimizer):
         if bool(nesterov_without.any()):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         nest = nesterov.to(torch.float64) if isinstance(nesterov, Tensor) else float(nesterov)
-        super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nest)
+        super().__init__(
+            params,
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            nesterov=nest,
+            dampening=dampening,
+        )

@@ -106,7 +106,7 @@ def new_state(
         scratch=model.zeros_like(),
         states=[model.zeros_like() for _ in opt.state],
         best=model.clone(),
-        coefs=[opt.coefs(p, hp) for p in model.params()],
+        coefs=[opt.coefs(p, hp, r) for p, r in zip(model.params(), model.ROLES, strict=True)],
         alive=torch.ones(k, dtype=torch.bool, device=dev),
         best_score=full((k,), -math.inf, torch.float64),
         best_epoch=full((k,), 0, torch.int64),
