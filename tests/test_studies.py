@@ -211,7 +211,9 @@ def test_a_changed_setting_never_leaves_stale_numbers(
     """epochs 3 -> 4, every shard fails (and Snakemake deletes it): the same command again
     must retrain or fail, never exit 0 over the 3-epoch sweep and tables."""
     workdir = copy_run(finished, tmp_path / "wf")
-    (workdir / "config" / "epochs4.yaml").write_text(yaml.safe_dump({"training": {"epochs": 4}}))
+    # another budget is another study under the same name: replacing it must be said
+    changed = {"training": {"epochs": 4}, "study": {"replace": True}}
+    (workdir / "config" / "epochs4.yaml").write_text(yaml.safe_dump(changed))
     args = ("--cores", "2", "--keep-going", *TEST, "config/epochs4.yaml")
     module = workdir / "workflow" / "lionsweep" / "sweep.py"
     code = module.read_text()

@@ -28,8 +28,11 @@ import numpy as np
 from lionsweep.errors import LionSweepError
 from lionsweep.heads import TASKS
 
-B = 8  # batch size: 5 * B training rows = 5 steps per epoch
-EXTRA_STEPS = 40
+B = 8  # batch size: STEPS * B training rows = STEPS steps per epoch
+STEPS = 2
+# A read per step shows as EXTRA_STEPS more reads; few steps keep fake tensors (slow,
+# Python-level dispatch) quick, and tests/test_hostreads.py counts 40 on real tensors.
+EXTRA_STEPS = 4
 
 
 @dataclass(frozen=True)
@@ -228,14 +231,16 @@ def loop_reads(
 
 
 def measure(optimizer: str, task: str, settings: Any, simulate: bool) -> Reads:
-    """Reads per step and per epoch from three runs: 40 more steps at equal epochs, and
-    one more epoch (5 steps), than a 2-epoch run of 5 steps per epoch."""
-    chunks, base, assembly = loop_reads(optimizer, task, 5 * B, 2, settings, simulate)
-    steps = loop_reads(optimizer, task, (5 + EXTRA_STEPS // 2) * B, 2, settings, simulate)[1]
-    epoch = loop_reads(optimizer, task, 5 * B, 3, settings, simulate)[1]
+    """Reads per step and per epoch from three runs: EXTRA_STEPS more steps at equal
+    epochs, and one more epoch (STEPS steps), than a 2-epoch run of STEPS steps each."""
+    chunks, base, assembly = loop_reads(optimizer, task, STEPS * B, 2, settings, simulate)
+    longer = (STEPS + EXTRA_STEPS // 2) * B
+    steps = loop_reads(optimizer, task, longer, 2, settings, simulate)[1]
+    epoch = loop_reads(optimizer, task, STEPS * B, 3, settings, simulate)[1]
     per_step = (steps - base) / (EXTRA_STEPS * chunks)
-    per_epoch = (epoch - base) / chunks - 5 * per_step
-    return Reads(chunks, per_step, per_epoch, (base - 10 * per_step * chunks + assembly) / chunks)
+    per_epoch = (epoch - base) / chunks - STEPS * per_step
+    in_loop = 2 * STEPS * per_step * chunks
+    return Reads(chunks, per_step, per_epoch, (base - in_loop + assembly) / chunks)
 
 
 def check_all(device: str, simulate: bool, dtype: str = "float32") -> tuple[list[str], Reads]:
