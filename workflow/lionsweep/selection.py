@@ -226,7 +226,7 @@ def with_primary(frame: pd.DataFrame, chosen: dict[str, str]) -> pd.DataFrame:
 def orientation(metric: pd.Series) -> np.ndarray:
     """+1 where the row's metric is higher-is-better, -1 where lower is (a loss): a
     value times it is a score to maximise."""
-    return np.where([metric_info(m).higher for m in metric], 1.0, -1.0)
+    return np.array([metric_info(m).sign for m in metric], dtype=np.float64)
 
 
 def score(frame: pd.DataFrame, metrics: Metrics, split: str, tiebreak: bool = False) -> pd.Series:

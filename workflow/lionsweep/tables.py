@@ -18,7 +18,7 @@ import pandas as pd
 
 from lionsweep.claims import claims_check
 from lionsweep.comparisons import COMPARED, comparison, lion_vs_adamw
-from lionsweep.confirmed import confirmed_table, gains, load_confirm
+from lionsweep.confirmed import check_primary, confirmed_table, gains, load_confirm
 from lionsweep.decay import decay_table
 from lionsweep.outputs import TABLES
 from lionsweep.selection import (
@@ -34,6 +34,7 @@ from lionsweep.selection import (
     load_sweep,
     metric_info,
     metric_of,
+    orientation,
     parse_settings,
     per_seed,
     rank_grid,
@@ -55,6 +56,7 @@ from lionsweep.stats import (
 from lionsweep.writers import datasets_table, dropped_note, write_table
 
 PAPER_OPTIMIZER = "lion"  # the paper's table is about Lion alone
+PAPER_METRIC = "acc"  # results.paper_table holds published accuracies
 SEED_COLUMNS = ["dataset", "metric", "seed", "default_test_{m}", "best_test_{m}", "gain"]
 PICKED = ("lr", "beta1", "weight_decay")  # the paper's selected point's hyperparameters shown
 SEED_COLUMNS += ["best_config_id", *(f"best_{c}" for c in PICKED), "at_grid_edge"]
@@ -108,7 +110,8 @@ def paper_tables(
 
     Per seed: the default's final test primary metric and the grid's *test-selected*
     maximum. The first seed stands in for the paper's single run; mean and sd
-    over all seeds are beside it. Published numbers come from ``results.paper_table``.
+    over all seeds are beside it. Published numbers come from ``results.paper_table``
+    (accuracies: n/a for a dataset scored by another metric).
     """
     lion = frame[frame["optimizer"] == PAPER_OPTIMIZER]
     best = mark_grid_edges(select_paper(lion), configs).set_index(["dataset", "seed"])
@@ -125,24 +128,30 @@ def paper_tables(
         },
         index=base.index,
     )
-    seeds["gain"] = seeds["best_test_{m}"] - seeds["default_test_{m}"]
+    # gain: how much better the best is than the default (MetricInfo.improvement)
+    seeds["gain"] = orientation(seeds["metric"]) * (
+        seeds["best_test_{m}"] - seeds["default_test_{m}"]
+    )
     seeds = seeds.reset_index().reindex(columns=SEED_COLUMNS)
     seeds["best_config_id"] = seeds["best_config_id"].astype("Int64")  # NA: nothing selected
     rows = []
     for dataset, g in seeds.groupby("dataset", sort=False):
         first = g.sort_values("seed").iloc[0]
-        paper = published.get(dataset, {})
+        info = metric_info(first["metric"])
+        # published accuracies beside another metric's numbers would compare nothing: n/a
+        paper = published.get(dataset, {}) if info.name == PAPER_METRIC else {}
         pd_, pb = paper.get("default", math.nan), paper.get("best", math.nan)
         row = {"dataset": dataset, "metric": first["metric"], "selected_on": "test (as the paper)"}
         row |= {"seed": int(first["seed"])}
         row |= {"default_test_{m}": first["default_test_{m}"], "paper_default": pd_}
         row |= {"best_test_{m}": first["best_test_{m}"], "paper_best": pb}
-        row |= {"gain": first["gain"], "paper_gain": pb - pd_}
+        row |= {"gain": first["gain"], "paper_gain": info.improvement(pb, pd_)}
         row |= {f"best_{c}": first[f"best_{c}"] for c in PICKED}
         by_seed = g.set_index("seed")
         (base, best), lost = complete_seeds(by_seed["default_test_{m}"], by_seed["best_test_{m}"])
         row |= {"at_grid_edge": first["at_grid_edge"], "n_seeds": len(base)}
-        for name, values in (("default", base), ("best", best), ("gain", best - base)):
+        gain = info.improvement(best, base)
+        for name, values in (("default", base), ("best", best), ("gain", gain)):
             row |= {f"{name}_mean": values.mean(), f"{name}_sd": values.std(ddof=1)}
         rows.append(row | {"note": diverged_note(lost, len(g))})
     columns = ["dataset", "metric", "selected_on", "seed", "default_test_{m}", "paper_default"]
@@ -202,7 +211,7 @@ def honest_table(
             tuned = per_seed(frame, dataset, optimizer, int(r["config_id"]), test)
             (tuned, kept), lost = complete_seeds(tuned, base)  # one set of seeds per row
             b, t = mean_ci(kept, level, info.bounds), mean_ci(tuned, level, info.bounds)
-            gain = paired(tuned, kept, level, info.diff_bounds, resamples)
+            gain = paired(*info.ordered(tuned, kept), level, info.diff_bounds, resamples)
             row |= {"default_test_{m}_mean": b.mean, "default_test_{m}_lo": b.lo}
             row |= {"default_test_{m}_hi": b.hi}
             row |= {k: r[k] for k in (*shown, "at_grid_edge")}
@@ -347,6 +356,19 @@ INTERVALS = {
     "[-200, 200] for a difference of two gains; unbounded for R^2).",
 }
 WITH_INTERVALS = tuple(INTERVALS)
+# The signed quantity of each table, as it reads for a lower-is-better metric (log-loss,
+# RMSE, MAE): every gain and difference is an improvement (MetricInfo.improvement), so
+# positive always means better; the captions say so where such a metric is present.
+SIGNED = {
+    "paper_table": "gain = default minus best",
+    "paper_table_seeds": "gain = default minus best",
+    "honest_table": "gain = default minus tuned",
+    "confirmed": "gain = default minus tuned",
+    "lion_vs_adamw": "diff = AdamW minus Lion",
+    "comparison": "diff = baseline minus optimizer",
+    "decay_product": "decay_points = best without decay minus best with",
+    "claims_check": "a gain = default minus tuned",
+}
 WITH_EDGES = ("paper_table", "paper_table_seeds", "honest_table", "best_configs")
 WITH_DROPPED = ("paper_table", "honest_table")
 # How each table shows a row without a selection (every grid point failed, or no grid).
@@ -373,6 +395,13 @@ def metric_words(table: pd.DataFrame) -> str:
         ds = ", ".join(dict.fromkeys(table.loc[table["metric"] == m, "dataset"]))
         parts.append(f"{metric_info(m).label} ({m}: {ds})")
     return ", ".join(parts)
+
+
+def direction_words(table: pd.DataFrame) -> str:
+    """ "For log-loss (logloss)," naming the table's lower-is-better metrics ("" if none)."""
+    names = list(dict.fromkeys(table["metric"])) if "metric" in table.columns else []
+    losses = [f"{metric_info(m).label} ({m})" for m in names if not metric_info(m).higher]
+    return f"For {' and '.join(losses)}," if losses else ""
 
 
 def _lost_rows(name: str, table: pd.DataFrame) -> list[str]:
@@ -402,6 +431,12 @@ def caption(name: str, table: pd.DataFrame, cfg: dict[str, Any], datasets: pd.Da
             "at_grid_edge: the selected point lies at the lowest (min) or highest (max) value "
             "of a hyperparameter the grid varies: the grid may be too narrow."
         )
+    losses = direction_words(table)
+    if name in SIGNED and losses:
+        parts.append(
+            f"{losses} lower is better, so there {SIGNED[name]}: a positive value always "
+            "means better."
+        )
     lost = _lost_rows(name, table)
     if lost:
         parts.append(f"n/a rows ({', '.join(lost)}): {NO_GRID_POINT}.")
@@ -424,6 +459,7 @@ def run(args: argparse.Namespace) -> None:
         metrics = Metrics(settings(cfg)["honest_metrics"])
         confirm = load_confirm(args.confirm, metrics)
         confirm = restrict(confirm, args.datasets, args.optimizers, str(args.confirm))
+        check_primary(confirm, frame, args.confirm)
     tables = run_tables(frame, cfg, args.datasets, args.meta, args.optimizers, confirm)
     for name in TABLES:
         text = caption(name, tables[name], settings(cfg), tables["datasets"])
