@@ -19,7 +19,8 @@ from synthetic_sweep import diverge, make_sweep
 
 from lionsweep.figures import decay_data, importance_data, marginal_data
 from lionsweep.heatmap import heatmap_data
-from lionsweep.selection import FINAL, check_sweep, config_table, select_honest, with_primary
+from lionsweep.scoring import FINAL, with_primary
+from lionsweep.selection import check_sweep, config_table, select_honest
 from lionsweep.stats import importance, metric_info
 from lionsweep.tables import caption, run_tables, settings
 from lionsweep.tradeoff import seeds_tradeoff

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from lionsweep.selection import PRIMARY, MetricInfo, Metrics, defaults, metric_info, per_seed
+from lionsweep.scoring import Metrics
+from lionsweep.selection import PRIMARY, MetricInfo, defaults, metric_info, per_seed
 from lionsweep.stats import Interval, complete_seeds, diverged_note, mean_ci
 
 EDGE_NOTE = "best at grid edge: the grid may be too narrow"

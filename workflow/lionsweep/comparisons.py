@@ -15,7 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from lionsweep.selection import NO_GRID_POINT, Metrics, by_metric, defaults, metric_info, per_seed
+from lionsweep.scoring import Metrics, by_metric
+from lionsweep.selection import NO_GRID_POINT, defaults, metric_info, per_seed
 from lionsweep.stats import BOOTSTRAP_SAMPLES, MetricInfo, complete_seeds, diverged_note, paired
 
 COMPARED = ("lion", "adamw")  # the paper's pair (lion_vs_adamw): the first against the second

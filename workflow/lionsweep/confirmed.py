@@ -17,15 +17,8 @@ from typing import Any
 import pandas as pd
 
 from lionsweep.errors import LionSweepError
-from lionsweep.selection import (
-    GROUP,
-    NO_GRID_POINT,
-    PRIMARY,
-    Metrics,
-    by_metric,
-    metric_info,
-    read_checked,
-)
+from lionsweep.scoring import Metrics, by_metric
+from lionsweep.selection import GROUP, NO_GRID_POINT, PRIMARY, metric_info, read_checked
 from lionsweep.stats import (
     BOOTSTRAP_SAMPLES,
     MetricInfo,

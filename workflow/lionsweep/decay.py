@@ -17,7 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from lionsweep.selection import GROUP, by_metric, metric_info, rank_grid
+from lionsweep.scoring import by_metric
+from lionsweep.selection import GROUP, metric_info, rank_grid
 
 COLUMNS = [*GROUP, "metric", "config_id", "lr", "weight_decay", "lr_x_wd", "epochs"]
 COLUMNS += ["val_{m}_mean", "test_{m}_mean", "decayed_lr_x_wd", "decayed_val_{m}_mean"]

@@ -37,19 +37,15 @@ from lionsweep.heatmap import (
 )
 from lionsweep.io import write_atomic
 from lionsweep.outputs import FIGURE_FORMATS, figure_stems
+from lionsweep.scoring import Metrics, failed, metric_of, score, with_primary
 from lionsweep.selection import (
-    Metrics,
     add_sweep_arguments,
     config_table,
-    failed,
     load_sweep,
-    metric_of,
     parse_settings,
     restrict,
-    score,
     select_honest,
     sensitivity,
-    with_primary,
 )
 from lionsweep.stats import importance, metric_info
 from lionsweep.tasks import PRIMARY_METRIC

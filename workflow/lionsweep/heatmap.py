@@ -27,7 +27,8 @@ from matplotlib.patches import Rectangle
 from matplotlib.scale import SymmetricalLogTransform
 from matplotlib.ticker import NullLocator
 
-from lionsweep.selection import AXES, DEFAULTS, HPARAMS, metric_of
+from lionsweep.scoring import metric_of
+from lionsweep.selection import AXES, DEFAULTS, HPARAMS
 
 # Tick labels per axis (results.tick_labels): a 20-value axis shows every 4th value.
 MAX_TICK_LABELS = int(DEFAULTS["tick_labels"])

@@ -1,10 +1,12 @@
 """`lionsweep tables`: the paper's table side by side with ours, and the honest tables.
 
-Each table is built here as numbers (a DataFrame); writers.py turns it into CSV,
-Markdown, LaTeX and HTML with its caption. See selection.py for the two protocols
-and stats.py for the intervals (clipped to the metric's range). Degenerate sweeps
-(one seed, one optimizer, a grid of the default alone, every point diverged)
-still give every table, with n/a where a number does not exist and why in the caption.
+Each table is built as numbers (a DataFrame: here, or in paper.py, comparisons.py,
+decay.py, confirmed.py, claims.py; grid edges in edges.py); writers.py turns it into
+CSV, Markdown, LaTeX and HTML with its caption, written here. See selection.py for the
+two protocols and stats.py for the intervals (clipped to the metric's range).
+Degenerate sweeps (one seed, one optimizer, a grid of the default alone, every point
+diverged) still give every table, with n/a where a number does not exist and why in
+the caption.
 """
 
 from __future__ import annotations
@@ -20,29 +22,24 @@ from lionsweep.claims import claims_check
 from lionsweep.comparisons import COMPARED, comparison, lion_vs_adamw
 from lionsweep.confirmed import check_primary, confirmed_table, gains, load_confirm
 from lionsweep.decay import decay_table
+from lionsweep.edges import mark_grid_edges
 from lionsweep.outputs import TABLES
+from lionsweep.paper import PAPER_OPTIMIZER, PICKED, paper_tables
+from lionsweep.scoring import Metrics, by_metric, metric_of, with_primary
 from lionsweep.selection import (
     GROUP,
     HPARAMS,
     NO_GRID_POINT,
-    PRIMARY,
-    Metrics,
     add_sweep_arguments,
-    by_metric,
     config_table,
-    defaults,
     load_sweep,
     metric_info,
-    metric_of,
-    orientation,
     parse_settings,
     per_seed,
     rank_grid,
     restrict,
     select_honest,
-    select_paper,
     settings,
-    with_primary,
 )
 from lionsweep.stats import (
     BOOTSTRAP_SAMPLES,
@@ -54,111 +51,6 @@ from lionsweep.stats import (
     paired,
 )
 from lionsweep.writers import datasets_table, dropped_note, write_table
-
-PAPER_OPTIMIZER = "lion"  # the paper's table is about Lion alone
-PAPER_METRIC = "acc"  # results.paper_table holds published accuracies
-SEED_COLUMNS = ["dataset", "metric", "seed", "default_test_{m}", "best_test_{m}", "gain"]
-PICKED = ("lr", "beta1", "weight_decay")  # the paper's selected point's hyperparameters shown
-SEED_COLUMNS += ["best_config_id", *(f"best_{c}" for c in PICKED), "at_grid_edge"]
-
-
-def grid_extent(configs: pd.DataFrame) -> dict[tuple[str, str], dict[str, tuple[float, float]]]:
-    """Per (dataset, optimizer): (lowest, highest) of every hyperparameter the grid varies.
-
-    Failed points count (they are part of the grid the user asked for); the default
-    row does not (it lies on or off the grid by the user's choice, not the grid's).
-    """
-    grid = configs[~configs["is_default"]]
-    out: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
-    for key, g in grid.groupby(GROUP, sort=True):
-        out[key] = {
-            h: (float(g[h].min()), float(g[h].max())) for h in HPARAMS if g[h].nunique() > 1
-        }
-    return out
-
-
-def edge_label(row: Any, extent: dict[tuple[str, str], dict[str, tuple[float, float]]]) -> Any:
-    """``"lr=max, weight_decay=min"`` for a selected configuration on the grid's boundary,
-    "no" when it is interior on every varied axis, NaN when nothing was selected."""
-    if pd.isna(row.get("lr", math.nan)):
-        return math.nan
-    ends = []
-    for axis, (low, high) in extent.get((row["dataset"], row["optimizer"]), {}).items():
-        value = row[axis]
-        if math.isclose(value, low, rel_tol=1e-9, abs_tol=1e-15):
-            ends.append(f"{axis}=min")
-        elif math.isclose(value, high, rel_tol=1e-9, abs_tol=1e-15):
-            ends.append(f"{axis}=max")
-    return ", ".join(ends) or "no"
-
-
-def mark_grid_edges(table: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
-    """``table`` (one selected configuration per row) with an ``at_grid_edge`` column.
-
-    A best configuration at the end of an axis the grid varies says the optimum may
-    lie outside the grid; axes with one value have no edge to speak of.
-    """
-    extent = grid_extent(configs)
-    edges = [edge_label(r, extent) for _, r in table.iterrows()]
-    return table.assign(at_grid_edge=pd.Series(edges, index=table.index, dtype=object))
-
-
-def paper_tables(
-    frame: pd.DataFrame, configs: pd.DataFrame, published: dict[str, dict[str, float]]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Table 1 of the paper, reproduced with its own protocol (Lion only).
-
-    Per seed: the default's final test primary metric and the grid's *test-selected*
-    maximum. The first seed stands in for the paper's single run; mean and sd
-    over all seeds are beside it. Published numbers come from ``results.paper_table``
-    (accuracies: n/a for a dataset scored by another metric).
-    """
-    lion = frame[frame["optimizer"] == PAPER_OPTIMIZER]
-    best = mark_grid_edges(select_paper(lion), configs).set_index(["dataset", "seed"])
-    base = defaults(lion)
-    base = base.assign(test_score=[r[f"test_{r[PRIMARY]}"] for _, r in base.iterrows()])
-    base = base.set_index(["dataset", "seed"])
-    seeds = pd.DataFrame(
-        {
-            "metric": base[PRIMARY],
-            "default_test_{m}": base["test_score"],
-            "best_test_{m}": best["test_score"],
-            **{f"best_{c}": best[c] for c in ("config_id", *PICKED)},
-            "at_grid_edge": best["at_grid_edge"],
-        },
-        index=base.index,
-    )
-    # gain: how much better the best is than the default (MetricInfo.improvement)
-    seeds["gain"] = orientation(seeds["metric"]) * (
-        seeds["best_test_{m}"] - seeds["default_test_{m}"]
-    )
-    seeds = seeds.reset_index().reindex(columns=SEED_COLUMNS)
-    seeds["best_config_id"] = seeds["best_config_id"].astype("Int64")  # NA: nothing selected
-    rows = []
-    for dataset, g in seeds.groupby("dataset", sort=False):
-        first = g.sort_values("seed").iloc[0]
-        info = metric_info(first["metric"])
-        # published accuracies beside another metric's numbers would compare nothing: n/a
-        paper = published.get(dataset, {}) if info.name == PAPER_METRIC else {}
-        pd_, pb = paper.get("default", math.nan), paper.get("best", math.nan)
-        row = {"dataset": dataset, "metric": first["metric"], "selected_on": "test (as the paper)"}
-        row |= {"seed": int(first["seed"])}
-        row |= {"default_test_{m}": first["default_test_{m}"], "paper_default": pd_}
-        row |= {"best_test_{m}": first["best_test_{m}"], "paper_best": pb}
-        row |= {"gain": first["gain"], "paper_gain": info.improvement(pb, pd_)}
-        row |= {f"best_{c}": first[f"best_{c}"] for c in PICKED}
-        by_seed = g.set_index("seed")
-        (base, best), lost = complete_seeds(by_seed["default_test_{m}"], by_seed["best_test_{m}"])
-        row |= {"at_grid_edge": first["at_grid_edge"], "n_seeds": len(base)}
-        gain = info.improvement(best, base)
-        for name, values in (("default", base), ("best", best), ("gain", gain)):
-            row |= {f"{name}_mean": values.mean(), f"{name}_sd": values.std(ddof=1)}
-        rows.append(row | {"note": diverged_note(lost, len(g))})
-    columns = ["dataset", "metric", "selected_on", "seed", "default_test_{m}", "paper_default"]
-    columns += ["best_test_{m}", "paper_best", "gain", "paper_gain", "best_lr", "best_beta1"]
-    columns += ["best_weight_decay", "at_grid_edge", "n_seeds", "default_mean", "default_sd"]
-    columns += ["best_mean", "best_sd", "gain_mean", "gain_sd", "note"]
-    return by_metric(pd.DataFrame(rows, columns=columns)), by_metric(seeds)
 
 
 def shown_hparams(configs: pd.DataFrame) -> list[str]:
