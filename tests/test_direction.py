@@ -15,8 +15,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_sweep import diverge, make_sweep
+from synthetic_sweep import diverge, make_sweep, to_parquet
 
+from lionsweep.cli import main
 from lionsweep.figures import decay_data, importance_data, marginal_data
 from lionsweep.heatmap import heatmap_data
 from lionsweep.scoring import FINAL, with_primary
@@ -230,3 +231,56 @@ def test_captions_state_the_sign_for_a_loss_and_only_then(tables) -> None:
         "honest_table", acc["honest_table"], cfg, acc["datasets"]
     )
     assert np.isfinite(acc["honest_table"]["gain_mean"]).all()
+
+
+# ------------------------------------------------------------------ careless inputs
+
+
+def test_a_loss_on_a_dataset_whose_every_run_diverged_gives_n_a_rows() -> None:
+    """Every titanic run diverged: its metric is still its task's, so n/a rows, not an error
+    asking whether log-loss is a metric of its task."""
+    frame = make_sweep(task="binary")
+    diverge(frame, frame["dataset"] == "titanic")
+    frame = with_primary(check_sweep(frame), {"titanic": "logloss"})
+    honest = run_tables(frame, {"primary_metrics": {"titanic": "logloss"}})["honest_table"]
+    titanic = honest[honest["dataset"] == "titanic"]
+    assert (titanic["metric"] == "logloss").all() and titanic["config_id"].isna().all()
+    assert titanic["note"].str.contains("no working grid point").all()
+
+
+def test_claims_mixing_metrics_get_a_caption(tmp_path) -> None:
+    """A loss on the claimed datasets, accuracy for a claim whose dataset did not run: the
+    claims table mixes metrics without a dataset column, and its caption names both."""
+    frame = with_primary(check_sweep(make_sweep(task="binary")), {"titanic": "logloss"})
+    out = run_tables(frame, {"primary_metrics": {"titanic": "logloss"}})
+    text = caption("claims_check", out["claims_check"], settings({}), out["datasets"])
+    assert "log-loss (logloss)" in text.split(" (a point")[0]
+    assert "accuracy (acc)" in text.split(" (a point")[0]
+
+
+def test_equal_losses_are_no_gain_and_never_minus_zero() -> None:
+    frame = make_sweep(task="binary")
+    for col in [c for c in frame.columns if c.endswith("_logloss")]:
+        frame[col] = 0.5
+    chosen = {d: "logloss" for d in frame["dataset"].unique()}
+    out = run_tables(with_primary(check_sweep(frame), chosen), {"primary_metrics": chosen})
+    gains = out["paper_table_seeds"]["gain"].to_numpy()
+    assert (gains == 0).all() and not np.signbit(gains).any()
+    assert (out["honest_table"]["gain_mean"] == 0).all()
+    assert (out["lion_vs_adamw"]["p_ttest"] == 1.0).all()  # no difference: p = 1, not 0
+
+
+def test_tables_refuse_a_confirmation_scored_by_another_metric(tmp_path, capsys) -> None:
+    """primary_metric changed to log-loss after confirming on accuracy: the confirmed
+    gains (and the configuration they retrained) belong to accuracy, so one line."""
+    frame = check_sweep(make_sweep(datasets=DATASETS, task="binary"))
+    confirm = fresh_confirm(frame).assign(test_acc=0.8)
+    to_parquet(frame, tmp_path / "sweep.parquet")
+    confirm.to_parquet(tmp_path / "confirm.parquet")
+    argv = ["tables", "--sweep", str(tmp_path / "sweep.parquet"), "--outdir", str(tmp_path)]
+    argv += ["--confirm", str(tmp_path / "confirm.parquet")]
+    assert main([*argv, "--settings", '{"primary_metrics": {"titanic": "logloss"}}']) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "dataset 'titanic' was confirmed on 'acc'" in err
+    assert "rerun lionsweep confirm" in err
+    assert main(argv) == 0  # the same confirmation under its own metric

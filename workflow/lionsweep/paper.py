@@ -51,9 +51,9 @@ def paper_tables(
         index=base.index,
     )
     # gain: how much better the best is than the default (MetricInfo.improvement)
-    seeds["gain"] = orientation(seeds["metric"]) * (
-        seeds["best_test_{m}"] - seeds["default_test_{m}"]
-    )
+    seeds["gain"] = (
+        orientation(seeds["metric"]) * (seeds["best_test_{m}"] - seeds["default_test_{m}"]) + 0.0
+    )  # no "-0" for equal losses
     seeds = seeds.reset_index().reindex(columns=SEED_COLUMNS)
     seeds["best_config_id"] = seeds["best_config_id"].astype("Int64")  # NA: nothing selected
     rows = []

@@ -48,7 +48,14 @@ def with_primary(frame: pd.DataFrame, chosen: dict[str, str]) -> pd.DataFrame:
         rows = frame["dataset"] == dataset
         needed = [f"{p}{s}_{m}" for p in ("", "best_") for s in ("val", "test")
                   for m in (metric, metric_info(metric).tiebreak)]  # fmt: skip
-        missing = [c for c in needed if c not in frame.columns or frame.loc[rows, c].isna().all()]
+        # values are looked for in the rows that trained: a dataset whose every run diverged
+        # has none to show, yet the metric is its task's (its tables are n/a, not an error)
+        live = rows & ~frame["diverged"].astype(bool) if "diverged" in frame.columns else rows
+        missing = [
+            c
+            for c in needed
+            if c not in frame.columns or (live.any() and frame.loc[live, c].isna().all())
+        ]
         if rows.any() and missing:
             raise LionSweepError(
                 f"datasets.{dataset}.primary_metric: the sweep has no {metric!r} for it "

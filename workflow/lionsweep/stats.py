@@ -81,7 +81,7 @@ class MetricInfo:
         """How much better ``new`` is than ``old``: ``new - old``, or ``old - new`` for a
         loss. Every gain and difference the results report follows this convention, so a
         positive value always means "better" (tuned over default, first over second)."""
-        return self.sign * (new - old)
+        return self.sign * (new - old) + 0.0  # + 0.0: no "-0" for equal losses
 
     def ordered(self, new: Any, old: Any) -> tuple[Any, Any]:
         """(a, b) with ``a - b`` the improvement of ``new`` over ``old``: the order to pass

@@ -276,12 +276,13 @@ LOST = {
 
 def metric_words(table: pd.DataFrame) -> str:
     """ "accuracy (acc)", or per dataset when a table mixes tasks: "accuracy (acc: titanic),
-    R^2 (r2: diabetes)"; accuracy for a table without a metric column."""
+    R^2 (r2: diabetes)"; accuracy for a table without a metric column. A table without a
+    dataset column (claims_check: its ``metric`` column says which row) lists the names."""
     if "metric" not in table.columns or table.empty:
         return "accuracy (acc)"
     names = list(dict.fromkeys(table["metric"]))
-    if len(names) == 1:
-        return f"{metric_info(names[0]).label} ({names[0]})"
+    if len(names) == 1 or "dataset" not in table.columns:
+        return ", ".join(f"{metric_info(m).label} ({m})" for m in names)
     parts = []
     for m in names:
         ds = ", ".join(dict.fromkeys(table.loc[table["metric"] == m, "dataset"]))
