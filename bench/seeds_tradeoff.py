@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
 from lionsweep.confirmed import load_confirm
-from lionsweep.selection import FINAL
+from lionsweep.scoring import FINAL
 from lionsweep.tradeoff import seeds_tradeoff
 
 

@@ -29,7 +29,8 @@ from lionsweep.config import confirm_seeds, validate
 from lionsweep.confirm import check_seeds, confirm, plan
 from lionsweep.confirmed import confirmed_table, gains, load_confirm
 from lionsweep.errors import LionSweepError
-from lionsweep.selection import FINAL, NO_GRID_POINT, check_sweep, config_table, select_honest
+from lionsweep.scoring import FINAL
+from lionsweep.selection import NO_GRID_POINT, check_sweep, config_table, select_honest
 from lionsweep.tables import run_tables
 from lionsweep.tradeoff import seeds_tradeoff
 

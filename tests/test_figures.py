@@ -28,7 +28,8 @@ from lionsweep.figures import (
 )
 from lionsweep.heatmap import edges, grid_scale
 from lionsweep.outputs import figure_outputs, table_outputs
-from lionsweep.selection import Metrics, check_sweep, config_table, select_honest
+from lionsweep.scoring import Metrics
+from lionsweep.selection import check_sweep, config_table, select_honest
 
 ROOT = Path(__file__).resolve().parents[1]
 FINAL = Metrics("final")

@@ -12,8 +12,8 @@ import pytest
 from synthetic_sweep import diverge, make_sweep
 
 from lionsweep.errors import LionSweepError
+from lionsweep.scoring import Metrics
 from lionsweep.selection import (
-    Metrics,
     check_sweep,
     config_table,
     select_honest,

@@ -22,7 +22,8 @@ from lionsweep.config import check
 from lionsweep.errors import LionSweepError
 from lionsweep.fetch import fetch
 from lionsweep.prepare import prepare
-from lionsweep.selection import config_table, select_honest, select_paper, with_primary
+from lionsweep.scoring import with_primary
+from lionsweep.selection import config_table, select_honest, select_paper
 
 SPLIT = {"seed": 42, "test_fraction": 0.2, "val_fraction": 0.2}
 SPEC = {"read": {"header": True}, "target": "y", "positive": 1, "features": None}
@@ -317,7 +318,7 @@ def test_a_primary_metric_the_sweep_lacks_is_one_line() -> None:
 
 
 def _final():
-    from lionsweep.selection import FINAL
+    from lionsweep.scoring import FINAL
 
     return FINAL
 

@@ -1,13 +1,17 @@
 """The paper's conclusions as checkable statements, under its protocol and the honest one.
 
 Each claim is a per-seed statistic in *points* of the dataset's primary metric
-(0.01 of accuracy; 0.01 of R^2 were a claimed dataset a regression) and a region it must fall
-in. The point verdict reads the estimate (one seed, or the seed mean); the CI
-verdict reads the whole t-interval of the seed mean: "holds" only if the interval
-lies inside the region, "does not hold" only if it lies outside, else "inconclusive".
-Intervals are clipped to the statistic's range (a gain in points lies in [-100, 100],
-a difference of two gains in [-200, 200]). When a selected configuration the claim
-reads lies on the edge of its grid, ``note`` says so: the grid may be too narrow.
+(0.01 of accuracy; 0.01 of R^2 were a claimed dataset a regression) and a region it
+must fall in. A gain is how much better tuned is than default
+(``MetricInfo.improvement``: default minus tuned for a lower-is-better metric such as
+log-loss), so "gains 15 points" and "the largest gain" read the same whatever the
+metric's direction. The point verdict reads the estimate (one seed, or the seed mean);
+the CI verdict reads the whole t-interval of the seed mean: "holds" only if the
+interval lies inside the region, "does not hold" only if it lies outside, else
+"inconclusive". Intervals are clipped to the statistic's range (a gain in points lies
+in [-100, 100], a difference of two gains in [-200, 200]). When a selected
+configuration the claim reads lies on the edge of its grid, ``note`` says so: the grid
+may be too narrow.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from lionsweep.selection import PRIMARY, MetricInfo, Metrics, defaults, metric_info, per_seed
+from lionsweep.scoring import Metrics
+from lionsweep.selection import PRIMARY, MetricInfo, defaults, metric_info, per_seed
 from lionsweep.stats import Interval, complete_seeds, diverged_note, mean_ci
 
 EDGE_NOTE = "best at grid edge: the grid may be too narrow"
@@ -111,8 +116,9 @@ CLAIMS = (
 def honest_gains(
     frame: pd.DataFrame, honest: pd.DataFrame, metrics: Metrics
 ) -> dict[str, pd.Series]:
-    """Lion's per-seed test gain of the validation-selected point over the default
-    (empty for a dataset without a working grid point: n/a, not "not run")."""
+    """Lion's per-seed test gain of the validation-selected point over the default, signed
+    by ``MetricInfo.improvement`` (empty for a dataset without a working grid point: n/a,
+    not "not run")."""
     lion_picks = honest[honest["optimizer"] == OPTIMIZER].set_index("dataset")["config_id"]
     base = defaults(frame[frame["optimizer"] == OPTIMIZER]).set_index("dataset")
     out = {}
@@ -121,10 +127,23 @@ def honest_gains(
             out[dataset] = pd.Series(dtype=float)
             continue
         default_id = int(base.loc[[dataset], "config_id"].iloc[0])
-        test = metrics.col("test", str(base.loc[[dataset], PRIMARY].iloc[0]))
+        info = metric_info(str(base.loc[[dataset], PRIMARY].iloc[0]))
+        test = metrics.col("test", info.name)
         tuned = per_seed(frame, dataset, OPTIMIZER, int(cid), test)
-        out[dataset] = tuned - per_seed(frame, dataset, OPTIMIZER, default_id, test)
+        out[dataset] = info.improvement(
+            tuned, per_seed(frame, dataset, OPTIMIZER, default_id, test)
+        )
     return out
+
+
+def statistic_words(claim: Claim, info: MetricInfo) -> str:
+    """The claim's statistic as its rows name it: "best - default" reads "default - best"
+    for a lower-is-better metric, which is what the (improvement-signed) value is."""
+    return (
+        claim.statistic
+        if info.higher
+        else claim.statistic.replace("best - default", "default - best")
+    )
 
 
 def claim_metric(frame: pd.DataFrame, claim: Claim) -> MetricInfo:
@@ -226,7 +245,7 @@ def claims_check(
                         "claim": claim.text,
                         "metric": info.name,
                         "protocol": label,
-                        "statistic": claim.statistic,
+                        "statistic": statistic_words(claim, info),
                         "value_points": value,
                         "ci_lo_points": lo,
                         "ci_hi_points": hi,

@@ -1,7 +1,9 @@
 """Paired comparisons of optimizers: the paper's pair and every optimizer vs a baseline.
 
 Both read each dataset's primary test metric for the configurations the honest
-table selected (or the defaults), paired by seed: the mean difference, its
+table selected (or the defaults), paired by seed: the mean difference (signed so that
+positive means the first is better: first minus second, or second minus first for a
+lower-is-better metric such as log-loss, ``MetricInfo.improvement``), its
 t-interval clipped to the range of a difference of that metric, a paired percentile
 bootstrap interval, and paired t-test and sign-flip p-values (stats.paired), on the
 seeds where both exist (a diverged seed is left out and counted in ``note``).
@@ -13,10 +15,11 @@ from typing import Any
 
 import pandas as pd
 
-from lionsweep.selection import NO_GRID_POINT, Metrics, by_metric, defaults, metric_info, per_seed
-from lionsweep.stats import BOOTSTRAP_SAMPLES, complete_seeds, diverged_note, paired
+from lionsweep.scoring import Metrics, by_metric
+from lionsweep.selection import NO_GRID_POINT, defaults, metric_info, per_seed
+from lionsweep.stats import BOOTSTRAP_SAMPLES, MetricInfo, complete_seeds, diverged_note, paired
 
-COMPARED = ("lion", "adamw")  # the paper's pair (lion_vs_adamw): the first minus the second
+COMPARED = ("lion", "adamw")  # the paper's pair (lion_vs_adamw): the first against the second
 STATS_COLUMNS = ["diff_mean", "diff_lo", "diff_hi", "diff_boot_lo", "diff_boot_hi"]
 STATS_COLUMNS += ["p_ttest", "p_signflip", "n_seeds", "note"]
 
@@ -25,18 +28,21 @@ def _compare(
     frame: pd.DataFrame,
     dataset: str,
     ids: dict[str, int | None],
-    test: str,
-    intervals: tuple[float, int, tuple[float, float]],
+    info: MetricInfo,
+    intervals: tuple[Metrics, float, int],
 ) -> dict[str, Any]:
-    """``first - second`` of the two configurations ``ids`` (in that order; None: n/a),
-    paired by seed: means of each, the difference's intervals and p-values."""
+    """How much better the first of the two configurations ``ids`` is than the second (in
+    that order; None: n/a), paired by seed: means of each, the difference's intervals and
+    p-values. The difference is ``first - second``, or ``second - first`` for a loss."""
     (first, a_id), (second, b_id) = ids.items()
     if a_id is None or b_id is None:
         return {"n_seeds": 0, "note": NO_GRID_POINT}
+    metrics, level, resamples = intervals
+    test = metrics.col("test", info.name)
     a, b = (per_seed(frame, dataset, o, c, test) for o, c in ((first, a_id), (second, b_id)))
     total = len(a.index.union(b.index))
     (a, b), lost = complete_seeds(a, b)  # the seeds where both exist, for every number
-    result = paired(a, b, intervals[0], intervals[2], intervals[1])
+    result = paired(*info.ordered(a, b), level, info.diff_bounds, resamples)
     return {
         "first_mean": a.mean(),
         "second_mean": b.mean(),
@@ -59,8 +65,7 @@ def _pair_rows(
     pair: tuple[str, str],
     intervals: tuple[Metrics, float, int],
 ) -> list[dict[str, Any]]:
-    """Defaults vs defaults and tuned vs tuned of ``pair`` (first minus second) on ``dataset``."""
-    metrics, level, resamples = intervals
+    """Defaults vs defaults and tuned vs tuned of ``pair`` (first against second) on ``dataset``."""
     here = honest[honest["dataset"] == dataset].set_index("optimizer")
     info = metric_info(here["metric"].iloc[0])
     base = defaults(frame[frame["dataset"] == dataset]).groupby("optimizer")["config_id"].first()
@@ -69,10 +74,9 @@ def _pair_rows(
         "defaults": {o: int(base[o]) for o in pair},
         "tuned": {o: None if pd.isna(picks[o]) else int(picks[o]) for o in pair},
     }
-    test = metrics.col("test", info.name)
     return [
         {"dataset": dataset, "metric": info.name, "comparison": comparison}
-        | _compare(frame, dataset, ids, test, (level, resamples, info.diff_bounds))
+        | _compare(frame, dataset, ids, info, intervals)
         for comparison, ids in plans.items()
     ]
 
@@ -84,9 +88,10 @@ def lion_vs_adamw(
     level: float,
     resamples: int = BOOTSTRAP_SAMPLES,
 ) -> pd.DataFrame:
-    """The paper's pair: Lion minus AdamW, defaults vs defaults and tuned vs tuned,
-    paired by seed. Every dataset that ran both gets both rows; "tuned" is n/a (with
-    the reason in ``note``) where one of the two has no working grid point.
+    """The paper's pair: Lion against AdamW (how much better Lion is: Lion minus AdamW,
+    AdamW minus Lion for a loss), defaults vs defaults and tuned vs tuned, paired by seed.
+    Every dataset that ran both gets both rows; "tuned" is n/a (with the reason in
+    ``note``) where one of the two has no working grid point.
     """
     first, second = COMPARED
     named = {"first_mean": f"{first}_test_{{m}}_mean", "second_mean": f"{second}_test_{{m}}_mean"}
@@ -106,8 +111,9 @@ def comparison(
     optimizers: list[str],
     intervals: tuple[Metrics, float, int],
 ) -> pd.DataFrame:
-    """Each optimizer minus ``baseline`` (results.baseline), defaults and tuned, paired by
-    seed: one row per (dataset, optimizer other than the baseline, defaults|tuned).
+    """Each optimizer against ``baseline`` (results.baseline; how much better it is, signed
+    as in ``_compare``), defaults and tuned, paired by seed: one row per (dataset,
+    optimizer other than the baseline, defaults|tuned).
 
     Where the baseline did not run (on that dataset, or at all) the rows are n/a and
     ``note`` says so, rather than the table silently losing them.

@@ -30,19 +30,18 @@ import pyarrow as pa
 from lionsweep.aggregate import nan_for_other_tasks
 from lionsweep.errors import LionSweepError
 from lionsweep.io import write_parquet
+from lionsweep.scoring import Metrics, with_primary
 from lionsweep.selection import (
     GROUP,
     HPARAMS,
     NO_GRID_POINT,
     PRIMARY,
-    Metrics,
     check_sweep,
     config_table,
     load_sweep,
     parse_settings,
     restrict,
     select_honest,
-    with_primary,
 )
 from lionsweep.sweep import check_device, train_configs
 

@@ -17,16 +17,16 @@ from typing import Any
 import pandas as pd
 
 from lionsweep.errors import LionSweepError
-from lionsweep.selection import (
-    GROUP,
-    NO_GRID_POINT,
-    PRIMARY,
-    Metrics,
-    by_metric,
-    metric_info,
-    read_checked,
+from lionsweep.scoring import Metrics, by_metric
+from lionsweep.selection import GROUP, NO_GRID_POINT, PRIMARY, metric_info, read_checked
+from lionsweep.stats import (
+    BOOTSTRAP_SAMPLES,
+    MetricInfo,
+    complete_seeds,
+    diverged_note,
+    mean_ci,
+    paired,
 )
-from lionsweep.stats import BOOTSTRAP_SAMPLES, complete_seeds, diverged_note, mean_ci, paired
 
 REQUIRED = ("dataset", "optimizer", "seed", "role", "config_id", PRIMARY, "note")
 SHOWN = ("lr", "beta1", "weight_decay")  # the tuned point's hyperparameters shown
@@ -51,6 +51,18 @@ def load_confirm(path: str | Path, metrics: Metrics) -> pd.DataFrame:
     return frame
 
 
+def check_primary(confirm: pd.DataFrame, frame: pd.DataFrame, path: str | Path) -> None:
+    """The confirmation must score each dataset by the sweep's primary metric: one chosen
+    (and signed) by another metric would decide the claims on the wrong numbers."""
+    swept = frame.groupby("dataset")[PRIMARY].first()
+    for dataset, metric in confirm.groupby("dataset")[PRIMARY].first().items():
+        if dataset in swept.index and swept[dataset] != metric:
+            raise LionSweepError(
+                f"{path}: dataset {dataset!r} was confirmed on {metric!r} but is scored by "
+                f"{swept[dataset]!r} (datasets.{dataset}.primary_metric): rerun lionsweep confirm"
+            )
+
+
 def per_role(confirm: pd.DataFrame, dataset: str, optimizer: str, role: str, col: str) -> pd.Series:
     """One role's test metric indexed by seed (the pairing order)."""
     rows = confirm[
@@ -61,21 +73,22 @@ def per_role(confirm: pd.DataFrame, dataset: str, optimizer: str, role: str, col
     return rows.set_index("seed")[col].astype(float).sort_index()
 
 
-def _test_col(confirm: pd.DataFrame, dataset: str, metrics: Metrics) -> tuple[str, Any]:
+def _test_col(confirm: pd.DataFrame, dataset: str, metrics: Metrics) -> tuple[str, MetricInfo]:
     m = str(confirm.loc[confirm["dataset"] == dataset, PRIMARY].iloc[0])
     return metrics.col("test", m), metric_info(m)
 
 
 def gains(confirm: pd.DataFrame, optimizer: str, metrics: Metrics) -> dict[str, pd.Series]:
-    """``optimizer``'s per-seed test gain, tuned minus default, per dataset (empty for a
+    """``optimizer``'s per-seed test gain per dataset: how much better tuned is than
+    default (``MetricInfo.improvement``: default minus tuned for a loss). Empty for a
     dataset without a selection; NaN in seeds where either diverged: the claims leave
-    them out and count them, lionsweep.stats)."""
+    them out and count them, lionsweep.stats."""
     out = {}
     for dataset in confirm.loc[confirm["optimizer"] == optimizer, "dataset"].unique():
-        col, _ = _test_col(confirm, dataset, metrics)
+        col, info = _test_col(confirm, dataset, metrics)
         tuned = per_role(confirm, dataset, optimizer, "tuned", col)
         base = per_role(confirm, dataset, optimizer, "default", col)
-        out[str(dataset)] = tuned - base
+        out[str(dataset)] = info.improvement(tuned, base)
     return out
 
 
@@ -103,7 +116,7 @@ def _row(
         return row | {"note": "; ".join(filter(None, notes))}
     (tuned, kept), lost = complete_seeds(tuned, base)  # one set of seeds for the row
     b, t = mean_ci(kept, level, info.bounds), mean_ci(tuned, level, info.bounds)
-    gain = paired(tuned, kept, level, info.diff_bounds, resamples)
+    gain = paired(*info.ordered(tuned, kept), level, info.diff_bounds, resamples)
     row |= {"n_seeds": t.n, "default_test_{m}_mean": b.mean}
     row |= {"default_test_{m}_lo": b.lo, "default_test_{m}_hi": b.hi}
     row |= {"test_{m}_mean": t.mean, "test_{m}_lo": t.lo, "test_{m}_hi": t.hi}

@@ -37,18 +37,14 @@ from lionsweep.heatmap import (
 )
 from lionsweep.io import write_atomic
 from lionsweep.outputs import FIGURE_FORMATS, figure_stems
+from lionsweep.scoring import Metrics, failed, metric_of, score, with_primary
 from lionsweep.selection import (
-    Metrics,
     add_sweep_arguments,
     config_table,
-    failed,
-    metric_of,
     parse_settings,
     restrict,
-    score,
     select_honest,
     sensitivity,
-    with_primary,
 )
 from lionsweep.stats import importance, metric_info
 from lionsweep.summary import configs as summary_configs
@@ -62,18 +58,19 @@ LOSS_LABELS = {"acc": "validation log-loss (nats)", "r2": "validation MSE (stand
 def marginal_data(
     frame: pd.DataFrame, metrics: Metrics, dataset: str, optimizer: str
 ) -> pd.DataFrame:
-    """Per axis value: best and median val primary metric (accuracy in %) over the other
-    axes, per seed, then mean / min / max over seeds. Failed runs are left out of that seed."""
+    """Per axis value: best (the lowest for a loss) and median val primary metric (accuracy
+    in %) over the other axes, per seed, then mean / min / max over seeds. Failed runs are
+    left out of that seed."""
     g = frame[
         (frame["dataset"] == dataset) & (frame["optimizer"] == optimizer) & ~frame["is_default"]
     ]
     axes = grid_axes(g)
     g = g[~failed(g, metrics)]
-    scale = metric_of(g, dataset).scale
-    g = g.assign(_acc=scale * score(g, metrics, "val"))
+    info = metric_of(g, dataset)
+    g = g.assign(_acc=info.scale * score(g, metrics, "val"))
     rows = []
     for axis in axes:
-        per = g.groupby([axis, "seed"])["_acc"].agg(best="max", median="median")
+        per = g.groupby([axis, "seed"])["_acc"].agg(best=info.best, median="median")
         for stat in ("best", "median"):
             s = per[stat].groupby(level=0)
             out = pd.DataFrame({"mean": s.mean(), "lo": s.min(), "hi": s.max()})
@@ -247,7 +244,7 @@ def importance_data(configs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (dataset, opt), g in grid.groupby(["dataset", "optimizer"], sort=False):
         try:
-            shares = importance(g, "val_mean", grid_axes(g))
+            shares = importance(g, "val_mean", grid_axes(g), metric_of(g, dataset).higher)
         except LionSweepError:  # every point failed: nothing to decompose, drawn as n/a
             continue
         for part, share in shares.items():
@@ -300,16 +297,16 @@ def _importance_gap(configs: pd.DataFrame, dataset: str, optimizer: str) -> str:
 
 def decay_data(configs: pd.DataFrame, dataset: str, optimizer: str) -> dict[str, Any]:
     """Mean val primary metric (accuracy in %) against the per-step decay lr * wd (wd > 0),
-    and the best at wd = 0."""
+    and the best at wd = 0 (the lowest for a loss)."""
     g = configs[(configs["dataset"] == dataset) & (configs["optimizer"] == optimizer)]
     g = g[~g["is_default"] & ~g["failed"]]
-    scale = metric_of(configs, dataset).scale
+    info = metric_of(configs, dataset)
     pos = g[g["weight_decay"] > 0]
     zero = g.loc[g["weight_decay"] == 0, "val_mean"]
     return {
         "x": (pos["lr"] * pos["weight_decay"]).to_numpy(),
-        "y": scale * pos["val_mean"].to_numpy(),
-        "best_wd0": scale * zero.max() if len(zero) else math.nan,
+        "y": info.scale * pos["val_mean"].to_numpy(),
+        "best_wd0": info.scale * zero.agg(info.best) if len(zero) else math.nan,
     }
 
 

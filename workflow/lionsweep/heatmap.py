@@ -27,7 +27,8 @@ from matplotlib.patches import Rectangle
 from matplotlib.scale import SymmetricalLogTransform
 from matplotlib.ticker import NullLocator
 
-from lionsweep.selection import AXES, DEFAULTS, HPARAMS, metric_of
+from lionsweep.scoring import metric_of
+from lionsweep.selection import AXES, DEFAULTS, HPARAMS
 
 # Tick labels per axis (results.tick_labels): a 20-value axis shows every 4th value.
 MAX_TICK_LABELS = int(DEFAULTS["tick_labels"])
@@ -146,9 +147,10 @@ def side_axis(grid: pd.DataFrame) -> str | None:
 def heatmap_data(
     configs: pd.DataFrame, dataset: str, optimizer: str, pick: pd.Series | None
 ) -> dict[str, Any]:
-    """[weight decay x lr] best mean val primary metric (accuracy in %) over the other axes
-    (``acc``, named so for every metric), the side axis's value achieving it (under the
-    side axis's own name), and the selected configuration (``pick``; NaN if none)."""
+    """[weight decay x lr] best (lowest for a loss) mean val primary metric (accuracy in
+    %) over the other axes (``acc``, named so for every metric), the side axis's value
+    achieving it (under the side axis's own name), and the selected configuration
+    (``pick``; NaN if none)."""
     both = configs[(configs["dataset"] == dataset) & (configs["optimizer"] == optimizer)]
     g = both[~both["is_default"]]
     default = both[both["is_default"]].iloc[0]
@@ -158,14 +160,14 @@ def heatmap_data(
     acc = np.full((wds.size, lrs.size), np.nan)
     best = np.full((wds.size, lrs.size), np.nan)
     order = [side, *(h for h in others if h != side)] if side else []
-    scale = metric_of(configs, dataset).scale
+    info = metric_of(configs, dataset)
     ordered = g.sort_values(order, kind="stable") if order else g
     for (wd, lr), cell in ordered.groupby(["weight_decay", "lr"]):
         vals = cell["val_mean"].to_numpy()
         if np.isfinite(vals).any():
-            k = int(np.nanargmax(vals))  # lowest side value on ties (sorted)
+            k = int(np.nanargmax(info.sign * vals))  # the best; lowest side value on ties
             i, j = np.searchsorted(wds, wd), np.searchsorted(lrs, lr)
-            acc[i, j] = scale * vals[k]
+            acc[i, j] = info.scale * vals[k]
             best[i, j] = cell[side].to_numpy()[k] if side else np.nan
     shown = [*PLANE, *others]
     chosen = [math.nan] * len(shown) if pick is None else [pick[k] for k in shown]
@@ -247,7 +249,9 @@ def plot_heatmaps(
         len(optimizers), 1 + sides, figsize=(6.5 + 3.5 * sides, 4 * len(optimizers)),
         squeeze=False, gridspec_kw={"width_ratios": [1.6, 1][: 1 + sides]},
     )  # fmt: skip
-    label = metric_of(configs, dataset).axis("mean validation")
+    info = metric_of(configs, dataset)
+    label = info.axis("mean validation")
+    cmap = "viridis" if info.higher else "viridis_r"  # bright is better, for a loss too
     for row, (opt, d) in zip(axes, data.items(), strict=True):
         ax = row[0]
         if d["lr"].size == 0 or not np.isfinite(d["acc"]).any():
@@ -255,7 +259,7 @@ def plot_heatmaps(
                 a.set_axis_off()
                 a.text(0.5, 0.5, f"{dataset}, {opt}: {NO_GRID}", ha="center", transform=a.transAxes)
             continue
-        mesh = _mesh(ax, d, d["acc"], ticks, vmin=vmin, vmax=vmax, cmap="viridis")
+        mesh = _mesh(ax, d, d["acc"], ticks, vmin=vmin, vmax=vmax, cmap=cmap)
         _outline_default(ax, d)
         over = [h for h in d["shown"] if h not in PLANE]
         title = f"{dataset}, {opt}: " + (f"best over {', '.join(over)}; " if over else "")

@@ -7,10 +7,10 @@
   over seeds, reported by its test value (mean and t-interval over seeds). Whether
   it reads final-epoch or best-epoch metrics is ``results.honest_metrics``.
 
-Each dataset is scored by its task's primary metric (the sweep's ``primary_metric``
-column: ``acc`` for classification, ``r2`` for regression; ``acc`` for sweeps written
-before tasks existed). Tables name it in their columns (``test_acc_mean``,
-``test_r2_mean``; a table mixing tasks has both, n/a in the rows of the other).
+Each dataset is scored by its primary metric (the sweep's ``primary_metric`` column:
+``acc`` for classification, ``r2`` for regression, ``acc`` for sweeps written before
+tasks existed, or ``datasets.<name>.primary_metric``); "highest" means "best": the
+lowest for a loss (log-loss, RMSE, MAE). How rows are scored is ``lionsweep.scoring``.
 
 In both, the candidates are the grid points only (the default is its own row
 and is reported separately, as the paper did), and a configuration that diverged
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ import pyarrow.parquet as pq
 
 from lionsweep.errors import LionSweepError
 from lionsweep.hparams import FROZEN_HPARAMS, grid_columns
+from lionsweep.scoring import FINAL, Metrics, by_metric, curve_names, failed, orientation, score
 from lionsweep.stats import (  # noqa: F401  (re-exported: the results modules read them here)
     BOOTSTRAP_SAMPLES,
     FALLBACK_METRIC,
@@ -45,11 +45,6 @@ HPARAMS = grid_columns()  # every optimizer's, then epochs; NaN where an optimiz
 GROUP = ["dataset", "optimizer"]
 NO_GRID_POINT = "no working grid point (every configuration diverged, or no grid)"
 REQUIRED = ("dataset", "optimizer", "seed", "config_id", "is_default", *FROZEN_HPARAMS, "diverged")
-
-
-def curve_names(metrics: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """The stored validation curves the figures read for these primary metrics."""
-    return ("curve_val_loss", *(f"curve_val_{m}" for m in metrics))
 
 
 # Defaults of the `results:` config section (workflow/schemas/config.schema.yaml).
@@ -110,20 +105,6 @@ def settings(results: dict[str, Any] | None) -> dict[str, Any]:
     if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
         raise LionSweepError(f"results.ci_level must lie strictly between 0 and 1, got {level!r}")
     return merged
-
-
-@dataclass(frozen=True)
-class Metrics:
-    """Which columns a protocol reads: final-epoch ``{split}_{m}`` or ``best_{split}_{m}``."""
-
-    kind: str = "final"
-
-    def col(self, split: str, metric: str = "acc") -> str:
-        prefix = "best_" if self.kind == "best_epoch" else ""
-        return f"{prefix}{split}_{metric}"
-
-
-FINAL = Metrics("final")
 
 
 def read_checked(
@@ -202,67 +183,6 @@ def check_sweep(frame: pd.DataFrame, curves: bool = False) -> pd.DataFrame:
         raise LionSweepError("each (dataset, optimizer, seed) needs exactly one is_default row")
     frame["diverged"] = frame["diverged"].astype(bool)
     return frame.sort_values(keys, kind="stable").reset_index(drop=True)
-
-
-def with_primary(frame: pd.DataFrame, chosen: dict[str, str]) -> pd.DataFrame:
-    """The sweep with each dataset's configured primary metric (``{dataset: metric}``,
-    from datasets.<name>.primary_metric) in place of its task's; a metric the dataset's
-    rows do not have is one line naming both."""
-    frame = frame.copy()
-    for dataset, metric in chosen.items():
-        rows = frame["dataset"] == dataset
-        needed = [f"{p}{s}_{m}" for p in ("", "best_") for s in ("val", "test")
-                  for m in (metric, metric_info(metric).tiebreak)]  # fmt: skip
-        missing = [c for c in needed if c not in frame.columns or frame.loc[rows, c].isna().all()]
-        if rows.any() and missing:
-            raise LionSweepError(
-                f"datasets.{dataset}.primary_metric: the sweep has no {metric!r} for it "
-                f"(no values in {missing[0]}): is it a metric of its task?"
-            )
-        frame.loc[rows, PRIMARY] = metric
-    return frame
-
-
-def orientation(metric: pd.Series) -> np.ndarray:
-    """+1 where the row's metric is higher-is-better, -1 where lower is (a loss): a
-    value times it is a score to maximise."""
-    return np.where([metric_info(m).higher for m in metric], 1.0, -1.0)
-
-
-def score(frame: pd.DataFrame, metrics: Metrics, split: str, tiebreak: bool = False) -> pd.Series:
-    """Each row's primary metric on ``split`` (or its tie-break metric), whatever its task."""
-    out = pd.Series(np.nan, index=frame.index, dtype=np.float64)
-    for m, rows in frame.groupby(PRIMARY).groups.items():
-        name = metric_info(m).tiebreak if tiebreak else m
-        out.loc[rows] = frame.loc[rows, metrics.col(split, name)].astype(np.float64)
-    return out
-
-
-def failed(frame: pd.DataFrame, metrics: Metrics) -> pd.Series:
-    """Rows that cannot be scored: diverged, or a NaN validation/test metric."""
-    return (
-        frame["diverged"]
-        | score(frame, metrics, "val").isna()
-        | score(frame, metrics, "test").isna()
-        | score(frame, metrics, "val", tiebreak=True).isna()
-    )
-
-
-def by_metric(table: pd.DataFrame) -> pd.DataFrame:
-    """Columns written with ``{m}`` become one column per primary metric in ``metric``.
-
-    A table of one task gets e.g. ``test_acc_mean`` alone; a table mixing tasks gets
-    ``test_acc_mean`` and ``test_r2_mean``, each NaN in the other task's rows.
-    """
-    present = list(dict.fromkeys(table["metric"])) if len(table) else [FALLBACK_METRIC]
-    out: dict[str, pd.Series] = {}
-    for col in table.columns:
-        if "{m}" not in col:
-            out[col] = table[col]
-            continue
-        for m in present:
-            out[col.replace("{m}", m)] = table[col].where(table["metric"] == m)
-    return pd.DataFrame(out, index=table.index)
 
 
 def config_table(frame: pd.DataFrame, metrics: Metrics) -> pd.DataFrame:
@@ -400,13 +320,6 @@ def sensitivity(configs: pd.DataFrame, points: float = 1.0) -> pd.DataFrame:
             }
         )
     return by_metric(pd.DataFrame(rows, columns=columns))  # no rows: a default-only grid
-
-
-def metric_of(table: pd.DataFrame, dataset: str) -> MetricInfo:
-    """The primary metric of ``dataset`` in a sweep or config table (accuracy when absent)."""
-    col = "metric" if "metric" in table.columns else PRIMARY
-    m = table.loc[table["dataset"] == dataset, col]
-    return metric_info(m.iloc[0] if len(m) else FALLBACK_METRIC)
 
 
 def restrict(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,8 +60,33 @@ class MetricInfo:
         return self.low - self.high, self.high - self.low
 
     def axis(self, what: str = "validation") -> str:
-        """ "validation accuracy (%)", "validation R^2": an axis label with units."""
-        return f"{what} {self.label}" + (f" ({self.unit})" if self.unit else "")
+        """ "validation accuracy (%)", "validation R^2", "validation log-loss (lower is
+        better)": an axis label with units, and the direction where it is not the usual."""
+        notes = [n for n in (self.unit, "" if self.higher else "lower is better") if n]
+        return f"{what} {self.label}" + (f" ({', '.join(notes)})" if notes else "")
+
+    # The metric's direction. `higher` is its one definition; everything that picks a
+    # best, signs a gain or orders a grid goes through these (or selection.orientation).
+    @property
+    def sign(self) -> float:
+        """+1 where higher is better, -1 for a loss: ``sign * value`` is a score to maximise."""
+        return 1.0 if self.higher else -1.0
+
+    @property
+    def best(self) -> str:
+        """The aggregation that picks the best value: "max", or "min" for a loss."""
+        return "max" if self.higher else "min"
+
+    def improvement(self, new: Any, old: Any) -> Any:
+        """How much better ``new`` is than ``old``: ``new - old``, or ``old - new`` for a
+        loss. Every gain and difference the results report follows this convention, so a
+        positive value always means "better" (tuned over default, first over second)."""
+        return self.sign * (new - old) + 0.0  # + 0.0: no "-0" for equal losses
+
+    def ordered(self, new: Any, old: Any) -> tuple[Any, Any]:
+        """(a, b) with ``a - b`` the improvement of ``new`` over ``old``: the order to pass
+        a paired statistic (``paired(a, b)``) so that its difference follows the convention."""
+        return (new, old) if self.higher else (old, new)
 
 
 # Points (sensitivity, claims) are 0.01 of the metric: accuracy points, or 0.01 R^2.
@@ -252,7 +278,9 @@ def paired(
     return Paired(ci, p_t, signflip_p(d), *bootstrap_ci(d, level, resamples))
 
 
-def importance(grid: pd.DataFrame, value: str, axes: Sequence[str]) -> dict[str, float]:
+def importance(
+    grid: pd.DataFrame, value: str, axes: Sequence[str], higher: bool = True
+) -> dict[str, float]:
     """Functional-ANOVA main effects of ``axes`` on ``value`` over a full factorial grid.
 
     On a full grid with equal weights the decomposition is exact: the main effect
@@ -260,7 +288,9 @@ def importance(grid: pd.DataFrame, value: str, axes: Sequence[str]) -> dict[str,
     all interactions add up to the total variance. Returns each axis's share of
     the total variance and the rest as ``interactions``. Axes with one value get 0.
     Failed (NaN) configurations are scored as the worst finite value on the grid
-    ("as bad as the worst working one"), and ``filled`` says how many there were.
+    ("as bad as the worst working one": the lowest, or the highest when ``higher`` is
+    False, i.e. ``value`` is a loss; ``MetricInfo.higher``), and ``filled`` says how many
+    there were. The shares themselves do not depend on the direction.
     """
     if grid.empty:
         raise LionSweepError("importance: empty grid")
@@ -275,7 +305,7 @@ def importance(grid: pd.DataFrame, value: str, axes: Sequence[str]) -> dict[str,
     finite = np.isfinite(y)
     if not finite.any():
         raise LionSweepError("importance: every configuration failed")
-    y = np.where(finite, y, y[finite].min())
+    y = np.where(finite, y, y[finite].min() if higher else y[finite].max())
     frame = grid[axes].assign(_y=y)
     total = float(np.var(y))
     out: dict[str, float] = {}

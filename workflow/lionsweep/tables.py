@@ -1,10 +1,12 @@
 """`lionsweep tables`: the paper's table side by side with ours, and the honest tables.
 
-Each table is built here as numbers (a DataFrame); writers.py turns it into CSV,
-Markdown, LaTeX and HTML with its caption. See selection.py for the two protocols
-and stats.py for the intervals (clipped to the metric's range). Degenerate sweeps
-(one seed, one optimizer, a grid of the default alone, every point diverged)
-still give every table, with n/a where a number does not exist and why in the caption.
+Each table is built as numbers (a DataFrame: here, or in paper.py, comparisons.py,
+decay.py, confirmed.py, claims.py; grid edges in edges.py); writers.py turns it into
+CSV, Markdown, LaTeX and HTML with its caption, written here. See selection.py for the
+two protocols and stats.py for the intervals (clipped to the metric's range).
+Degenerate sweeps (one seed, one optimizer, a grid of the default alone, every point
+diverged) still give every table, with n/a where a number does not exist and why in
+the caption.
 """
 
 from __future__ import annotations
@@ -18,29 +20,25 @@ import pandas as pd
 
 from lionsweep.claims import claims_check
 from lionsweep.comparisons import COMPARED, comparison, lion_vs_adamw
-from lionsweep.confirmed import confirmed_table, gains, load_confirm
+from lionsweep.confirmed import check_primary, confirmed_table, gains, load_confirm
 from lionsweep.decay import decay_table
+from lionsweep.edges import mark_grid_edges
 from lionsweep.outputs import TABLES
+from lionsweep.paper import PAPER_OPTIMIZER, PICKED, paper_tables
+from lionsweep.scoring import Metrics, by_metric, metric_of, with_primary
 from lionsweep.selection import (
     GROUP,
     HPARAMS,
     NO_GRID_POINT,
-    PRIMARY,
-    Metrics,
     add_sweep_arguments,
-    by_metric,
     config_table,
-    defaults,
     metric_info,
-    metric_of,
     parse_settings,
     per_seed,
     rank_grid,
     restrict,
     select_honest,
-    select_paper,
     settings,
-    with_primary,
 )
 from lionsweep.stats import (
     BOOTSTRAP_SAMPLES,
@@ -53,103 +51,6 @@ from lionsweep.stats import (
 )
 from lionsweep.summary import load_columns
 from lionsweep.writers import datasets_table, dropped_note, write_table
-
-PAPER_OPTIMIZER = "lion"  # the paper's table is about Lion alone
-SEED_COLUMNS = ["dataset", "metric", "seed", "default_test_{m}", "best_test_{m}", "gain"]
-PICKED = ("lr", "beta1", "weight_decay")  # the paper's selected point's hyperparameters shown
-SEED_COLUMNS += ["best_config_id", *(f"best_{c}" for c in PICKED), "at_grid_edge"]
-
-
-def grid_extent(configs: pd.DataFrame) -> dict[tuple[str, str], dict[str, tuple[float, float]]]:
-    """Per (dataset, optimizer): (lowest, highest) of every hyperparameter the grid varies.
-
-    Failed points count (they are part of the grid the user asked for); the default
-    row does not (it lies on or off the grid by the user's choice, not the grid's).
-    """
-    grid = configs[~configs["is_default"]]
-    out: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
-    for key, g in grid.groupby(GROUP, sort=True):
-        out[key] = {
-            h: (float(g[h].min()), float(g[h].max())) for h in HPARAMS if g[h].nunique() > 1
-        }
-    return out
-
-
-def edge_label(row: Any, extent: dict[tuple[str, str], dict[str, tuple[float, float]]]) -> Any:
-    """``"lr=max, weight_decay=min"`` for a selected configuration on the grid's boundary,
-    "no" when it is interior on every varied axis, NaN when nothing was selected."""
-    if pd.isna(row.get("lr", math.nan)):
-        return math.nan
-    ends = []
-    for axis, (low, high) in extent.get((row["dataset"], row["optimizer"]), {}).items():
-        value = row[axis]
-        if math.isclose(value, low, rel_tol=1e-9, abs_tol=1e-15):
-            ends.append(f"{axis}=min")
-        elif math.isclose(value, high, rel_tol=1e-9, abs_tol=1e-15):
-            ends.append(f"{axis}=max")
-    return ", ".join(ends) or "no"
-
-
-def mark_grid_edges(table: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
-    """``table`` (one selected configuration per row) with an ``at_grid_edge`` column.
-
-    A best configuration at the end of an axis the grid varies says the optimum may
-    lie outside the grid; axes with one value have no edge to speak of.
-    """
-    extent = grid_extent(configs)
-    edges = [edge_label(r, extent) for _, r in table.iterrows()]
-    return table.assign(at_grid_edge=pd.Series(edges, index=table.index, dtype=object))
-
-
-def paper_tables(
-    frame: pd.DataFrame, configs: pd.DataFrame, published: dict[str, dict[str, float]]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Table 1 of the paper, reproduced with its own protocol (Lion only).
-
-    Per seed: the default's final test primary metric and the grid's *test-selected*
-    maximum. The first seed stands in for the paper's single run; mean and sd
-    over all seeds are beside it. Published numbers come from ``results.paper_table``.
-    """
-    lion = frame[frame["optimizer"] == PAPER_OPTIMIZER]
-    best = mark_grid_edges(select_paper(lion), configs).set_index(["dataset", "seed"])
-    base = defaults(lion)
-    base = base.assign(test_score=[r[f"test_{r[PRIMARY]}"] for _, r in base.iterrows()])
-    base = base.set_index(["dataset", "seed"])
-    seeds = pd.DataFrame(
-        {
-            "metric": base[PRIMARY],
-            "default_test_{m}": base["test_score"],
-            "best_test_{m}": best["test_score"],
-            **{f"best_{c}": best[c] for c in ("config_id", *PICKED)},
-            "at_grid_edge": best["at_grid_edge"],
-        },
-        index=base.index,
-    )
-    seeds["gain"] = seeds["best_test_{m}"] - seeds["default_test_{m}"]
-    seeds = seeds.reset_index().reindex(columns=SEED_COLUMNS)
-    seeds["best_config_id"] = seeds["best_config_id"].astype("Int64")  # NA: nothing selected
-    rows = []
-    for dataset, g in seeds.groupby("dataset", sort=False):
-        first = g.sort_values("seed").iloc[0]
-        paper = published.get(dataset, {})
-        pd_, pb = paper.get("default", math.nan), paper.get("best", math.nan)
-        row = {"dataset": dataset, "metric": first["metric"], "selected_on": "test (as the paper)"}
-        row |= {"seed": int(first["seed"])}
-        row |= {"default_test_{m}": first["default_test_{m}"], "paper_default": pd_}
-        row |= {"best_test_{m}": first["best_test_{m}"], "paper_best": pb}
-        row |= {"gain": first["gain"], "paper_gain": pb - pd_}
-        row |= {f"best_{c}": first[f"best_{c}"] for c in PICKED}
-        by_seed = g.set_index("seed")
-        (base, best), lost = complete_seeds(by_seed["default_test_{m}"], by_seed["best_test_{m}"])
-        row |= {"at_grid_edge": first["at_grid_edge"], "n_seeds": len(base)}
-        for name, values in (("default", base), ("best", best), ("gain", best - base)):
-            row |= {f"{name}_mean": values.mean(), f"{name}_sd": values.std(ddof=1)}
-        rows.append(row | {"note": diverged_note(lost, len(g))})
-    columns = ["dataset", "metric", "selected_on", "seed", "default_test_{m}", "paper_default"]
-    columns += ["best_test_{m}", "paper_best", "gain", "paper_gain", "best_lr", "best_beta1"]
-    columns += ["best_weight_decay", "at_grid_edge", "n_seeds", "default_mean", "default_sd"]
-    columns += ["best_mean", "best_sd", "gain_mean", "gain_sd", "note"]
-    return by_metric(pd.DataFrame(rows, columns=columns)), by_metric(seeds)
 
 
 def shown_hparams(configs: pd.DataFrame) -> list[str]:
@@ -202,7 +103,7 @@ def honest_table(
             tuned = per_seed(frame, dataset, optimizer, int(r["config_id"]), test)
             (tuned, kept), lost = complete_seeds(tuned, base)  # one set of seeds per row
             b, t = mean_ci(kept, level, info.bounds), mean_ci(tuned, level, info.bounds)
-            gain = paired(tuned, kept, level, info.diff_bounds, resamples)
+            gain = paired(*info.ordered(tuned, kept), level, info.diff_bounds, resamples)
             row |= {"default_test_{m}_mean": b.mean, "default_test_{m}_lo": b.lo}
             row |= {"default_test_{m}_hi": b.hi}
             row |= {k: r[k] for k in (*shown, "at_grid_edge")}
@@ -347,6 +248,19 @@ INTERVALS = {
     "[-200, 200] for a difference of two gains; unbounded for R^2).",
 }
 WITH_INTERVALS = tuple(INTERVALS)
+# The signed quantity of each table, as it reads for a lower-is-better metric (log-loss,
+# RMSE, MAE): every gain and difference is an improvement (MetricInfo.improvement), so
+# positive always means better; the captions say so where such a metric is present.
+SIGNED = {
+    "paper_table": "gain = default minus best",
+    "paper_table_seeds": "gain = default minus best",
+    "honest_table": "gain = default minus tuned",
+    "confirmed": "gain = default minus tuned",
+    "lion_vs_adamw": "diff = AdamW minus Lion",
+    "comparison": "diff = baseline minus optimizer",
+    "decay_product": "decay_points = best without decay minus best with",
+    "claims_check": "a gain = default minus tuned",
+}
 WITH_EDGES = ("paper_table", "paper_table_seeds", "honest_table", "best_configs")
 WITH_DROPPED = ("paper_table", "honest_table")
 # How each table shows a row without a selection (every grid point failed, or no grid).
@@ -362,17 +276,25 @@ LOST = {
 
 def metric_words(table: pd.DataFrame) -> str:
     """ "accuracy (acc)", or per dataset when a table mixes tasks: "accuracy (acc: titanic),
-    R^2 (r2: diabetes)"; accuracy for a table without a metric column."""
+    R^2 (r2: diabetes)"; accuracy for a table without a metric column. A table without a
+    dataset column (claims_check: its ``metric`` column says which row) lists the names."""
     if "metric" not in table.columns or table.empty:
         return "accuracy (acc)"
     names = list(dict.fromkeys(table["metric"]))
-    if len(names) == 1:
-        return f"{metric_info(names[0]).label} ({names[0]})"
+    if len(names) == 1 or "dataset" not in table.columns:
+        return ", ".join(f"{metric_info(m).label} ({m})" for m in names)
     parts = []
     for m in names:
         ds = ", ".join(dict.fromkeys(table.loc[table["metric"] == m, "dataset"]))
         parts.append(f"{metric_info(m).label} ({m}: {ds})")
     return ", ".join(parts)
+
+
+def direction_words(table: pd.DataFrame) -> str:
+    """ "For log-loss (logloss)," naming the table's lower-is-better metrics ("" if none)."""
+    names = list(dict.fromkeys(table["metric"])) if "metric" in table.columns else []
+    losses = [f"{metric_info(m).label} ({m})" for m in names if not metric_info(m).higher]
+    return f"For {' and '.join(losses)}," if losses else ""
 
 
 def _lost_rows(name: str, table: pd.DataFrame) -> list[str]:
@@ -402,6 +324,12 @@ def caption(name: str, table: pd.DataFrame, cfg: dict[str, Any], datasets: pd.Da
             "at_grid_edge: the selected point lies at the lowest (min) or highest (max) value "
             "of a hyperparameter the grid varies: the grid may be too narrow."
         )
+    losses = direction_words(table)
+    if name in SIGNED and losses:
+        parts.append(
+            f"{losses} lower is better, so there {SIGNED[name]}: a positive value always "
+            "means better."
+        )
     lost = _lost_rows(name, table)
     if lost:
         parts.append(f"n/a rows ({', '.join(lost)}): {NO_GRID_POINT}.")
@@ -426,6 +354,7 @@ def run(args: argparse.Namespace) -> None:
         metrics = Metrics(settings(cfg)["honest_metrics"])
         confirm = load_confirm(args.confirm, metrics)
         confirm = restrict(confirm, args.datasets, args.optimizers, str(args.confirm))
+        check_primary(confirm, frame, args.confirm)
     tables = run_tables(frame, cfg, args.datasets, args.meta, args.optimizers, confirm)
     for name in TABLES:
         text = caption(name, tables[name], settings(cfg), tables["datasets"])

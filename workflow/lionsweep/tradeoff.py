@@ -18,7 +18,7 @@ import pandas as pd
 from lionsweep.claims import CLAIMS, OPTIMIZER, claim_metric
 from lionsweep.confirmed import gains
 from lionsweep.errors import LionSweepError
-from lionsweep.selection import FINAL, Metrics
+from lionsweep.scoring import FINAL, Metrics
 from lionsweep.stats import RNG_SEED, mean_ci
 
 
