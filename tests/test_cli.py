@@ -125,12 +125,7 @@ def test_cuda_without_cuda_is_one_line_before_reading_anything(
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    settings = {"hidden": 4, "dropout": 0.0, "epochs": 1, "batch_size": 8, "device": "cuda"}
-    argv = ["train", "--dataset", "d", "--optimizer", "lion", "--seed", "0", "--shard", "0"]
-    argv += ["--rows", "0:1", "--settings", json.dumps(settings)]
-    argv += ["--grid", str(tmp_path / "missing.parquet"), "--data", str(tmp_path / "missing")]
-    argv += ["--output", str(tmp_path / "out.parquet")]
-    assert cli.main(argv) == 2
+    assert cli.main(train_argv(tmp_path, "cuda")) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith(
@@ -152,12 +147,7 @@ def test_other_devices_are_not_refused_without_cuda(
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    settings = {"hidden": 4, "dropout": 0.0, "epochs": 1, "batch_size": 8, "device": device}
-    argv = ["train", "--dataset", "d", "--optimizer", "lion", "--seed", "0", "--shard", "0"]
-    argv += ["--rows", "0:1", "--settings", json.dumps(settings)]
-    argv += ["--grid", str(tmp_path / "missing.parquet"), "--data", str(tmp_path / "missing")]
-    argv += ["--output", str(tmp_path / "out.parquet")]
-    assert cli.main(argv) == 2
+    assert cli.main(train_argv(tmp_path, device)) == 2
     err = capsys.readouterr().err
     assert "CUDA" not in err
     assert err.startswith(f"lionsweep train: error: {tmp_path / 'missing' / 'meta.json'}: ")
@@ -235,3 +225,12 @@ def test_interrupted_training_is_one_line_and_keeps_nothing(
     ]
     assert proc.returncode == code and stdout == b""
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
+
+
+def train_argv(tmp_path: Path, device: str) -> list[str]:
+    """`lionsweep train` on one configuration with ``device``, over data that is absent."""
+    settings = {"hidden": 4, "dropout": 0.0, "epochs": 1, "batch_size": 8, "device": device}
+    argv = ["train", "--dataset", "d", "--optimizer", "lion", "--seed", "0", "--shard", "0"]
+    argv += ["--rows", "0:1", "--settings", json.dumps(settings)]
+    argv += ["--grid", str(tmp_path / "missing.parquet"), "--data", str(tmp_path / "missing")]
+    return [*argv, "--output", str(tmp_path / "out.parquet")]

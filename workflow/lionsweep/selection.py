@@ -211,14 +211,20 @@ def config_table(frame: pd.DataFrame, metrics: Metrics) -> pd.DataFrame:
         out[f"{name}_sd"] = g[col].std(ddof=1)
     stats = [c for c in out.columns if c.endswith(("_mean", "_sd"))]
     out.loc[out["failed"], stats] = np.nan
-    for m in out["metric"].unique():  # the named copies
+    return with_named_copies(out).reset_index()
+
+
+def with_named_copies(out: pd.DataFrame) -> pd.DataFrame:
+    """``out`` with each row's generic statistics (``val_mean``...) copied under its
+    metric's own names (``val_acc_mean``...), which the tables and figures read."""
+    for m in out["metric"].unique():
         here = out["metric"] == m
         loss = metric_info(m).tiebreak
         for generic, named in (("val", f"val_{m}"), ("val_loss", f"val_{loss}"),
                                ("test", f"test_{m}")):  # fmt: skip
             for stat in ("mean", "sd"):
                 out.loc[here, f"{named}_{stat}"] = out.loc[here, f"{generic}_{stat}"]
-    return out.reset_index()
+    return out
 
 
 def rank_grid(configs: pd.DataFrame) -> pd.DataFrame:

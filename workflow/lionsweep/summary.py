@@ -32,6 +32,7 @@ from lionsweep.selection import (
     check_sweep,
     config_table,
     metric_info,
+    with_named_copies,
 )
 from lionsweep.tasks import PRIMARY_METRIC
 
@@ -127,14 +128,7 @@ def configs(summary: pd.DataFrame, metrics: Metrics) -> pd.DataFrame:
     out["failed"] = out["n_failed_seeds"] > 0
     for col in STATS:
         out[col] = summary[f"{prefix}{col}"]
-    for m in out["metric"].unique():  # the named copies, as config_table adds them
-        here = out["metric"] == m
-        loss = metric_info(m).tiebreak
-        for generic, named in (("val", f"val_{m}"), ("val_loss", f"val_{loss}"),
-                               ("test", f"test_{m}")):  # fmt: skip
-            for stat in ("mean", "sd"):
-                out.loc[here, f"{named}_{stat}"] = out.loc[here, f"{generic}_{stat}"]
-    return out
+    return with_named_copies(out)
 
 
 def load_columns(path: str | Path, curves: bool = False, extra: Iterable[str] = ()) -> pd.DataFrame:
