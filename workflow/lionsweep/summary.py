@@ -147,7 +147,10 @@ def load_columns(path: str | Path, curves: bool = False, extra: Iterable[str] = 
     missing = [c for c in REQUIRED if c not in schema.names]
     if missing:
         raise LionSweepError(f"{path}: missing columns {missing} (see docs/schema.md)")
-    columns = needed_columns(schema, metrics)
+    try:  # an unknown metric name in the sweep: say which file
+        columns = needed_columns(schema, metrics)
+    except LionSweepError as err:
+        raise LionSweepError(f"{path}: {err}") from None
     if curves:
         names = ("curve_val_loss", *(f"curve_val_{m}" for m in metrics))
         columns += [c for c in schema.names if c in names]
