@@ -44,12 +44,14 @@ def _outcome(build) -> str:
     return "accepted"
 
 
-def test_every_optimizer_has_a_driver():
-    assert tuple(DRIVERS) == optim.names()
+def test_every_driver_is_a_registry_optimizer():
+    """The paper's four have drivers; the 2026 field's entries train through the engine
+    only (issue 20) and get one when a user asks for it."""
+    assert set(DRIVERS) <= set(optim.names())
     assert all(DRIVERS[n].name == n for n in DRIVERS)
 
 
-@pytest.mark.parametrize("name", optim.names())
+@pytest.mark.parametrize("name", list(DRIVERS))
 def test_scalar_hyperparameters_are_a_drop_in(name):
     """With Python scalars they train a real model as the reference does (float64)."""
     torch.manual_seed(0)
@@ -72,7 +74,7 @@ def test_scalar_hyperparameters_are_a_drop_in(name):
         assert not torch.equal(a, p0)  # it did move
 
 
-@pytest.mark.parametrize("name", optim.names())
+@pytest.mark.parametrize("name", list(DRIVERS))
 def test_defaults_are_the_references(name):
     ours, ref = DRIVERS[name](_params()).defaults, REFERENCES[name](_params()).defaults
     assert set(ours) <= set(ref)

@@ -19,9 +19,13 @@ def rule_imports() -> list[str]:
     """The lionsweep modules the rules import while Snakemake parses them."""
     text = "\n".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
     found = re.findall(r"^from (lionsweep[\w.]*) import ([\w, (]+)", text, flags=re.M)
-    modules = {
-        m if m != "lionsweep" else f"lionsweep.{names.split(',')[0].strip()}" for m, names in found
-    }
+    package = ROOT / "workflow" / "lionsweep"
+    modules = set()
+    for m, names in found:  # `from lionsweep import layout, ENGINE_VERSION`: one module, a name
+        for name in [m] if m != "lionsweep" else [n.strip() for n in names.split(",")]:
+            is_module = name.startswith("lionsweep") or (package / f"{name}.py").exists()
+            modules.add(name if name.startswith("lionsweep") else
+                        f"lionsweep.{name}" if is_module else "lionsweep")  # fmt: skip
     return sorted(modules)
 
 
