@@ -27,12 +27,20 @@ TRAINING = {
     "confirm",
     "engine",
     "fused",
+    "gpucheck",  # trains on (simulated) CUDA
     "heads",
+    "hostreads",
     "kernels",
+    "kernels_adam_family",
+    "kernels_matrix",
+    "kernels_momentum",
     "metrics",
     "model",
     "optim",
     "optim_drivers",
+    "optim_field",
+    "references",  # the field's torch reference optimizers
+    "roles",
     "sweep",
     "trainer",
 }
