@@ -23,7 +23,7 @@ from lionsweep.errors import LionSweepError
 from lionsweep.fetch import fetch
 from lionsweep.prepare import prepare
 from lionsweep.scoring import with_primary
-from lionsweep.selection import config_table, select_honest, select_paper
+from lionsweep.selection import check_sweep, config_table, select_honest, select_paper
 
 SPLIT = {"seed": 42, "test_fraction": 0.2, "val_fraction": 0.2}
 SPEC = {"read": {"header": True}, "target": "y", "positive": 1, "features": None}
@@ -293,7 +293,7 @@ def test_a_primary_metric_of_another_task_is_refused(config: dict, entry, messag
 
 def test_selection_follows_the_primary_metric_lower_is_better() -> None:
     """logloss is minimised: the honest choice and the paper's are the lowest-loss points."""
-    frame = make_sweep(datasets=("titanic",), optimizers=("lion",), task="binary")
+    frame = check_sweep(make_sweep(datasets=("titanic",), optimizers=("lion",), task="binary"))
     configs = config_table(with_primary(frame, {"titanic": "logloss"}), _final())
     chosen = select_honest(configs).iloc[0]
     grid = configs[~configs.is_default]
