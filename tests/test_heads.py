@@ -221,7 +221,8 @@ def test_divergence_is_masked_for_every_optimizer(optimizer):
     splits = _splits("multiclass")
     task = _task("multiclass", splits)
     hp = _hp(optimizer, 4)
-    hp["weight_decay"][2] = 0.1
+    # Adan decays as p / (1 + lr * wd): a huge lr with decay shrinks the weights instead
+    hp["weight_decay"][2] = 0.0 if optimizer == "adan" else 0.1
     hp["lr"][2] = 1e30
     short, _ = train_batched(
         splits, optimizer, hp, dataclasses.replace(SETTINGS, epochs=2), SEED, task
