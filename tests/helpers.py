@@ -99,3 +99,16 @@ def train_batched(
     if head is None:
         return train_chunk(data, optimizer, hpt, seed, settings, progress=False)
     return train_chunk(data, optimizer, hpt, seed, settings, progress=False, head=head)
+
+
+def linear_splits(n: int, n_eval: int, d: int = 6, seed: int = 0) -> dict[str, tuple]:
+    """A small binary task with a linear truth: ``n`` training rows, ``n_eval`` validation
+    and ``n_eval + 1`` test rows (uneven, so a split mix-up changes a shape)."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=d)
+
+    def make(m: int):
+        x = rng.normal(size=(m, d)).astype(np.float32)
+        return x, (x @ w + rng.normal(size=m) > 0).astype(np.int64)
+
+    return {"train": make(n), "val": make(n_eval), "test": make(n_eval + 1)}

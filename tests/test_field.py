@@ -9,6 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from helpers import linear_splits
 from test_registry import TEST_HP
 
 from lionsweep import engine, optim, references
@@ -23,15 +24,8 @@ SETTINGS = TrainSettings(hidden=8, dropout=0.2, epochs=4, batch_size=16)
 SEED = 3
 
 
-def _splits(n: int = 120, d: int = 6, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    w = rng.normal(size=d)
-
-    def make(m: int):
-        x = rng.normal(size=(m, d)).astype(np.float32)
-        return x, (x @ w + rng.normal(size=m) > 0).astype(np.int64)
-
-    return {"train": make(n), "val": make(40), "test": make(41)}
+def _splits():
+    return linear_splits(120, 40)
 
 
 def _defaults(name: str, k: int) -> dict[str, np.ndarray]:

@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from helpers import linear_splits
 
 from lionsweep import engine, trainer
 from lionsweep.engine import TrainSettings, train_chunk
@@ -17,15 +18,8 @@ SEED = 5
 SETTINGS = TrainSettings(hidden=8, dropout=0.25, epochs=4, batch_size=16)
 
 
-def _splits(n: int = 90, d: int = 6, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    w = rng.normal(size=d)
-
-    def make(m: int):
-        x = rng.normal(size=(m, d)).astype(np.float32)
-        return x, (x @ w + rng.normal(size=m) > 0).astype(np.int64)
-
-    return {"train": make(n), "val": make(30), "test": make(31)}
+def _splits():
+    return linear_splits(90, 30)
 
 
 def _hp(k: int = 8) -> dict[str, np.ndarray]:
