@@ -108,8 +108,9 @@ def commands(folder: Path, shards: list[Path]) -> dict[str, list[str]]:
     sweep, summary = str(folder / "sweep.parquet"), str(folder / "summary.parquet")
     py, common = sys.executable, ["--datasets", *GRIDS, "--optimizers", *OPTIMIZERS]
     plan = (
-        "import sys; from lionsweep.confirm.retrain import plan; from lionsweep.results.selection import "
-        "Metrics, load_sweep, restrict; f = restrict(load_sweep(sys.argv[1], curves=False), "
+        "import sys; from lionsweep.confirm.retrain import plan; "
+        "from lionsweep.results.selection import Metrics, load_sweep, restrict; "
+        "f = restrict(load_sweep(sys.argv[1], curves=False), "
         "sys.argv[2:5], sys.argv[5:]); print(len(plan(f, Metrics('final'))))"
     )
     ls = [py, "-m", "lionsweep"]

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from lionsweep.optim import fused, kernels
+from lionsweep.optim import fused, kernels, registry
+from lionsweep.optim.roles import OTHER
 from lionsweep.train.engine import TrainSettings, train_grid
 
 needs_lib = pytest.mark.skipif(fused.library() is None, reason=f"fused off: {fused.reason()}")
@@ -45,13 +46,9 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool((a.view(torch.int32) == b.view(torch.int32)).all())
 
 
-def _run(update, tensors, use_eager: bool):
+def _run(update, tensors) -> list[torch.Tensor]:
     out = [t.clone() for t in tensors]
-    if use_eager:
-        with fused.eager():
-            update(*out)
-    else:
-        update(*out)
+    update(*out)
     return out
 
 
@@ -76,7 +73,11 @@ def test_lion_bitwise(shape):
         for _ in range(3):
             kernels.lion_update(p, g, m, kernels.lion_coefs(p, **hp))
 
-    eager, fast = _run(update, tensors, True), _run(update, tensors, False)
+    def update_fused(p, g, m):
+        for _ in range(3):
+            assert fused.lion(p, g, m, kernels.lion_coefs(p, **hp))
+
+    eager, fast = _run(update, tensors), _run(update_fused, tensors)
     assert all(_same(a, b) for a, b in zip(eager, fast, strict=True))
     assert not _same(eager[0], tensors[0])  # it did update
 
@@ -91,12 +92,15 @@ def test_adam_bitwise(shape, decoupled):
     eps = torch.full((shape[0],), 1e-8)
     eps[0] = 1e-3
 
-    def update(p, g, m, v):
+    def update(p, g, m, v, fast=False):
         c = kernels.adam_coefs(p, **hp, eps=eps, decoupled=decoupled)
         for step in (1, 2, 9):
-            kernels.adam_update(p, g.clone(), m, v, c, step, torch.empty_like(p))
+            if fast:
+                assert fused.adam(p, g.clone(), m, v, c, step, torch.empty_like(p))
+            else:
+                kernels.adam_update(p, g.clone(), m, v, c, step, torch.empty_like(p))
 
-    eager, fast = _run(update, tensors, True), _run(update, tensors, False)
+    eager, fast = _run(update, tensors), _run(lambda *t: update(*t, fast=True), tensors)
     assert all(_same(a, b) for a, b in zip(eager, fast, strict=True))
 
 
@@ -114,6 +118,32 @@ def test_fused_path_is_taken():
     assert not fused.lion(p.double(), p.double(), p.double(), coefs)
     t = torch.zeros(4, 3, 2).transpose(1, 2)
     assert not fused.lion(t, t.clone(), t.clone(), coefs)
+
+
+@needs_lib
+@pytest.mark.parametrize("optimizer", ["lion", "adamw", "adam"])
+def test_the_registry_chooses_fused_else_eager(optimizer, monkeypatch):
+    """Dispatch lives in the registry's entry points: fused where the library takes the
+    step, the eager kernel where it declines; the kernels never call the library."""
+    calls = []
+    for name in ("lion", "adam"):
+        real = getattr(fused, name)
+        monkeypatch.setattr(fused, name, lambda *a, _f=real, _n=name: calls.append(_n) or _f(*a))
+    k, gen = 4, torch.Generator().manual_seed(3)
+    hp = {**_hp(k, gen), "eps": torch.full((k,), 1e-8)}
+    if optimizer == "lion":
+        del hp["eps"]
+    spec = registry.REGISTRY[optimizer]
+    p, g, *_ = _tensors((k, 3, 5), gen)
+    p, g = p.nan_to_num(0.5, 0.5), g.nan_to_num(0.5)
+    states = [torch.zeros_like(p) for _ in spec.state]
+    spec.update(p, g.clone(), states, spec.coefs(p, hp, OTHER), 1, torch.empty_like(p))
+    assert calls == ["lion" if optimizer == "lion" else "adam"]
+    with fused.eager():  # declined: the eager kernel gives the same numbers
+        q, s = p.clone(), [t.clone() for t in states]
+        spec.update(q, g.clone(), s, spec.coefs(q, hp, OTHER), 2, torch.empty_like(q))
+    spec.update(p, g.clone(), states, spec.coefs(p, hp, OTHER), 2, torch.empty_like(p))
+    assert _same(p, q) and all(_same(a, b) for a, b in zip(states, s, strict=True))
 
 
 def _splits(seed: int = 0):
@@ -165,7 +195,7 @@ def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 SMOKE = (
-    "import numpy as np; from lionsweep import fused; from lionsweep.train.engine import *;"
+    "import numpy as np; from lionsweep.optim import fused; from lionsweep.train.engine import *;"
     "rng = np.random.default_rng(0); x = rng.normal(size=(40, 3)).astype('float32');"
     "s = {n: (x, (x[:, 0] > 0).astype('int64')) for n in ('train', 'val', 'test')};"
     "hp = dict(lr=[1e-3, 1e-2], beta1=[0.9, 0.95], beta2=[0.99, 0.99], weight_decay=[0, 1]);"
@@ -199,11 +229,11 @@ def test_fallback_without_compiler(tmp_path, env, why):
 def test_build_is_cached(tmp_path):
     """One build per source/flags/compiler/CPU; a second process reuses it."""
     env = {"LIONSWEEP_CACHE": str(tmp_path)}
-    first = _python("from lionsweep import fused; print(fused.build())", env)
+    first = _python("from lionsweep.optim import fused; print(fused.build())", env)
     built = list(tmp_path.glob("fused-*.so"))
     assert first.returncode == 0 and len(built) == 1
     stamp = built[0].stat().st_mtime_ns
-    second = _python("from lionsweep import fused; print(fused.build())", env)
+    second = _python("from lionsweep.optim import fused; print(fused.build())", env)
     assert second.stdout == first.stdout and built[0].stat().st_mtime_ns == stamp
 
 
@@ -216,7 +246,9 @@ __attribute__((constructor)) static void planted(void) {
     if (f) { fputs("constructor ran", f); fclose(f); }
 }
 """
-LOAD = "from lionsweep import fused; print(fused.library() is not None); print(fused.reason())"
+LOAD = (
+    "from lionsweep.optim import fused; print(fused.library() is not None); print(fused.reason())"
+)
 OTHER_UID = 65534  # nobody
 
 
@@ -226,7 +258,8 @@ def reference(tmp_path_factory) -> Path:
     if fused.library() is None:
         pytest.skip(f"fused off: {fused.reason()}")
     cache = tmp_path_factory.mktemp("reference")
-    proc = _python("from lionsweep import fused; fused.build()", {"LIONSWEEP_CACHE": str(cache)})
+    build = "from lionsweep.optim import fused; fused.build()"
+    proc = _python(build, {"LIONSWEEP_CACHE": str(cache)})
     assert proc.returncode == 0, proc.stderr
     return cache
 

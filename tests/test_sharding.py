@@ -92,7 +92,7 @@ def _dry_run(workdir: Path, mirror: Path, *configs: str) -> str:
 
 def _add_cost_model_2(workdir: Path) -> None:
     """The code gains a (10x slower) version 2 and makes it the default."""
-    module = workdir / "workflow" / "lionsweep" / "shardcost.py"
+    module = workdir / "workflow" / "lionsweep" / "sweep" / "shardcost.py"
     code = module.read_text()
     assert "DEFAULT_COST_MODEL = 1\n" in code
     code = code.replace("DEFAULT_COST_MODEL = 1\n", "DEFAULT_COST_MODEL = 2\n")

@@ -215,7 +215,7 @@ def test_a_changed_setting_never_leaves_stale_numbers(
     changed = {"training": {"epochs": 4}, "study": {"replace": True}}
     (workdir / "config" / "epochs4.yaml").write_text(yaml.safe_dump(changed))
     args = ("--cores", "2", "--keep-going", *TEST, "config/epochs4.yaml")
-    module = workdir / "workflow" / "lionsweep" / "sweep.py"
+    module = workdir / "workflow" / "lionsweep" / "sweep" / "shards.py"
     code = module.read_text()
     module.write_text(code + "\nraise RuntimeError('injected: training is broken')\n")
     first = snakemake(workdir, *args, mirror=mirror, check=False)

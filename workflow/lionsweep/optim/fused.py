@@ -48,6 +48,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from lionsweep.optim import kernels  # the eager steps the probe checks the library against
+
 SOURCE = Path(__file__).with_name("fused.c")
 FLAGS = ("-O3", "-ffp-contract=off", "-fPIC", "-shared", "-pthread")
 NATIVE = ("-march=native",)
@@ -239,7 +241,8 @@ def reason() -> str:
 
 @contextlib.contextmanager
 def eager() -> Iterator[None]:
-    """Use the eager kernels inside this block (tests, the probe)."""
+    """Decline every fused step inside this block, so the registry's entry points run the
+    eager kernels (tests; ``LIONSWEEP_FUSED=0`` does it for a whole process)."""
     old, _state["eager"] = _state["eager"], True
     try:
         yield
@@ -311,9 +314,8 @@ def adam(p: Tensor, g: Tensor, m: Tensor, v: Tensor, c, step: int, buffer: Tenso
 
 
 def _probe() -> bool:
-    """True when the library reproduces the eager kernels bit for bit here."""
-    from lionsweep.optim import kernels
-
+    """True when the library reproduces the eager kernels bit for bit here: each fused
+    step against :mod:`lionsweep.optim.kernels`' on copies of the same tensors."""
     gen = torch.Generator().manual_seed(0)
     k = 6
     hp = {
@@ -326,16 +328,15 @@ def _probe() -> bool:
     for shape in ((k, 5, 21), (k, 3)):
         p, g, m = (torch.randn(shape, generator=gen) for _ in range(3))
         v = torch.rand(shape, generator=gen)
-        runs = []
-        for use_eager in (True, False):
-            t = [x.clone() for x in (p, g, m, v)]
-            with eager() if use_eager else contextlib.nullcontext():
-                kernels.lion_update(t[0], t[1].clone(), t[2], kernels.lion_coefs(t[0], **hp))
-                for decoupled in (True, False):
-                    c = kernels.adam_coefs(t[0], **hp, eps=eps, decoupled=decoupled)
-                    for step in (1, 3):
-                        kernels.adam_update(t[0], t[1].clone(), t[2], t[3], c, step)
-            runs.append(t)
-        if not all(torch.equal(a, b) for a, b in zip(*runs, strict=True)):
+        ran, want = [x.clone() for x in (p, g, m, v)], [x.clone() for x in (p, g, m, v)]
+        done = lion(ran[0], ran[1].clone(), ran[2], kernels.lion_coefs(ran[0], **hp))
+        kernels.lion_update(want[0], want[1].clone(), want[2], kernels.lion_coefs(want[0], **hp))
+        for decoupled in (True, False):
+            for step in (1, 3):
+                c = kernels.adam_coefs(ran[0], **hp, eps=eps, decoupled=decoupled)
+                done = adam(ran[0], ran[1].clone(), ran[2], ran[3], c, step, None) and done
+                c = kernels.adam_coefs(want[0], **hp, eps=eps, decoupled=decoupled)
+                kernels.adam_update(want[0], want[1].clone(), want[2], want[3], c, step)
+        if not done or not all(torch.equal(a, b) for a, b in zip(ran, want, strict=True)):
             return False
     return True

@@ -5,19 +5,21 @@ Hyperparameters are Python scalars or [K] tensors broadcast over each parameter'
 leading axis; parameters may be non-contiguous views. Each kernel follows its
 reference's order of operations (lion-pytorch, ``torch.optim``), so a model slice
 matches the reference to rounding (1e-12 in float64, tests/test_registry.py).
+
+They are purely eager: whether a step runs fused (:mod:`lionsweep.optim.fused`, the
+same numbers in fewer memory passes) is chosen above them, in the registry's entry
+points, as ``torch.optim``'s functional ``adamw()`` chooses fused, foreach or
+single-tensor; no implementation calls another back.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
-
-from lionsweep.optim import fused
 
 Hyper = float | Tensor
 
@@ -73,8 +75,6 @@ def lion_update(
     p: Tensor, g: Tensor, m: Tensor, coefs: LionCoefs, buffer: Tensor | None = None
 ) -> None:
     """One Lion step for one (stacked) parameter with precomputed :func:`lion_coefs`."""
-    if fused.lion(p, g, m, coefs):  # same numbers, one memory pass
-        return
     lr, beta1, one_minus_beta2, decay = coefs
     if decay is not None:
         p.mul_(decay)
@@ -84,28 +84,6 @@ def lion_update(
     _sub_scaled(p, c, lr)
     # m = beta2 * m + (1 - beta2) * g
     m.lerp_(g, one_minus_beta2)
-
-
-@torch.no_grad()
-def lion_step(
-    params: Sequence[Tensor],
-    grads: Sequence[Tensor],
-    exp_avgs: Sequence[Tensor],
-    *,
-    lr: Hyper,
-    beta1: Hyper,
-    beta2: Hyper,
-    weight_decay: Hyper,
-    buffers: Sequence[Tensor] | None = None,
-) -> None:
-    """One Lion step, in place: decay, sign update, then momentum (reference order).
-
-    ``buffers`` (same shapes as ``params``) are scratch space for the interpolation
-    ``c``; passing preallocated ones avoids large allocations (page faults) per step.
-    """
-    for i, (p, g, m) in enumerate(zip(params, grads, exp_avgs, strict=True)):
-        coefs = lion_coefs(p, lr=lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay)
-        lion_update(p, g, m, coefs, buffers[i] if buffers else None)
 
 
 # ------------------------------------------------------------- Adam / AdamW
@@ -160,8 +138,6 @@ def adam_update(
     Coupled decay (Adam) is added to ``g`` in place: callers pass a gradient they
     may lose (the engine's are recomputed every step; the drivers pass copies).
     """
-    if fused.adam(p, g, m, v, c, step, buffer):  # same numbers, two memory passes
-        return
     if c.decay is not None:
         p.mul_(c.decay)
     if c.weight_decay is not None:
@@ -194,28 +170,6 @@ def adam_update(
         step_size = c.lr / (1 - c.beta1**step)  # type: ignore[operator]
         denom = (v.sqrt() / math.sqrt(1 - c.beta2**step)).add_(c.eps)  # type: ignore[operator]
         p.addcdiv_(m, denom, value=-step_size)
-
-
-@torch.no_grad()
-def adamw_step(
-    params: Sequence[Tensor],
-    grads: Sequence[Tensor],
-    exp_avgs: Sequence[Tensor],
-    exp_avg_sqs: Sequence[Tensor],
-    *,
-    step: int,
-    lr: Hyper,
-    beta1: Hyper,
-    beta2: Hyper,
-    eps: Hyper,
-    weight_decay: Hyper,
-    buffers: Sequence[Tensor] | None = None,
-) -> None:
-    """One AdamW step (``step`` counts from 1), in place, as ``torch.optim.AdamW``."""
-    hp = {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weight_decay}
-    for i, (p, g, m, v) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs, strict=True)):
-        c = adam_coefs(p, **hp, decoupled=True)
-        adam_update(p, g, m, v, c, step, buffers[i] if buffers else None)
 
 
 # ---------------------------------------------------------------------- SGD

@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from lionsweep.errors import LionSweepError
+from lionsweep.optim import fused, kernels
 from lionsweep.optim.field import FIELD_KERNELS
 from lionsweep.optim.hparams import (
     DESCRIPTIONS,
@@ -46,17 +47,88 @@ from lionsweep.optim.hparams import (
     names,
 )
 from lionsweep.optim.kernels import (
+    AdamCoefs,
     Hyper,
+    LionCoefs,
     adam_coefs,
-    adam_update,
-    adamw_step,
     lion_coefs,
-    lion_step,
-    lion_update,
     sgd_coefs,
     sgd_update,
 )
 from lionsweep.optim.roles import OTHER
+
+
+# ------------------------------------------------------------ entry points
+# Fused or eager is chosen here, as torch.optim's functional adamw() chooses fused,
+# foreach or single-tensor: the kernels stay eager and the fused library (the same
+# numbers in fewer memory passes, checked by its probe) never calls back up.
+@torch.no_grad()
+def lion_update(
+    p: Tensor, g: Tensor, m: Tensor, coefs: LionCoefs, buffer: Tensor | None = None
+) -> None:
+    """One Lion step of one stacked parameter: fused where the library takes it, else eager."""
+    if not fused.lion(p, g, m, coefs):
+        kernels.lion_update(p, g, m, coefs, buffer)
+
+
+@torch.no_grad()
+def adam_update(
+    p: Tensor,
+    g: Tensor,
+    m: Tensor,
+    v: Tensor,
+    c: AdamCoefs,
+    step: int,
+    buffer: Tensor | None = None,
+) -> None:
+    """One Adam/AdamW step of one stacked parameter: fused where it can, else eager."""
+    if not fused.adam(p, g, m, v, c, step, buffer):
+        kernels.adam_update(p, g, m, v, c, step, buffer)
+
+
+@torch.no_grad()
+def lion_step(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    exp_avgs: Sequence[Tensor],
+    *,
+    lr: Hyper,
+    beta1: Hyper,
+    beta2: Hyper,
+    weight_decay: Hyper,
+    buffers: Sequence[Tensor] | None = None,
+) -> None:
+    """One Lion step of every parameter, in place: decay, sign update, then momentum.
+
+    ``buffers`` (same shapes as ``params``) are scratch space for the interpolation;
+    preallocated ones avoid large allocations (page faults) per step.
+    """
+    hp = {"lr": lr, "beta1": beta1, "beta2": beta2, "weight_decay": weight_decay}
+    for i, (p, g, m) in enumerate(zip(params, grads, exp_avgs, strict=True)):
+        lion_update(p, g, m, lion_coefs(p, **hp), buffers[i] if buffers else None)
+
+
+@torch.no_grad()
+def adamw_step(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    exp_avgs: Sequence[Tensor],
+    exp_avg_sqs: Sequence[Tensor],
+    *,
+    step: int,
+    lr: Hyper,
+    beta1: Hyper,
+    beta2: Hyper,
+    eps: Hyper,
+    weight_decay: Hyper,
+    buffers: Sequence[Tensor] | None = None,
+) -> None:
+    """One AdamW step (``step`` from 1) of every parameter, as ``torch.optim.AdamW``."""
+    hp = {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weight_decay}
+    for i, (p, g, m, v) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs, strict=True)):
+        c = adam_coefs(p, **hp, decoupled=True)
+        adam_update(p, g, m, v, c, step, buffers[i] if buffers else None)
+
 
 # ------------------------------------------------------------------ registry
 Update = Callable[[Tensor, Tensor, Sequence[Tensor], Any, int, Tensor | None], None]

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import ROOT
-from lionsweep import atomic as io
+from lionsweep import atomic
 from lionsweep.errors import LionSweepError
 
 
@@ -30,10 +30,10 @@ def test_disk_full_keeps_the_old_file_and_no_temp_file(
     path.write_text("previous")
     if kind == "json":
         monkeypatch.setattr(Path, "write_text", _disk_full)
-        write = lambda: io.write_json({"a": 1}, path)  # noqa: E731
+        write = lambda: atomic.write_json({"a": 1}, path)  # noqa: E731
     else:
         monkeypatch.setattr(pq, "write_table", _disk_full)
-        write = lambda: io.write_parquet(pa.table({"a": [1]}), path)  # noqa: E731
+        write = lambda: atomic.write_parquet(pa.table({"a": [1]}), path)  # noqa: E731
     with pytest.raises(LionSweepError) as err:
         write()
     assert str(err.value) == (
@@ -47,14 +47,14 @@ def test_disk_full_keeps_the_old_file_and_no_temp_file(
 def test_disk_full_inside_atomic_path_body(tmp_path: Path) -> None:
     path = tmp_path / "raw.csv"
     expected = f"cannot write {path}: No space left on device"
-    with pytest.raises(LionSweepError, match=expected), io.atomic_path(path) as tmp:
+    with pytest.raises(LionSweepError, match=expected), atomic.atomic_path(path) as tmp:
         tmp.write_text("half")
         _disk_full()
     assert list(tmp_path.iterdir()) == []
 
 
 def test_other_errors_of_the_body_pass_unchanged(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError), io.atomic_path(tmp_path / "x"):
+    with pytest.raises(FileNotFoundError), atomic.atomic_path(tmp_path / "x"):
         open(tmp_path / "no-such-input")  # noqa: SIM115
     assert list(tmp_path.iterdir()) == []
 
@@ -70,7 +70,7 @@ def test_output_folder_without_write_permission(tmp_path: Path, monkeypatch) -> 
     path = tmp_path / "meta.json"
     path.write_text("previous")
     with pytest.raises(LionSweepError) as err:
-        io.write_json({"a": 1}, path)
+        atomic.write_json({"a": 1}, path)
     assert str(err.value).startswith(f"cannot write {path}: Permission denied; nothing was kept")
     assert path.read_text() == "previous"
 
@@ -82,7 +82,7 @@ def test_permission_error_from_the_writer(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(os, "replace", denied)
     path = tmp_path / "meta.json"
     with pytest.raises(LionSweepError, match=f"cannot write {path}: Permission denied"):
-        io.write_json({"a": 1}, path)
+        atomic.write_json({"a": 1}, path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -90,8 +90,8 @@ def test_permission_error_from_the_writer(tmp_path: Path, monkeypatch) -> None:
 # cleanup code runs) or to stay alive beside the test's own writes.
 WRITER = (
     "import sys, time\n"
-    "from lionsweep import io\n"
-    "with io.atomic_path(sys.argv[1]) as tmp:\n"
+    "from lionsweep import atomic\n"
+    "with atomic.atomic_path(sys.argv[1]) as tmp:\n"
     "    print(tmp, flush=True)\n"
     "    time.sleep(600)\n"
 )
@@ -118,7 +118,7 @@ def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path: Path)
         proc.kill()
         proc.wait()
         assert tmp.exists()  # nothing of the killed process ran
-        io.write_json({"a": 1}, figures / target)
+        atomic.write_json({"a": 1}, figures / target)
         assert sorted(p.name for p in figures.iterdir()) == [target], target
         (figures / target).unlink()
 
@@ -127,8 +127,8 @@ def test_a_running_writers_temporary_is_kept(tmp_path: Path) -> None:
     """A concurrent job's temporary file is not stale: it must survive our writes."""
     proc, tmp = _writer(tmp_path / "shard0.parquet")
     try:
-        io.write_json({"a": 1}, tmp_path / "shard0.parquet")
-        io.write_json({"a": 1}, tmp_path / "shard1.parquet")
+        atomic.write_json({"a": 1}, tmp_path / "shard0.parquet")
+        atomic.write_json({"a": 1}, tmp_path / "shard1.parquet")
         assert tmp.exists()
     finally:
         proc.kill()
@@ -145,5 +145,5 @@ def test_temporaries_of_other_hosts_or_other_programs_are_kept(tmp_path: Path) -
     ]
     for name in others:
         (tmp_path / name).write_text("")
-    io.write_json({"a": 1}, tmp_path / "a.png")
+    atomic.write_json({"a": 1}, tmp_path / "a.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*others, "a.png"])
