@@ -1,7 +1,7 @@
 """Every module of the package imports first, alone, in a fresh interpreter.
 
 An import cycle hides while some other module happens to be imported first (as
-``optim`` -> ``optim_drivers`` -> ``optim`` did: ``import lionsweep.optim.drivers``
+the old flat ``optim`` -> ``optim_drivers`` -> ``optim`` did: ``import lionsweep.optim_drivers``
 raised ImportError), so each module gets a process of its own. The list is read from
 the package directory, sub-packages included, so it follows any later move.
 """

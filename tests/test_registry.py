@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from lionsweep.errors import LionSweepError
-from lionsweep.optim import drivers as optim_drivers
+from lionsweep.optim import drivers
 from lionsweep.optim import registry as optim
 from lionsweep.optim.roles import HIDDEN, HIDDEN_BIAS, OTHER
 
@@ -134,10 +134,10 @@ SHAPES = [s for s, _ in PARAMS]
 ROLES = [r for _, r in PARAMS]
 STEPS = 25
 DRIVERS = {
-    "lion": optim_drivers.Lion,
-    "adamw": optim_drivers.AdamW,
-    "adam": optim_drivers.Adam,
-    "sgd": optim_drivers.SGD,
+    "lion": drivers.Lion,
+    "adamw": drivers.AdamW,
+    "adam": drivers.Adam,
+    "sgd": drivers.SGD,
 }
 
 
@@ -193,13 +193,12 @@ def test_slices_match_reference(name, k):
 @pytest.mark.parametrize("name", list(DRIVERS))
 def test_drivers_match_reference(name):
     """The torch.optim drivers with [K] tensors give the same as the functional core."""
-    drivers = DRIVERS
     params, grads, hp, batched = _run(name, 4)
     hpt = {h: torch.tensor(v, dtype=torch.float64) for h, v in hp.items()}
     if "beta1" in hpt:
         hpt["betas"] = (hpt.pop("beta1"), hpt.pop("beta2"))
     ps = [p.clone().requires_grad_(True) for p in params]
-    opt = drivers[name](ps, **hpt)
+    opt = DRIVERS[name](ps, **hpt)
     for gs in grads:
         for p, g in zip(ps, gs, strict=True):
             p.grad = g.clone()
