@@ -34,6 +34,7 @@ TRAINING = {
     "kernels_adam_family",
     "kernels_matrix",
     "kernels_momentum",
+    "kernels_soap",
     "metrics",
     "model",
     "optim",
