@@ -149,6 +149,8 @@ PARAMS_OF = {"soap": [((4, 5), HIDDEN_BIAS), ((3, 3), HIDDEN), ((5,), OTHER), ((
 
 def _roles(name: str) -> list[str]:
     return [r for _, r in PARAMS_OF.get(name, PARAMS)]
+
+
 STEPS = 25
 DRIVERS = {
     "lion": optim_drivers.Lion,

@@ -139,7 +139,9 @@ def _refresh(pre: Preconditioner, v: Tensor, due: Tensor) -> None:
         pre.q[side] = q_new if everyone else torch.where(mask, q_new, o)
 
 
-def _matrix_step(w, g, m, v, pre: Preconditioner, c: SoapCoefs, size: Hyper) -> None:
+def _matrix_step(
+    w: Tensor, g: Tensor, m: Tensor, v: Tensor, pre: Preconditioner, c: SoapCoefs, size: Hyper
+) -> None:
     """Adam in the rotated basis for one [K, A, B] matrix part (order as the reference)."""
     assert pre.q is not None
     gp = _rotate(g, pre.q)
@@ -149,7 +151,7 @@ def _matrix_step(w, g, m, v, pre: Preconditioner, c: SoapCoefs, size: Hyper) -> 
     _sub_scaled(w, _unrotate(ratio, pre.q), size)
 
 
-def _vector_step(w, g, m, v, c: SoapCoefs, size: Hyper) -> None:
+def _vector_step(w: Tensor, g: Tensor, m: Tensor, v: Tensor, c: SoapCoefs, size: Hyper) -> None:
     """The reference's identity basis: Adam with SOAP's eps placement."""
     m.lerp_(g, c.one_minus_b1)
     v.lerp_(g.square(), c.one_minus_b2)
@@ -163,7 +165,8 @@ def soap_update(
     """One SOAP step of stacked parameter ``p`` (``pres``: :func:`soap_state`). Step 1
     only builds the bases (the reference takes no step then); step s uses the bias
     corrections of s - 1, decays after the update, then updates L and R."""
-    views = zip(_soap_parts(p, c.role), *(_soap_parts(t, c.role) for t in (g, m, v)), pres)
+    parts = (_soap_parts(t, c.role) for t in (g, m, v))
+    views = list(zip(_soap_parts(p, c.role), *parts, pres, strict=True))
     if step == 1:
         for _, (gv, _), _, _, pre in views:
             if pre is not None:

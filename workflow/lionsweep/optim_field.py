@@ -20,7 +20,6 @@ from lionsweep.kernels_adam_family import (
     radam_update,
 )
 from lionsweep.kernels_matrix import MuonCoefs, muon_update
-from lionsweep.kernels_soap import SoapCoefs, soap_state, soap_update
 from lionsweep.kernels_momentum import (
     SignumCoefs,
     adan_update,
@@ -28,6 +27,7 @@ from lionsweep.kernels_momentum import (
     schedulefree_update,
     signum_update,
 )
+from lionsweep.kernels_soap import SoapCoefs, soap_state, soap_update
 
 
 def _adam_like(update: Callable[..., None]) -> tuple[Callable[..., Any], Callable[..., None]]:

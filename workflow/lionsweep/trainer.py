@@ -87,8 +87,8 @@ class ChunkState:
     diverged_epoch: Tensor  # [K] int64, -1 = never
     curves: dict[str, Tensor]  # loss / primary curve name -> [K, epochs] float64
     step: int = 0
-    val_out: Tensor | None = None
-    extra: list | None = None  # per parameter, the optimizer's extra_state (SOAP's)  # the last validation outputs (reused by assemble)
+    val_out: Tensor | None = None  # the last validation outputs (reused by assemble)
+    extra: list | None = None  # per parameter, the optimizer's extra_state (SOAP's)
 
 
 def new_state(
