@@ -78,7 +78,8 @@ class SoapCoefs:
         self.one_minus_b2 = _bcast(1.0 - self.f["beta2"], p)
         self.eps = _bcast(hp["eps"], p)
         self.decay = _bcast(1.0 - self.f["lr"] * self.f["weight_decay"], p)
-        self.freq = self.f["precondition_frequency"]
+        # Python ints (read once per chunk): the refresh decision reads nothing per step.
+        self.freq = [int(f) for f in self.f["precondition_frequency"].reshape(-1).tolist()]
 
     def step_size(self, t: int, like: Tensor) -> Hyper:
         """lr * sqrt(1 - beta2^t) / (1 - beta1^t), per model, in float64 then cast."""
@@ -86,11 +87,11 @@ class SoapCoefs:
         bc1, bc2 = 1.0 - torch.pow(f["beta1"], t), 1.0 - torch.pow(f["beta2"], t)
         return _bcast(f["lr"] * (torch.sqrt(bc2) / bc1), like)
 
-    def refresh(self, t: int) -> Tensor | None:
-        """[K] bool host mask of the models whose basis is refreshed after step t
-        (None: none is). Per model: its own precondition_frequency."""
-        due = torch.remainder(torch.as_tensor(t, dtype=torch.float64), self.freq) == 0
-        return due if bool(due.any()) else None
+    def refresh(self, t: int) -> list[bool] | None:
+        """Per model, is its basis refreshed after step t (its own
+        precondition_frequency)? None when no model's is."""
+        due = [t % f == 0 for f in self.freq]
+        return due if any(due) else None
 
 
 def _rotate(x: Tensor, q: list[Tensor]) -> Tensor:
@@ -119,12 +120,12 @@ def _eigenbases(pre: Preconditioner) -> None:
     pre.q = bases
 
 
-def _refresh(pre: Preconditioner, v: Tensor, due: Tensor) -> None:
+def _refresh(pre: Preconditioner, v: Tensor, due: list[bool]) -> None:
     """One power iteration + QR per side, the rotated second moment ``v`` re-sorted
     along that side by the estimated eigenvalues; only for the models in ``due``."""
     assert pre.q is not None
-    mask = due.to(device=v.device).view(-1, 1, 1)
-    everyone = bool(due.all())
+    everyone = all(due)
+    mask = None if everyone else torch.tensor(due, device=v.device).view(-1, 1, 1)
     for side, (m, o) in enumerate(zip(pre.gg, pre.q, strict=True)):
         product = torch.matmul(m, o)
         order = torch.argsort((o * product).sum(dim=-2), dim=-1, descending=True)  # [K, n]
