@@ -21,9 +21,10 @@ from unittest import mock
 
 import numpy as np
 
-from lionsweep import kernels_matrix, kernels_soap, optim
-from lionsweep.engine import TrainSettings, train_grid
-from lionsweep.model import BatchedMLP
+from lionsweep.optim import kernels_matrix, kernels_soap
+from lionsweep.optim import registry as optim
+from lionsweep.train.engine import TrainSettings, train_grid
+from lionsweep.train.model import BatchedMLP
 
 # The functions that are an optimizer's matrix work (not nested in one another).
 MATRIX_WORK: dict[str, list[tuple[ModuleType, str]]] = {

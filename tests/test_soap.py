@@ -13,9 +13,10 @@ from helpers import train_alone, train_batched
 from test_heads import SEED, SETTINGS, _splits, _task
 from test_registry import TEST_HP
 
-from lionsweep import optim, references
-from lionsweep.kernels_soap import Preconditioner
-from lionsweep.roles import HIDDEN, HIDDEN_BIAS, OTHER
+from lionsweep.optim import references
+from lionsweep.optim import registry as optim
+from lionsweep.optim.kernels_soap import Preconditioner
+from lionsweep.optim.roles import HIDDEN, HIDDEN_BIAS, OTHER
 
 HP = {h: v[0] for h, v in TEST_HP["soap"].items()} | {"lr": 1e-2, "precondition_frequency": 3}
 
