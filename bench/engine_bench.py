@@ -7,7 +7,10 @@ and per-epoch validation. Naive = one nn.Sequential + the optimizer's reference
 machine is shared, so only the ratio measured within one run is meaningful. Every
 other registry optimizer gets one line ``<name>: <ratio>x naive (...)``, on the
 study's grid for it when config/config.yaml has one, else its defaults with lr
-log-spaced. Ends with exactly one line, for Lion:
+log-spaced, and a ``cost <name>:`` line (bench/field_costs.py): batched ms/configuration
+beside Lion's at the same small K (``--field-k``), the update's share of training, and
+for Muon and SOAP the share of the update spent in matrix work. The others' naive
+baseline trains ``--field-naive`` configurations. Ends with exactly one line, for Lion:
 ``speedup: <ratio>x naive; <achieved> GFLOP/s of <peak> GFLOP/s GEMM peak``.
 
     .venv/bin/python bench/engine_bench.py --dataset spambase --k 1000 --out bench.json
@@ -25,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import field_costs
 import numpy as np
 import torch
 import yaml
@@ -228,16 +232,17 @@ def autograd_variants(x, y, keep, k: int) -> dict[str, float]:
 
 
 def compare(splits, optimizer: str, settings: TrainSettings, args) -> dict[str, float]:
-    """Naive vs batched seconds per configuration for one registry optimizer."""
-    hp = grid(args.dataset, args.k, optimizer)
-    t_naive = naive(splits, hp, args.n_naive, args, optimizer)
-    t0 = time.perf_counter()
-    train_grid(splits, optimizer, hp, seed=0, settings=settings, progress=False)
-    t_batched = (time.perf_counter() - t0) / args.k
+    """Naive vs batched seconds per configuration for one registry optimizer, at the
+    field's K, with its costs (field_costs.cost)."""
+    hp = grid(args.dataset, args.field_k, optimizer)
+    t_naive = naive(splits, hp, args.field_naive, args, optimizer) if args.field_naive else None
+    costs = field_costs.cost(splits, optimizer, hp, settings)
+    t_batched = costs["ms_per_config"] / 1e3
     return {
+        **costs,
         "naive_s_per_config": t_naive,
         "batched_s_per_config": t_batched,
-        "speedup": t_naive / t_batched,
+        "speedup": t_naive / t_batched if t_naive else None,
     }
 
 
@@ -286,6 +291,10 @@ def parse_args() -> argparse.Namespace:
         choices=optim.names(),
         help="registry optimizers to time (Lion's line is always last)",
     )
+    ap.add_argument("--field-k", type=int, default=100, help="K of the per-optimizer lines")
+    ap.add_argument(
+        "--field-naive", type=int, default=3, help="naive configurations per field line (0: none)"
+    )
     ap.add_argument("--variants", action="store_true", help="time forward/backward variants")
     ap.add_argument("--full-grid", action="store_true", help="time the paper's three grids")
     return ap.parse_args()
@@ -333,17 +342,23 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     splits = load(args.dataset)
     settings = train_settings(args)
+    # Lion's cost first: the engine's one-time warm-up is not charged to another optimizer.
+    lion_cost = field_costs.cost(splits, "lion", grid(args.dataset, args.field_k), settings)
     others = {o: compare(splits, o, settings, args) for o in args.optimizers if o != "lion"}
-    report = {**lion_report(splits, settings, args), "optimizers": others}
+    report = {**lion_report(splits, settings, args), "optimizers": others, "lion_cost": lion_cost}
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))
     for name, r in others.items():
+        if r["speedup"] is None:  # --field-naive 0: costs only
+            continue
         print(
             f"{name}: {r['speedup']:.1f}x naive (batched {1e3 * r['batched_s_per_config']:.1f} ms,"
             f" naive {1e3 * r['naive_s_per_config']:.0f} ms per configuration)"
         )
+    for name, r in [*others.items(), ("lion", lion_cost)]:
+        print(field_costs.line(name, r, lion_cost))
     speedup, achieved, peak = (
         report[k] for k in ("speedup", "achieved_gflops", "gemm_peak_gflops")
     )

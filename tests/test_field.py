@@ -142,3 +142,47 @@ def test_roles():
     assert default_roles(list(net.parameters())) == [HIDDEN, OTHER, OTHER, OTHER]
     with pytest.raises(ValueError, match="unknown parameter role"):
         parts(w1, "embedding")
+
+
+def test_muon_split_is_torch_muon_on_the_weights_and_adamw_on_the_bias_column():
+    """The benchmark's split on the engine's first layer w1 [K, H, D+1] (bias folded in
+    as last column, role HIDDEN_BIAS): torch.optim.Muon on the weight part alone,
+    torch.optim.AdamW with betas (0.9, 0.999) on the bias. Orthogonalising the whole
+    tensor (role HIDDEN) moves the bias column differently: the test tells them apart."""
+    k, h, d, steps = 3, 6, 4, 4
+    g = torch.Generator().manual_seed(4)
+    w1 = torch.randn(k, h, d + 1, generator=g, dtype=torch.float64)
+    grads = [torch.randn(k, h, d + 1, generator=g, dtype=torch.float64) for _ in range(steps)]
+    hp = {h_: v[:k] for h_, v in TEST_HP["muon"].items()} | {
+        "beta1": [0.9] * k,
+        "beta2": [0.999] * k,
+        "eps": [1e-8] * k,
+    }
+    hpt = {h_: torch.tensor(v, dtype=torch.float64) for h_, v in hp.items()}
+    ours, whole = w1.clone(), w1.clone()
+    for p, role in ((ours, HIDDEN_BIAS), (whole, HIDDEN)):
+        states = optim.new_states("muon", [p], [role])
+        for step, gr in enumerate(grads, 1):
+            optim.batched_step("muon", [p], [gr.clone()], states, hpt, step, roles=[role])
+    for j in range(k):
+        w = w1[j, :, :-1].clone().requires_grad_(True)
+        b = w1[j, :, -1].clone().requires_grad_(True)
+        muon = torch.optim.Muon(
+            [w],
+            lr=hp["muon_lr"][j],
+            weight_decay=hp["weight_decay"][j],
+            momentum=hp["momentum"][j],
+            nesterov=bool(hp["nesterov"][j]),
+        )
+        adamw = torch.optim.AdamW(
+            [b], lr=hp["lr"][j], betas=(0.9, 0.999), eps=1e-8, weight_decay=hp["weight_decay"][j]
+        )
+        for gr in grads:
+            w.grad, b.grad = gr[j, :, :-1].clone(), gr[j, :, -1].clone()
+            with references._no_bfloat16():
+                muon.step()
+            adamw.step()
+        torch.testing.assert_close(ours[j, :, :-1], w.detach(), rtol=0, atol=1e-12)
+        torch.testing.assert_close(ours[j, :, -1], b.detach(), rtol=0, atol=1e-12)
+        assert (whole[j, :, -1] - b.detach()).abs().max() > 1e-4
+    assert BatchedMLP.ROLES[0] == HIDDEN_BIAS  # the engine's w1 takes this split

@@ -36,7 +36,13 @@ def test_the_cpu_float64_path_is_the_mm_path():
 
 @pytest.mark.parametrize(
     ("optimizer", "task"),
-    [("lion", "binary"), ("adamw", "multiclass"), ("adam", "regression"), ("sgd", "binary")],
+    [
+        ("lion", "binary"),
+        ("adamw", "multiclass"),
+        ("adam", "regression"),
+        ("sgd", "binary"),
+        ("soap", "binary"),  # its per-model refresh schedule is decided on the host
+    ],
 )
 def test_no_host_read_per_step_or_epoch(optimizer, task):
     """Every optimizer and every head once (the simulated tier runs all 12 pairs)."""

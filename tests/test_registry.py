@@ -125,6 +125,15 @@ TEST_HP: dict[str, dict[str, list[float]]] = {
         "momentum": [0.95, 0.9, 0.0, 0.5, 0.99],
         "nesterov": [1, 0, 1, 0, 1],
     },
+    # frequency 1 refreshes every step, 3 and 10 within the 25 steps, 30 never.
+    "soap": {
+        "lr": [3e-3, 3e-2, 1e-4, 5e-3, 1e-2],
+        "beta1": [0.95, 0.8, 0.9, 0.5, 0.0],
+        "beta2": [0.95, 0.99, 0.999, 0.5, 0.9],
+        "eps": [1e-8, 1e-6, 1e-3, 1e-8, 1e-1],
+        "weight_decay": [1e-2, 0.1, 0.0, 1.0, 0.01],
+        "precondition_frequency": [10, 3, 1, 30, 10],
+    },
 }
 # Per-model shapes, stacked as [K, ...], and what each is (lionsweep.optim.roles): a weight
 # with its bias folded in as last column (the engine's w1), a tall hidden matrix,
@@ -132,6 +141,17 @@ TEST_HP: dict[str, dict[str, list[float]]] = {
 PARAMS = [((3, 5), HIDDEN_BIAS), ((6, 2), HIDDEN), ((5,), OTHER), ((), OTHER)]
 SHAPES = [s for s, _ in PARAMS]
 ROLES = [r for _, r in PARAMS]
+# SOAP's eigenbasis is not unique where a Gram matrix is rank-deficient (the tall
+# matrix's G G^T at step 1): LAPACK fills that null space from rounding noise, so a
+# last-bit difference in G G^T changes the update by O(lr) (tests/test_soap.py shows
+# it on the reference alone). Square matrices with full-rank gradients are well posed.
+PARAMS_OF = {"soap": [((4, 5), HIDDEN_BIAS), ((3, 3), HIDDEN), ((5,), OTHER), ((), OTHER)]}
+
+
+def _roles(name: str) -> list[str]:
+    return [r for _, r in PARAMS_OF.get(name, PARAMS)]
+
+
 STEPS = 25
 DRIVERS = {
     "lion": drivers.Lion,
@@ -147,44 +167,51 @@ def _hp(name: str, k: int) -> dict[str, list[float]]:
 
 def _run(name: str, k: int, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
-    params = [torch.randn((k, *s), generator=g, dtype=torch.float64) for s in SHAPES]
+    shapes, roles = [s for s, _ in PARAMS_OF.get(name, PARAMS)], _roles(name)
+    params = [torch.randn((k, *s), generator=g, dtype=torch.float64) for s in shapes]
     grads = [
-        [torch.randn((k, *s), generator=g, dtype=torch.float64) for s in SHAPES]
+        [torch.randn((k, *s), generator=g, dtype=torch.float64) for s in shapes]
         for _ in range(STEPS)
     ]
     hp = _hp(name, k)
     batched = [p.clone() for p in params]
-    states = [[torch.zeros_like(p) for p in params] for _ in optim.REGISTRY[name].state]
+    states = optim.new_states(name, batched, roles)
     hpt = {h: torch.tensor(v, dtype=torch.float64) for h, v in hp.items()}
     for step, gs in enumerate(grads, 1):
         gs = [x.clone() for x in gs]
-        optim.batched_step(name, batched, gs, states, hpt, step, roles=ROLES)
+        optim.batched_step(name, batched, gs, states, hpt, step, roles=roles)
     return params, grads, hp, batched
 
 
-def _separate(ts: list[torch.Tensor], j: int) -> list[torch.Tensor]:
+def _separate(ts: list[torch.Tensor], j: int, roles: list[str] = ROLES) -> list[torch.Tensor]:
     """Model j's tensors as the reference sees them: a folded bias column apart."""
     out = []
-    for t, role in zip(ts, ROLES, strict=True):
+    for t, role in zip(ts, roles, strict=True):
         out += [t[j][..., :-1], t[j][..., -1]] if role == HIDDEN_BIAS else [t[j]]
     return out
 
 
-REF_ROLES = [r for role in ROLES for r in ((HIDDEN, OTHER) if role == HIDDEN_BIAS else (role,))]
+def _ref_roles(roles: list[str]) -> list[str]:
+    return [r for role in roles for r in ((HIDDEN, OTHER) if role == HIDDEN_BIAS else (role,))]
+
+
+REF_ROLES = _ref_roles(ROLES)
 
 
 @pytest.mark.parametrize("k", [1, 3, 7])
 @pytest.mark.parametrize("name", optim.names())
 def test_slices_match_reference(name, k):
     params, grads, hp, batched = _run(name, k)
+    roles = _roles(name)
     for j in range(k):
-        ps = [p.clone().requires_grad_(True) for p in _separate(params, j)]
-        ref = optim.REGISTRY[name].reference(ps, {h: v[j] for h, v in hp.items()}, REF_ROLES)
+        ps = [p.clone().requires_grad_(True) for p in _separate(params, j, roles)]
+        hp_j = {h: v[j] for h, v in hp.items()}
+        ref = optim.REGISTRY[name].reference(ps, hp_j, _ref_roles(roles))
         for gs in grads:
-            for p, g in zip(ps, _separate(gs, j), strict=True):
+            for p, g in zip(ps, _separate(gs, j, roles), strict=True):
                 p.grad = g.clone()
             ref.step()
-        ours_j, start_j = _separate(batched, j), _separate(params, j)
+        ours_j, start_j = _separate(batched, j, roles), _separate(params, j, roles)
         for ours, theirs, start in zip(ours_j, ps, start_j, strict=True):
             torch.testing.assert_close(ours, theirs.detach(), rtol=0, atol=1e-12)
             assert not torch.equal(ours, start)  # it did move
@@ -244,7 +271,10 @@ def test_hparam_names_and_ranges():
         "beta3",
         "alpha",
         "muon_lr",
+        "precondition_frequency",
     )
+    freq = optim.REGISTRY["soap"].hparams["precondition_frequency"]
+    assert freq.contains(1.0) and not freq.contains(0.0) and not freq.contains(2.5)
     assert optim.names()[:4] == ("lion", "adamw", "adam", "sgd")
     beta = optim.REGISTRY["lion"].hparams["beta1"]
     assert beta.contains(0.0) and not beta.contains(1.0) and not beta.contains(-0.1)

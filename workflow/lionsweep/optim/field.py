@@ -27,6 +27,7 @@ from lionsweep.optim.kernels_momentum import (
     schedulefree_update,
     signum_update,
 )
+from lionsweep.optim.kernels_soap import SoapCoefs, soap_state, soap_update
 
 
 def _adam_like(update: Callable[..., None]) -> tuple[Callable[..., Any], Callable[..., None]]:
@@ -37,7 +38,9 @@ def _adam_like(update: Callable[..., None]) -> tuple[Callable[..., Any], Callabl
     )
 
 
-FIELD_KERNELS: dict[str, tuple[Callable[..., Any], Callable[..., None], ref.Reference]] = {
+# (coefs, update, reference[, extra_state]): extra_state(p, role) is state that is not
+# shaped like p (SOAP's [K, A, A] Gram matrices and bases), passed after the others.
+FIELD_KERNELS: dict[str, tuple[Any, ...]] = {
     "nadamw": (*_adam_like(nadamw_update), ref.nadamw),
     "radam": (*_adam_like(radam_update), ref.radam),
     "signum": (
@@ -67,5 +70,11 @@ FIELD_KERNELS: dict[str, tuple[Callable[..., Any], Callable[..., None], ref.Refe
         lambda p, hp, role: MuonCoefs(p, hp, role),
         lambda p, g, s, c, step, buf: muon_update(p, g, s[0], s[1], c, step, buf),
         ref.muon,
+    ),
+    "soap": (
+        lambda p, hp, role: SoapCoefs(p, hp, role),
+        lambda p, g, s, c, step, buf: soap_update(p, g, s[0], s[1], s[2], c, step),
+        ref.soap,
+        soap_state,
     ),
 }

@@ -152,6 +152,19 @@ DESCRIPTIONS: dict[str, Description] = {
         },
         ADAM_STATE,
     ),
+    # pytorch_optimizer.SOAP's defaults; shampoo_beta = beta2 (its None). Its Gram
+    # matrices and eigenbases are extra state ([K, A, A], kernels_soap.Preconditioner).
+    "soap": Description(
+        {
+            **ADAM_HPARAMS,
+            "lr": LR._replace(default=3e-3),
+            "beta1": BETA._replace(default=0.95),
+            "beta2": BETA._replace(default=0.95),
+            "weight_decay": DECAY._replace(default=1e-2),
+            "precondition_frequency": HParam(10.0, 1.0, INF, (True, False), integer=True),
+        },
+        ADAM_STATE,
+    ),
 }
 # Every optimizer has these: the tables' selection reads them (selection.REQUIRED).
 FROZEN_HPARAMS = ("lr", "weight_decay")

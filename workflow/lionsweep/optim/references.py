@@ -197,3 +197,41 @@ def muon(params: Iterable[Tensor], hp: Mapping[str, float], roles: Any = None):
         nesterov=bool(hp["nesterov"]),
         roles=roles,
     )
+
+
+@contextlib.contextmanager
+def _no_float32_qr() -> Iterator[None]:
+    """pytorch_optimizer.SOAP's refresh casts to float32 for its QR and back (for
+    bfloat16 parameters): made the identity on float64, the one line our kernel does
+    otherwise (it runs the QR in the parameter's dtype). The only float32 cast in
+    SOAP.step is that one."""
+    to = torch.Tensor.to
+
+    def keep_float64(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        if args and args[0] is torch.float32 and self.dtype == torch.float64:
+            return self
+        return to(self, *args, **kwargs)
+
+    with mock.patch.object(torch.Tensor, "to", keep_float64):
+        yield
+
+
+def soap(params: Iterable[Tensor], hp: Mapping[str, float], roles: Any = None, exact_qr=True):
+    """``pytorch_optimizer.SOAP`` with its defaults (shampoo_beta None = beta2, no
+    merge_dims, no 1-D preconditioning); ``exact_qr=False`` keeps its float32 QR."""
+    from pytorch_optimizer import SOAP
+
+    class _SOAP(SOAP):
+        @torch.no_grad()
+        def step(self, closure: Any = None) -> Any:  # type: ignore[override]
+            with _no_float32_qr() if exact_qr else contextlib.nullcontext():
+                return super().step(closure)
+
+    return _SOAP(
+        params,
+        lr=hp["lr"],
+        betas=_betas(hp),
+        eps=hp["eps"],
+        weight_decay=hp["weight_decay"],
+        precondition_frequency=int(hp["precondition_frequency"]),
+    )

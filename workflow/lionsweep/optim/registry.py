@@ -153,6 +153,9 @@ class OptimizerSpec:
     coefs: Callable[[Tensor, Mapping[str, Hyper], str], Any]
     update: Update
     reference: Callable[..., torch.optim.Optimizer]
+    # State not shaped like p (SOAP's Gram matrices): ``extra_state(p, role)`` per
+    # parameter, passed to ``update`` as the last element of ``states``.
+    extra_state: Callable[[Tensor, str], Any] | None = None
 
 
 def _lion_reference(
@@ -190,7 +193,7 @@ def _sgd_reference(
 
 
 # name -> (coefs, update, reference): the torch half of each lionsweep.optim.hparams entry.
-KERNELS: dict[str, tuple[Callable[..., Any], Update, Callable[..., torch.optim.Optimizer]]] = {
+KERNELS: dict[str, tuple[Any, ...]] = {
     "lion": (
         lambda p, hp, role: lion_coefs(p, **hp),
         lambda p, g, s, c, step, buf: lion_update(p, g, s[0], c, buf),
@@ -223,6 +226,19 @@ def _entry(name: str, described: Description) -> OptimizerSpec:
 
 
 REGISTRY: dict[str, OptimizerSpec] = {n: _entry(n, d) for n, d in DESCRIPTIONS.items()}
+
+
+def new_states(
+    name: str, params: Sequence[Tensor], roles: Sequence[str] | None = None
+) -> list[list[Any]]:
+    """Zero state for ``params``: one list per state name (p-shaped tensors), then the
+    extra state's list when the optimizer has one (the ``states`` of :func:`batched_step`)."""
+    opt = REGISTRY[name]
+    states: list[list[Any]] = [[torch.zeros_like(p) for p in params] for _ in opt.state]
+    if opt.extra_state is not None:
+        roles = roles or [OTHER] * len(params)
+        states.append([opt.extra_state(p, r) for p, r in zip(params, roles, strict=True)])
+    return states
 
 
 def spec(name: str) -> OptimizerSpec:
@@ -297,6 +313,7 @@ __all__ = [
     "lion_step",
     "lion_update",
     "names",
+    "new_states",
     "sgd_update",
     "spec",
 ]

@@ -88,6 +88,7 @@ class ChunkState:
     curves: dict[str, Tensor]  # loss / primary curve name -> [K, epochs] float64
     step: int = 0
     val_out: Tensor | None = None  # the last validation outputs (reused by assemble)
+    extra: list | None = None  # per parameter, the optimizer's extra_state (SOAP's)
 
 
 def new_state(
@@ -112,6 +113,9 @@ def new_state(
         best_epoch=full((k,), 0, torch.int64),
         diverged_epoch=full((k,), -1, torch.int64),
         curves={c: full((k, epochs), math.nan, torch.float64) for c in curve_columns(head.task)},
+        extra=None
+        if opt.extra_state is None
+        else [opt.extra_state(p, r) for p, r in zip(model.params(), model.ROLES, strict=True)],
     )
 
 
@@ -161,7 +165,7 @@ def train_step(st: ChunkState, buf: Buffers, nb: int, head: Head, opt: Optimizer
     backward(st.model, buf.xt, buf.ws, st.grads, scale)
     st.step += 1
     params, grads, scratch = st.model.params(), st.grads.params(), st.scratch.params()
-    states = [s.params() for s in st.states]
+    states = [s.params() for s in st.states] + ([st.extra] if st.extra is not None else [])
     for i, (p_, g_) in enumerate(zip(params, grads, strict=True)):
         opt.update(p_, g_, [s[i] for s in states], st.coefs[i], st.step, scratch[i])
 
