@@ -22,7 +22,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from lionsweep.confirmed import load_confirm
 from lionsweep.errors import LionSweepError
+from lionsweep.field import plot_ranks, tuned_scores, with_confirm
 from lionsweep.heatmap import (
     MAX_TICK_LABELS,
     NO_GRID,
@@ -365,9 +367,20 @@ def save(fig: Figure, outdir: Path, stem: str) -> list[Path]:
     return paths
 
 
+def plot_field_ranks(
+    path: Path | None, metrics: Metrics, datasets: list[str], optimizers: list[str]
+) -> tuple[Figure, pd.DataFrame]:
+    """The field's rank figure from confirm.parquet (lionsweep.field; n/a without one)."""
+    confirm = None
+    if path is not None:
+        confirm = restrict(load_confirm(path, metrics), datasets, optimizers, str(path))
+    return plot_ranks(tuned_scores(with_confirm(confirm), metrics), datasets)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_sweep_arguments(parser)
     parser.add_argument("--summary", type=Path, help="results/<study>/summary.parquet")
+    parser.add_argument("--confirm", type=Path, help="confirm.parquet (the field's rank figure)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -396,9 +409,10 @@ def run(args: argparse.Namespace) -> None:
         "sensitivity": lambda _: plot_sensitivity(configs, points, datasets, optimizers),
         "importance": lambda _: plot_importance(configs, datasets, optimizers),
         "effective_decay": lambda _: plot_decay(configs, datasets, optimizers),
+        "ranks": lambda _: plot_field_ranks(args.confirm, metrics, datasets, optimizers),
     }
     notes = rows_notes(datasets_table(args.meta, datasets))
-    stems = figure_stems(datasets)
+    stems = figure_stems(datasets, optimizers)
     for stem, kind, dataset in stems:  # drawn and closed one at a time (large grids)
         fig = draw[kind](dataset)[0]
         if dataset in notes:
