@@ -18,6 +18,7 @@ from lionsweep.cli import main
 from lionsweep.field import (
     NO_NUMBER,
     field_tables,
+    plot_field_ranks,
     plot_ranks,
     rank_table,
     tuned_scores,
@@ -163,7 +164,7 @@ def test_wins_ties_losses_count_the_outcomes_per_optimizer() -> None:
     assert list(wtl.index) == ["muon", "sgd"]  # most net wins first
 
 
-def test_rank_figure_draws_the_rank_table() -> None:
+def test_rank_figure_draws_the_rank_table(tmp_path: Path) -> None:
     conf = confirm_frame({
         ("a", "adamw"): ADAMW, ("a", "lion"): shifted(0.01), ("a", "muon"): shifted(-0.01),
         ("b", "adamw"): ADAMW, ("b", "lion"): shifted(-0.01), ("b", "muon"): shifted(-0.02),
@@ -175,6 +176,11 @@ def test_rank_figure_draws_the_rank_table() -> None:
     assert bars == table.set_index("optimizer")["mean_rank"].to_dict()
     assert bars == {"lion": 1.5, "adamw": 1.5, "muon": 3.0}
     assert "rank" in ax.get_xlabel() and ax.get_ylabel() == "optimizer"
+    conf.to_parquet(tmp_path / "confirm.parquet")  # as the figures stage reads it
+    _, read = plot_field_ranks(tmp_path / "confirm.parquet", FINAL, ["a", "b"], ["lion", "muon"])
+    assert read.set_index("optimizer")["rank_a"].to_dict() == {"lion": 1.0, "muon": 2.0}
+    fig, empty = plot_field_ranks(None, FINAL, ["a"], ["lion", "muon"])
+    assert empty.empty and "n/a" in fig.axes[0].texts[0].get_text()
 
 
 def test_field_outputs_only_beyond_the_papers_pair() -> None:

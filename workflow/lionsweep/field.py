@@ -23,14 +23,15 @@ Rules, decided here once (tests/test_field_tables.py pins them):
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from lionsweep.confirmed import per_role
+from lionsweep.confirmed import load_confirm, per_role
 from lionsweep.scoring import Metrics, by_metric
-from lionsweep.selection import GROUP, PRIMARY, metric_info
+from lionsweep.selection import GROUP, PRIMARY, metric_info, restrict
 from lionsweep.stats import BOOTSTRAP_SAMPLES, complete_seeds, diverged_note, finite, paired
 
 NO_NUMBER = "no finite confirmed test metric (no working grid point, or every seed diverged)"
@@ -237,3 +238,13 @@ def plot_ranks(scores: pd.DataFrame, datasets: list[str]) -> tuple[Any, pd.DataF
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig, table
+
+
+def plot_field_ranks(
+    path: Path | None, metrics: Metrics, datasets: list[str], optimizers: list[str]
+) -> tuple[Any, pd.DataFrame]:
+    """The figures stage's rank figure, from confirm.parquet (n/a without one)."""
+    confirm = None
+    if path is not None:
+        confirm = restrict(load_confirm(path, metrics), datasets, optimizers, str(path))
+    return plot_ranks(tuned_scores(with_confirm(confirm), metrics), datasets)

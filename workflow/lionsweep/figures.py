@@ -22,9 +22,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from lionsweep.confirmed import load_confirm
 from lionsweep.errors import LionSweepError
-from lionsweep.field import plot_ranks, tuned_scores, with_confirm
+from lionsweep.field import plot_field_ranks
 from lionsweep.heatmap import (
     MAX_TICK_LABELS,
     NO_GRID,
@@ -365,16 +364,6 @@ def save(fig: Figure, outdir: Path, stem: str) -> list[Path]:
         paths.append(path)
     plt.close(fig)
     return paths
-
-
-def plot_field_ranks(
-    path: Path | None, metrics: Metrics, datasets: list[str], optimizers: list[str]
-) -> tuple[Figure, pd.DataFrame]:
-    """The field's rank figure from confirm.parquet (lionsweep.field; n/a without one)."""
-    confirm = None
-    if path is not None:
-        confirm = restrict(load_confirm(path, metrics), datasets, optimizers, str(path))
-    return plot_ranks(tuned_scores(with_confirm(confirm), metrics), datasets)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
