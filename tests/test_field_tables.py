@@ -1,4 +1,4 @@
-"""The field's tables and figure (issue 20, lionsweep.field): ranks, improvement over the
+"""The field's tables and figure (issue 20, lionsweep.results.field): ranks, improvement over the
 baseline with intervals, wins/ties/losses, on small confirmation frames whose answers
 are known by hand, and the tables stage writing them (only) for a study beyond the
 paper's pair."""
@@ -15,7 +15,7 @@ from scipy import stats as sps
 from synthetic_sweep import make_sweep, to_parquet
 
 from lionsweep.cli import main
-from lionsweep.field import (
+from lionsweep.results.field import (
     NO_NUMBER,
     field_tables,
     plot_field_ranks,
@@ -25,14 +25,14 @@ from lionsweep.field import (
     versus_baseline,
     wins_ties_losses,
 )
-from lionsweep.outputs import (
+from lionsweep.results.files import (
     FIELD_TABLES,
     figure_outputs,
     figure_stems,
     is_field,
     table_outputs,
 )
-from lionsweep.scoring import FINAL
+from lionsweep.results.scoring import FINAL
 
 CFG = {"ci_level": 0.95, "bootstrap_resamples": 999, "baseline": "adamw"}
 ADAMW = [0.80, 0.82, 0.81, 0.79, 0.80, 0.83]  # the baseline's per-seed test metric
