@@ -305,3 +305,47 @@ def test_extended_study_grids_are_what_its_comment_says(config: dict) -> None:
     assert total == 8766
     shards = {o: len(shard_bounds(s, merged["sweep"]["shard_size"])) for o, s in sizes.items()}
     assert sum(shards.values()) * 3 * 3 == 18  # jobs
+
+
+# ---------------------------------------------------- config/field.yaml (issue 20)
+FIELD_LR = {  # the tabular-MLP benchmark's lr ranges, as config/field.yaml's comment states
+    **dict.fromkeys(["lion", "signum"], (1e-5, 1e-3)),
+    **dict.fromkeys(
+        ["adamw", "adam", "nadamw", "radam", "cadamw", "adabelief", "adopt", "ademamix", "muon"],
+        (3e-5, 1e-3),
+    ),
+    "adan": (1e-4, 1e-2),
+    "schedulefree": (1e-4, 3e-2),
+    "sgd": (1e-3, 1e-1),
+}
+
+
+def test_field_study_sweeps_the_whole_registry_with_equal_grids(config: dict) -> None:
+    """Every registered optimizer, 64 grid points each (+ the default) on every dataset,
+    over the benchmark's ranges: equal search effort is what the ranks compare."""
+    from lionsweep.optim.hparams import names
+
+    merged = _merged(config, "field.yaml")
+    check_grids(merged)
+    study = merged["study"]
+    assert study["name"] == "field" and merged["sweep"]["seeds"] == [0, 1, 2]
+    assert merged["confirm"]["seeds"] == 16
+    missing = sorted(set(names()) - set(study["optimizers"]))
+    assert not missing, f"add {missing} to config/field.yaml (the field sweeps the registry)"
+    for dataset in ["titanic", "spambase", "mushroom"]:
+        for opt in study["optimizers"]:
+            frame = expand(grid_spec(merged, dataset, opt))
+            points = frame[~frame.is_default]
+            assert len(points) == 64 and frame.is_default.sum() == 1, (dataset, opt)
+            assert (points.lr.min(), points.lr.max()) == pytest.approx(FIELD_LR[opt])
+            wd = (points.weight_decay.min(), points.weight_decay.max())
+            assert wd == pytest.approx((5e-3, 5.0)), (dataset, opt)
+    muon = expand(grid_spec(merged, "titanic", "muon"))
+    assert (muon.muon_lr.min(), muon.muon_lr.max()) == pytest.approx((1e-4, 3e-2))
+    ademamix = expand(grid_spec(merged, "titanic", "ademamix"))
+    assert sorted(set(ademamix[~ademamix.is_default].alpha)) == pytest.approx(
+        [1, 10 / 3, 17 / 3, 8]
+    )
+    sgd = expand(grid_spec(merged, "titanic", "sgd"))
+    grid = sgd[~sgd.is_default]
+    assert set(grid.momentum) == {0.9} and set(grid.dampening) == {0.9}

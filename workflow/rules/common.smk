@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from lionsweep.config import (  # noqa: E402
 from lionsweep.errors import LionSweepError  # noqa: E402
 from lionsweep.data.fetch import resolve_mirror  # noqa: E402
 from lionsweep.atomic import write_atomic  # noqa: E402
+from lionsweep.results.files import is_field  # noqa: E402
 from lionsweep.sweep.grid import (  # noqa: E402
     check_grids,
     grid_size,
@@ -61,6 +63,9 @@ LOGS = layout.study_logs(STUDY)
 SWEEP = f"{RESULTS}/sweep.parquet"
 SUMMARY = f"{RESULTS}/summary.parquet"  # one row per configuration (lionsweep.sweep.summary)
 CONFIRM = f"{RESULTS}/confirm.parquet"
+# The field's rank figure reads the confirmation (lionsweep.results.files.is_field): only then
+# do the figures wait for it.
+FIGURES_CONFIRM = [CONFIRM] if is_field(OPTIMIZERS) else []
 CONFIRM_SEEDS = confirm_seeds(config)  # fresh seeds, disjoint from SEEDS (checked)
 # Each dataset's `primary_metric` (datasets.<name>), added to the results settings only
 # when some dataset sets one: a study without it keeps its settings (and its outputs).
@@ -96,6 +101,11 @@ wildcard_constraints:
     sha=r"[0-9a-f]{16}",
     digest=r"[0-9a-f]{16}",
     file=r"[^/]+",
+
+
+def confirm_flag(wildcards, input):
+    """` --confirm PATH` for the figures of a field study, else nothing."""
+    return "".join(f" --confirm {shlex.quote(p)}" for p in input.confirm)
 
 
 def raw_file(wildcards):

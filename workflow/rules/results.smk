@@ -13,7 +13,7 @@ rule tables:
     output:
         [
             report(path, **kw) if kw else path
-            for path, kw in table_outputs(f"{RESULTS}/tables")
+            for path, kw in table_outputs(f"{RESULTS}/tables", OPTIMIZERS)
         ],
     log:
         f"{LOGS}/results/tables.log",
@@ -36,10 +36,11 @@ rule figures:
         sweep=SWEEP,
         summary=SUMMARY,
         meta=[f"{data_dir(d)}/meta.json" for d in DATASETS],
+        confirm=FIGURES_CONFIRM,
     output:
         [
             report(path, **kw) if kw else path
-            for path, kw in figure_outputs(DATASETS, f"{RESULTS}/figures")
+            for path, kw in figure_outputs(DATASETS, f"{RESULTS}/figures", OPTIMIZERS)
         ],
     log:
         f"{LOGS}/results/figures.log",
@@ -50,9 +51,10 @@ rule figures:
         datasets=DATASETS,
         optimizers=OPTIMIZERS,
         outdir=lambda w, output: os.path.dirname(output[0]),
+        confirm=confirm_flag,
     shell:
         "MPLBACKEND=Agg python -m lionsweep figures --sweep {input.sweep:q} --outdir {params.outdir:q}"
-        " --summary {input.summary:q}"
+        " --summary {input.summary:q}{params.confirm}"
         " --settings {params.settings:q} --datasets {params.datasets:q}"
         " --optimizers {params.optimizers:q} --meta {input.meta:q} > {log:q} 2>&1"
 

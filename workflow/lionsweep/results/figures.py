@@ -24,6 +24,7 @@ from matplotlib.ticker import MaxNLocator
 
 from lionsweep.atomic import write_atomic
 from lionsweep.errors import LionSweepError
+from lionsweep.results.field import plot_field_ranks
 from lionsweep.results.files import FIGURE_FORMATS, figure_stems
 from lionsweep.results.heatmap import (
     MAX_TICK_LABELS,
@@ -368,6 +369,7 @@ def save(fig: Figure, outdir: Path, stem: str) -> list[Path]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_sweep_arguments(parser)
     parser.add_argument("--summary", type=Path, help="results/<study>/summary.parquet")
+    parser.add_argument("--confirm", type=Path, help="confirm.parquet (the field's rank figure)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -396,9 +398,10 @@ def run(args: argparse.Namespace) -> None:
         "sensitivity": lambda _: plot_sensitivity(configs, points, datasets, optimizers),
         "importance": lambda _: plot_importance(configs, datasets, optimizers),
         "effective_decay": lambda _: plot_decay(configs, datasets, optimizers),
+        "ranks": lambda _: plot_field_ranks(args.confirm, metrics, datasets, optimizers),
     }
     notes = rows_notes(datasets_table(args.meta, datasets))
-    stems = figure_stems(datasets)
+    stems = figure_stems(datasets, optimizers)
     for stem, kind, dataset in stems:  # drawn and closed one at a time (large grids)
         fig = draw[kind](dataset)[0]
         if dataset in notes:

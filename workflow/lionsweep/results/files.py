@@ -21,6 +21,10 @@ TABLES = (
     "confirmed",
     "claims_check",
 )
+# The field's tables (lionsweep.results.field): written when the study sweeps an optimizer
+# beyond the paper's pair, so the paper's own study keeps exactly its outputs.
+PAPER_PAIR = ("lion", "adamw")
+FIELD_TABLES = ("field_ranks", "field_vs_baseline", "field_wtl")
 # The report shows HTML inline; CSV/Markdown/LaTeX are the files to reuse.
 TABLE_FORMATS = ("html", "csv", "md", "tex")
 # Figure stems -> report subcategory. Per-dataset figures are `{stem}_{dataset}`.
@@ -34,14 +38,28 @@ GLOBAL = {
     "importance": "Importance",
     "effective_decay": "Effective decay",
 }
+# The field's figure (lionsweep.results.field.plot_ranks), on the same condition as its tables.
+FIELD_FIGURES = {"ranks": "Optimizer ranks"}
 FIGURE_FORMATS = ("png", "pdf")
 
 Output = tuple[str, dict[str, Any] | None]
 
 
-def table_outputs(outdir: str = "results/tables") -> list[Output]:
+def is_field(optimizers: list[str] | tuple[str, ...] | None) -> bool:
+    """Does the study sweep an optimizer beyond the paper's pair (then: the field outputs)?"""
+    return bool(set(optimizers or ()) - set(PAPER_PAIR))
+
+
+def table_names(optimizers: list[str] | tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The tables a study with ``optimizers`` writes, in order."""
+    return TABLES + (FIELD_TABLES if is_field(optimizers) else ())
+
+
+def table_outputs(
+    outdir: str = "results/tables", optimizers: list[str] | None = None
+) -> list[Output]:
     out: list[Output] = []
-    for name in TABLES:
+    for name in table_names(optimizers):
         for ext in TABLE_FORMATS:
             report = None
             if ext == "html":
@@ -54,22 +72,27 @@ def table_outputs(outdir: str = "results/tables") -> list[Output]:
     return out
 
 
-def figure_stems(datasets: list[str]) -> list[tuple[str, str, str]]:
+def figure_stems(
+    datasets: list[str], optimizers: list[str] | None = None
+) -> list[tuple[str, str, str]]:
     """(stem, kind, dataset or 'all') for every figure, in drawing order."""
     stems = [(f"{kind}_{d}", kind, d) for d in datasets for kind in PER_DATASET]
-    return stems + [(kind, kind, "all") for kind in GLOBAL]
+    field = FIELD_FIGURES if is_field(optimizers) else {}
+    return stems + [(kind, kind, "all") for kind in (*GLOBAL, *field)]
 
 
-def figure_outputs(datasets: list[str], outdir: str = "results/figures") -> list[Output]:
+def figure_outputs(
+    datasets: list[str], outdir: str = "results/figures", optimizers: list[str] | None = None
+) -> list[Output]:
     out: list[Output] = []
-    for stem, kind, dataset in figure_stems(datasets):
+    for stem, kind, dataset in figure_stems(datasets, optimizers):
         for ext in FIGURE_FORMATS:
             report = None
             if ext == "png":
                 report = {
                     "caption": f"../report/{kind}.rst",
                     "category": "Figures",
-                    "subcategory": PER_DATASET.get(kind) or GLOBAL[kind],
+                    "subcategory": {**PER_DATASET, **GLOBAL, **FIELD_FIGURES}[kind],
                     "labels": {"figure": kind, "dataset": dataset},
                 }
             out.append((f"{outdir}/{stem}.{ext}", report))

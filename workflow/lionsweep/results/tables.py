@@ -23,7 +23,10 @@ from lionsweep.results.comparisons import COMPARED, comparison, lion_vs_adamw
 from lionsweep.results.confirmed import check_primary, confirmed_table, gains, load_confirm
 from lionsweep.results.decay import decay_table
 from lionsweep.results.edges import mark_grid_edges
-from lionsweep.results.files import TABLES
+from lionsweep.results.field import CAPTIONS as FIELD_CAPTIONS
+from lionsweep.results.field import NOT_AVAILABLE as FIELD_NOT_AVAILABLE
+from lionsweep.results.field import field_tables
+from lionsweep.results.files import is_field, table_names
 from lionsweep.results.paper import PAPER_OPTIMIZER, PICKED, paper_tables
 from lionsweep.results.scoring import Metrics, by_metric, metric_of, with_primary
 from lionsweep.results.selection import (
@@ -168,6 +171,8 @@ def run_tables(
     }
     fresh = None if confirm is None else gains(confirm, PAPER_OPTIMIZER, metrics)
     out["claims_check"] = claims_check(paper_seeds, frame, honest, metrics, level, fresh)
+    if is_field(optimizers or list(frame["optimizer"].unique())):
+        out |= field_tables(confirm, metrics, cfg, order)
     rank = {d: i for i, d in enumerate(order)}
     for name, table in out.items():
         if "dataset" in table.columns and not table.empty:
@@ -204,8 +209,10 @@ CAPTIONS = {
     "p_signflip: sign-flip permutation test of the paired gain (exact up to "
     f"{EXACT_SIGNFLIP_MAX_N} seeds, {SIGNFLIP_SAMPLES:,} seeded sign patterns above), "
     "p_ttest: paired t-test.",
+    **FIELD_CAPTIONS,
 }
 NOT_AVAILABLE = {
+    **FIELD_NOT_AVAILABLE,
     "datasets": "n/a: no --meta files given (the prepared datasets' meta.json).",
     "paper_table": f"n/a: the sweep has no {PAPER_OPTIMIZER} rows.",
     "paper_table_seeds": f"n/a: the sweep has no {PAPER_OPTIMIZER} rows.",
@@ -244,6 +251,7 @@ INTERVALS = {
     "confirmed": f"Intervals: {CLIPPED} ({{gain}}). {BOOT}",
     "lion_vs_adamw": f"Intervals: {CLIPPED} ({{diff}}). {BOOT}",
     "comparison": f"Intervals: {CLIPPED} ({{diff}}). {BOOT}",
+    "field_vs_baseline": f"Intervals: {CLIPPED} ({{diff}}). {BOOT}",
     "claims_check": f"Intervals: {CLIPPED} ([-100, 100] points for an accuracy gain, "
     "[-200, 200] for a difference of two gains; unbounded for R^2).",
 }
@@ -258,6 +266,7 @@ SIGNED = {
     "confirmed": "gain = default minus tuned",
     "lion_vs_adamw": "diff = AdamW minus Lion",
     "comparison": "diff = baseline minus optimizer",
+    "field_vs_baseline": "diff = baseline minus optimizer",
     "decay_product": "decay_points = best without decay minus best with",
     "claims_check": "a gain = default minus tuned",
 }
@@ -309,7 +318,8 @@ def _lost_rows(name: str, table: pd.DataFrame) -> list[str]:
 def caption(name: str, table: pd.DataFrame, cfg: dict[str, Any], datasets: pd.DataFrame) -> str:
     """The one-paragraph caption written with the table (Markdown, LaTeX, HTML)."""
     level, resamples = float(cfg["ci_level"]), int(cfg["bootstrap_resamples"])
-    parts = [CAPTIONS[name].format(metric=metric_words(table), baseline=cfg["baseline"])]
+    words = {"metric": metric_words(table), "baseline": cfg["baseline"]}
+    parts = [CAPTIONS[name].format(**words, level=f"{100 * level:g}%")]
     if table.empty:
         parts.append(NOT_AVAILABLE.get(name, "n/a: nothing to report."))
     if name in WITH_INTERVALS:
@@ -356,7 +366,7 @@ def run(args: argparse.Namespace) -> None:
         confirm = restrict(confirm, args.datasets, args.optimizers, str(args.confirm))
         check_primary(confirm, frame, args.confirm)
     tables = run_tables(frame, cfg, args.datasets, args.meta, args.optimizers, confirm)
-    for name in TABLES:
+    for name in table_names(args.optimizers or list(frame["optimizer"].unique())):
         text = caption(name, tables[name], settings(cfg), tables["datasets"])
         write_table(tables[name], name, args.outdir, text)
         print(f"{args.outdir}/{name}: {len(tables[name])} rows")
