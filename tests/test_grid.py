@@ -311,7 +311,18 @@ def test_extended_study_grids_are_what_its_comment_says(config: dict) -> None:
 FIELD_LR = {  # the tabular-MLP benchmark's lr ranges, as config/field.yaml's comment states
     **dict.fromkeys(["lion", "signum"], (1e-5, 1e-3)),
     **dict.fromkeys(
-        ["adamw", "adam", "nadamw", "radam", "cadamw", "adabelief", "adopt", "ademamix", "muon"],
+        [
+            "adamw",
+            "adam",
+            "nadamw",
+            "radam",
+            "cadamw",
+            "adabelief",
+            "adopt",
+            "ademamix",
+            "muon",
+            "soap",
+        ],
         (3e-5, 1e-3),
     ),
     "adan": (1e-4, 1e-2),
