@@ -201,13 +201,13 @@ def check_grids(config: dict[str, Any]) -> None:
     for optimizer, opt in (optimizers if isinstance(optimizers, dict) else {}).items():
         if not isinstance(opt, dict):
             continue
-        check_sampling(opt, f"optimizers.{optimizer}")
         if "grid" in opt:
             check_grid(opt["grid"], f"optimizers.{optimizer}.grid", optimizer)
         overrides = opt.get("grid_overrides")
         for dataset, grid in (overrides if isinstance(overrides, dict) else {}).items():
             if grid is not None:
                 check_grid(grid, f"optimizers.{optimizer}.grid_overrides.{dataset}", optimizer)
+        check_sampling(opt, f"optimizers.{optimizer}")
 
 
 def expand(spec: dict[str, Any]) -> pd.DataFrame:

@@ -38,6 +38,9 @@ SAMPLERS = ("sobol", "random")
 DEFAULT_SAMPLER = "sobol"
 SAMPLED_KEYS = ("low", "high")
 SCALES = ("linear", "log")
+# More points than any sweep here trains (the paper's largest grid has 8000): a larger N
+# is a typo, and drawing it would exhaust memory before the first job.
+MAX_SAMPLES = 10_000_000
 
 
 class Range(NamedTuple):
@@ -104,9 +107,14 @@ def sample(ranges: Sequence[Range], n: int, sampler: str = DEFAULT_SAMPLER, seed
 
 
 def _bound(axis: dict[str, Any], key: str, where: str) -> float:
-    value = axis.get(key)
+    if key not in axis:
+        raise LionSweepError(f"{where}: a sampled axis needs both `low` and `high`")
+    value = axis[key]
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise LionSweepError(f"{where}: `{key}` must be a finite number, got {value!r}")
+        hint = ""
+        if isinstance(value, str):  # YAML 1.1 reads 1e-5 (no dot) as a string
+            hint = " (YAML reads a number like 1e-5 as a string: write 1.0e-5)"
+        raise LionSweepError(f"{where}: `{key}` must be a finite number, got {value!r}{hint}")
     return float(value)
 
 
@@ -122,7 +130,11 @@ def axis_range(axis: dict[str, Any], where: str, hparam: Any) -> Range:
         )
     unknown = sorted(set(axis) - {"param", *SAMPLED_KEYS, "scale"})
     if unknown:
-        raise LionSweepError(f"{where}: unknown key(s) {unknown} in a sampled axis")
+        beside = [k for k in unknown if k in ("samples", "sampler", "sample_seed")]
+        hint = (
+            f" (`{beside[0]}` goes beside `grid`: optimizers.<name>.{beside[0]})" if beside else ""
+        )
+        raise LionSweepError(f"{where}: unknown key(s) {unknown} in a sampled axis{hint}")
     low, high = _bound(axis, "low", where), _bound(axis, "high", where)
     scale = axis.get("scale", "linear")
     if scale not in SCALES:
@@ -154,8 +166,11 @@ def check_sampling(entry: dict[str, Any], where: str) -> None:
     if "samples" in entry:
         if isinstance(samples, bool) or not isinstance(samples, int | float):
             raise LionSweepError(f"{where}.samples: {samples!r} is not a whole number")
-        if not float(samples).is_integer() or samples < 1:
-            raise LionSweepError(f"{where}.samples: must be a whole number >= 1, got {samples!r}")
+        if not float(samples).is_integer() or not 1 <= samples <= MAX_SAMPLES:
+            raise LionSweepError(
+                f"{where}.samples: must be a whole number from 1 to {MAX_SAMPLES:,}, "
+                f"got {samples!r}"
+            )
         if not sampled:
             raise LionSweepError(
                 f"{where}.samples: no axis of {where}.grid or its grid_overrides is sampled "
