@@ -259,3 +259,63 @@ def test_a_bad_results_edge_fraction_is_one_line() -> None:
     config["results"]["sampled_edge_fraction"] = 0.5
     with pytest.raises(LionSweepError, match=r"results\.sampled_edge_fraction"):
         checked(config)
+
+
+SAMPLED_STUDY = {
+    "study": {"name": "sampled", "datasets": ["titanic"], "optimizers": ["lion", "adamw"]},
+    "model": {"hidden": 8, "dropout": 0.2},
+    "training": {"epochs": 2, "batch_size": 64, "memory_budget_mb": 256, "threads": 1},
+    "sweep": {"seeds": [0, 1], "shard_seconds": None, "shard_size": 100},
+    "confirm": {"seeds": 2},
+    "optimizers": {
+        "lion": {"grid": [LR, WD], "samples": 4, "grid_overrides": {"titanic": None}},
+        "adamw": {
+            "grid": [{"param": "epochs", "values": [1, 2]}, {**LR, "low": 1e-4}],
+            "samples": 2,
+            "sampler": "random",
+            "grid_overrides": {"titanic": None},
+        },
+    },
+}
+
+
+@pytest.mark.slow
+def test_a_sampled_study_runs_by_configuration_alone(tmp_path, mirror) -> None:
+    """`snakemake --configfile` with sampled axes: Sobol points of the config's seed in
+    the grid table, tables and figures, the edge flag from the ranges, and a second
+    Snakemake process plans nothing (same points, same config ids)."""
+    from scipy.stats import qmc
+
+    from conftest import copy_workflow, snakemake
+
+    workdir = copy_workflow(tmp_path / "wf")
+    (workdir / "config" / "sampled.yaml").write_text(yaml.safe_dump(SAMPLED_STUDY))
+    args = ("--configfile", "config/sampled.yaml")
+    proc = snakemake(workdir, "tables", "figures", "--cores", "2", *args, mirror=mirror)
+    out = proc.stdout + proc.stderr
+    assert "grid titanic/lion: 5 configurations (4 sobol samples of (lr, weight_decay)" in out
+    assert "grid titanic/adamw: 5 configurations (epochs: 2, 2 random samples of (lr)" in out
+    results = workdir / "results" / "sampled"
+    lion = pd.read_parquet(results / "grids" / "titanic" / "lion.parquet")
+    u = qmc.Sobol(d=2, scramble=True, seed=derived_seed(0, "lion", "titanic")).random(4)
+    np.testing.assert_allclose(lion.lr[:4], log_map(u[:, 0], 1e-5, 1e-1), rtol=1e-11)
+    sweep = pd.read_parquet(results / "sweep.parquet")
+    assert sorted(sweep.groupby("optimizer").config_id.nunique().items()) == [
+        ("adamw", 5),
+        ("lion", 5),
+    ]
+    honest = pd.read_csv(results / "tables" / "honest_table.csv").set_index("optimizer")
+    lr, wd = honest.loc["lion", ["lr", "weight_decay"]]
+    span = np.log(1e-1) - np.log(1e-5)
+    near = {
+        "lr=min": np.log(lr / 1e-5) <= 0.05 * span,
+        "lr=max": np.log(1e-1 / lr) <= 0.05 * span,
+        "weight_decay=min": wd <= 0.025,
+        "weight_decay=max": wd >= 0.475,
+    }
+    ends = [label for label, yes in near.items() if yes]
+    assert honest.loc["lion", "at_grid_edge"] == (", ".join(ends) or "no")
+    assert "within 5% of the range" in (results / "tables" / "honest_table.md").read_text()
+    assert (results / "figures" / "heatmap_titanic.png").stat().st_size > 0
+    again = snakemake(workdir, "tables", "figures", "-n", *args, mirror=mirror)
+    assert "Nothing to be done" in again.stdout + again.stderr
