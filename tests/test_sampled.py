@@ -319,3 +319,35 @@ def test_a_sampled_study_runs_by_configuration_alone(tmp_path, mirror) -> None:
     assert (results / "figures" / "heatmap_titanic.png").stat().st_size > 0
     again = snakemake(workdir, "tables", "figures", "-n", *args, mirror=mirror)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_sampled_points_are_drawn_as_dots_not_slivers_of_cells() -> None:
+    """8 (lr, wd) points of 8 x 8 distinct values: the heatmap draws 8 dots on a log lr
+    axis (a lattice would be 64 cells, 56 of them empty); a product grid keeps cells."""
+    import matplotlib.pyplot as plt
+    from synthetic_sweep import make_sweep
+
+    from lionsweep.figures import plot_heatmaps
+    from lionsweep.scoring import Metrics
+    from lionsweep.selection import check_sweep, config_table, select_honest
+
+    u = sample([Range(1e-5, 1e-1, "log"), Range(0.0, 0.5)], 8, "sobol", seed=1)
+    grids = {"lion": {"lr": list(u[:, 0]), "beta1": [0.9], "weight_decay": list(u[:, 1])}}
+    frame = make_sweep(datasets=("toy",), optimizers=("lion",), seeds=(0, 1), grids=grids)
+    drawn = frame.is_default.copy()
+    for lr, wd in u:
+        drawn |= np.isclose(frame.lr, lr) & np.isclose(frame.weight_decay, wd)
+    configs = config_table(check_sweep(frame[drawn].reset_index(drop=True)), Metrics("final"))
+    fig, data = plot_heatmaps(configs, select_honest(configs), "toy", ["lion"])
+    assert data["lion"]["scattered"] and data["lion"]["present"].sum() == 8
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and not any(
+        type(c).__name__ == "QuadMesh" for c in ax.collections
+    )
+    dots = ax.collections[0].get_offsets()
+    assert sorted(map(tuple, np.asarray(dots))) == sorted(map(tuple, u))
+    plt.close(fig)
+    grid = config_table(check_sweep(frame), Metrics("final"))
+    fig, data = plot_heatmaps(grid, select_honest(grid), "toy", ["lion"])
+    assert not data["lion"]["scattered"]
+    plt.close(fig)
