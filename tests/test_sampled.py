@@ -18,8 +18,15 @@ import yaml
 
 from conftest import ROOT
 from lionsweep.errors import LionSweepError
-from lionsweep.grid import check_grids, expand, grid_size, grid_spec, grid_summary, mean_budget
-from lionsweep.sampling import Range, derived_seed, sample
+from lionsweep.sweep.grid import (
+    check_grids,
+    expand,
+    grid_size,
+    grid_spec,
+    grid_summary,
+    mean_budget,
+)
+from lionsweep.sweep.sampling import Range, derived_seed, sample
 
 LR = {"param": "lr", "low": 1.0e-5, "high": 1.0e-1, "scale": "log"}
 WD = {"param": "weight_decay", "low": 0.0, "high": 0.5}
@@ -88,7 +95,7 @@ def test_same_config_same_points_and_ids_in_another_process() -> None:
     config = checked(study([{"param": "epochs", "values": [2, 3]}, LR, WD], samples=5))
     here = expand(grid_spec(config, "titanic", "lion"))
     code = (
-        "import json, sys; from lionsweep.grid import expand;"
+        "import json, sys; from lionsweep.sweep.grid import expand;"
         "print(expand(json.loads(sys.stdin.read())).to_json(orient='split', double_precision=15))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(ROOT / "workflow")}
@@ -176,8 +183,8 @@ def test_a_sampled_best_near_its_range_end_is_flagged_like_a_grid_edge() -> None
     0.5] is within 5% of high."""
     from synthetic_sweep import make_sweep
 
-    from lionsweep.selection import check_sweep
-    from lionsweep.tables import run_tables
+    from lionsweep.results.selection import check_sweep
+    from lionsweep.results.tables import run_tables
 
     grids = {"lion": {"lr": [2e-5, 3e-4, 9e-2], "beta1": [0.9], "weight_decay": [0.1, 0.2, 0.49]}}
     frame = make_sweep(datasets=("toy",), optimizers=("lion",), grids=grids)
@@ -327,9 +334,9 @@ def test_sampled_points_are_drawn_as_dots_not_slivers_of_cells() -> None:
     import matplotlib.pyplot as plt
     from synthetic_sweep import make_sweep
 
-    from lionsweep.figures import plot_heatmaps
-    from lionsweep.scoring import Metrics
-    from lionsweep.selection import check_sweep, config_table, select_honest
+    from lionsweep.results.figures import plot_heatmaps
+    from lionsweep.results.scoring import Metrics
+    from lionsweep.results.selection import check_sweep, config_table, select_honest
 
     u = sample([Range(1e-5, 1e-1, "log"), Range(0.0, 0.5)], 8, "sobol", seed=1)
     grids = {"lion": {"lr": list(u[:, 0]), "beta1": [0.9], "weight_decay": list(u[:, 1])}}
