@@ -18,8 +18,9 @@ import pytest
 from synthetic_sweep import diverge, make_sweep, to_parquet
 
 from lionsweep.cli import main
-from lionsweep.figures import decay_data, importance_data, marginal_data
+from lionsweep.figures import marginal_data
 from lionsweep.heatmap import heatmap_data
+from lionsweep.overview import decay_data, importance_data
 from lionsweep.scoring import FINAL, with_primary
 from lionsweep.selection import check_sweep, config_table, select_honest
 from lionsweep.stats import importance, metric_info
