@@ -16,9 +16,9 @@ from PIL import Image
 from synthetic_sweep import make_sweep
 
 from lionsweep.errors import LionSweepError
-from lionsweep.overview import DPI, WIDTH_PX, plot_decay, plot_importance, plot_sensitivity
-from lionsweep.scoring import Metrics
-from lionsweep.selection import check_sweep, config_table, settings
+from lionsweep.results.overview import DPI, WIDTH_PX, plot_decay, plot_importance, plot_sensitivity
+from lionsweep.results.scoring import Metrics
+from lionsweep.results.selection import check_sweep, config_table, settings
 
 OPTS = ["lion", "adamw"]
 MANY = [f"set{i:03d}" for i in range(100)]

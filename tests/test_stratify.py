@@ -1,4 +1,4 @@
-"""lionsweep.stratify against scikit-learn's train_test_split: the same rows, bit for bit
+"""lionsweep.data.stratify against scikit-learn's train_test_split: the same rows, bit for bit
 (prepare's splits, and so every prepared dataset, stay what they were with sklearn)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from sklearn.model_selection import train_test_split as reference
 
 from conftest import ROOT
-from lionsweep.stratify import train_test_split
+from lionsweep.data.stratify import train_test_split
 
 
 def cases() -> list[tuple[np.ndarray, int, bool, int]]:
@@ -54,7 +54,7 @@ def test_sklearn_refuses_what_it_refuses() -> None:
 def test_prepare_does_not_import_sklearn() -> None:
     """sklearn (and scipy.stats under it) cost prepare ~1.2 s of CPU per dataset."""
     code = (
-        "import sys, numpy as np; from lionsweep.splits import split_indices; "
+        "import sys, numpy as np; from lionsweep.data.splits import split_indices; "
         "split_indices(np.repeat([0, 1], [30, 20]), "
         "{'seed': 0, 'test_fraction': 0.2, 'val_fraction': 0.2}); "
         "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))"
