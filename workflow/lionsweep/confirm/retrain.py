@@ -37,13 +37,13 @@ from lionsweep.results.selection import (
     PRIMARY,
     check_sweep,
     config_table,
-    load_sweep,
     parse_settings,
     restrict,
     select_honest,
 )
 from lionsweep.sweep.aggregate import nan_for_other_tasks
 from lionsweep.sweep.shards import check_device, train_configs
+from lionsweep.sweep.summary import load_columns
 
 ROLES = ("default", "tuned")  # the role column's values, in this order
 KEYS = ["dataset", "optimizer", "seed", "role"]
@@ -224,14 +224,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    frame = restrict(load_sweep(args.sweep, curves=False), args.datasets, args.optimizers)
+    results = parse_settings(args.results, "--results")
+    # only the columns selection reads (lionsweep.sweep.summary): not every metric of every row
+    frame = load_columns(args.sweep, extra=results["primary_metrics"].values())
+    frame = restrict(frame, args.datasets, args.optimizers)
     if not args.allow_sweep_seeds:
         check_seeds(frame, args.seeds)
     try:
         settings = json.loads(args.settings)
     except json.JSONDecodeError as err:
         raise LionSweepError(f"--settings is not valid JSON ({err})") from None
-    results = parse_settings(args.results, "--results")
     frame = with_primary(frame, results["primary_metrics"])
     metrics = Metrics(results["honest_metrics"])
     table = confirm(
