@@ -30,6 +30,7 @@ import pyarrow as pa
 from lionsweep.aggregate import nan_for_other_tasks
 from lionsweep.errors import LionSweepError
 from lionsweep.io import write_parquet
+from lionsweep.memory import selection_mb
 from lionsweep.scoring import Metrics, with_primary
 from lionsweep.selection import (
     GROUP,
@@ -234,10 +235,11 @@ def run(args: argparse.Namespace) -> None:
     results = parse_settings(args.results, "--results")
     frame = with_primary(frame, results["primary_metrics"])
     metrics = Metrics(results["honest_metrics"])
+    # the training's grant: the job's, less what the selection holds (lionsweep.memory)
+    grant = None if args.job_mem_mb is None else args.job_mem_mb - selection_mb(len(frame))
     table = confirm(
-        frame, data_folders(args.data), args.seeds, settings, metrics, args.threads,
-        args.job_mem_mb,
-    )  # fmt: skip
+        frame, data_folders(args.data), args.seeds, settings, metrics, args.threads, grant
+    )
     write_parquet(table, args.output)
     digest = f" (inputs digest {args.inputs_digest})" if args.inputs_digest else ""
     print(f"{args.output}: {table.num_rows} rows, {len(args.seeds)} seeds{digest}")

@@ -16,7 +16,7 @@ min_version("9.0")
 PACKAGE_ROOT = str(Path(str(workflow.current_basedir)).parent)
 sys.path.insert(0, PACKAGE_ROOT)
 
-from lionsweep import ENGINE_VERSION, layout, manifest  # noqa: E402
+from lionsweep import ENGINE_VERSION, layout, manifest, memory  # noqa: E402
 from lionsweep.config import (  # noqa: E402
     confirm_seeds,
     export_job_environment,
@@ -161,6 +161,48 @@ def all_shards(wildcards=None):
         for s in SEEDS
         for path in shard_files(d, o, s)
     ]
+
+
+def study_settings():
+    """The model and training sections as a job's memory request reads them."""
+    return {**config["model"], **config["training"]}
+
+
+def train_mem_mb(wildcards):
+    """A training job's memory request (MB): base + its dataset's data, from the prepared
+    meta.json, + training.memory_budget_mb for the models (lionsweep.memory). Snakemake
+    evaluates it again when the job is scheduled, its data then prepared; before that (a
+    dry run of an unprepared study) the models' budget + 1 GB stands in."""
+    return dataset_mem_mb(wildcards.dataset, wildcards.optimizer)
+
+
+def dataset_mem_mb(dataset, optimizer):
+    meta = Path(data_dir(dataset)) / "meta.json"
+    if not meta.exists():
+        return config["training"]["memory_budget_mb"] + 1024
+    return memory.train_request_mb(
+        json.loads(meta.read_text()), study_settings(), optimizer
+    )
+
+
+def sweep_rows():
+    """Rows of the sweep table, known from the config: every grid's rows x seeds."""
+    grids = sum(
+        grid_size(grid_spec(config, d, o)) for d in DATASETS for o in OPTIMIZERS
+    )
+    return grids * len(SEEDS)
+
+
+def confirm_mem_mb(wildcards):
+    """The confirmation's request (MB): its largest training (dataset, optimizer) plus
+    the sweep it selects from, held meanwhile (lionsweep.memory.selection_mb)."""
+    training = max(dataset_mem_mb(d, o) for d in DATASETS for o in OPTIMIZERS)
+    return training + memory.selection_mb(sweep_rows())
+
+
+def results_mem_mb(stage):
+    """A results rule's request (MB), from the sweep's rows (lionsweep.memory)."""
+    return memory.results_request_mb(stage, sweep_rows())
 
 
 def shard_list(wildcards, input):
