@@ -56,12 +56,12 @@ def write_dataset(folder: Path, rows: int, features: int, seed: int = 0) -> dict
     return meta
 
 
-def settings(epochs: int) -> dict:
+def settings(epochs: int, batch_size: int) -> dict:
     return {
         "hidden": 64,
         "dropout": 0.2,
         "epochs": epochs,
-        "batch_size": 64,
+        "batch_size": batch_size,
         "dtype": "float32",
         "device": "cpu",
         "memory_budget_mb": 2048,
@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=100)
     parser.add_argument("--configs", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=64, help="fewer steps: same memory")
     parser.add_argument("--job-mem-mb", type=int, default=None, help="default: the request")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -92,7 +93,7 @@ def main() -> None:
         subprocess.run(
             [*run, "grid", "--spec", json.dumps(spec), "--output", str(grid)], check=True
         )
-        study = settings(args.epochs)
+        study = settings(args.epochs, args.batch_size)
         try:
             from lionsweep.memory import train_request_mb
 

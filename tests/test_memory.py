@@ -53,19 +53,23 @@ def write_prepared(folder: Path, rows: int, features: int, name: str = "syntheti
 
 
 PEAK = """
-import resource, sys
+import sys
 from pathlib import Path
+import lionsweep.engine
 from lionsweep.grid import expand
 from lionsweep.sweep import train_configs
 spec, settings = {spec!r}, {settings!r}
+Path("/proc/self/clear_refs").write_text("5")  # the peak from here on: not the imports'
 train_configs(expand(spec), Path(sys.argv[1]), ("synthetic", "lion", 0, 0), settings, 1,
               progress=False)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+status = Path("/proc/self/status").read_text()
+print(int(status.split("VmHWM:")[1].split()[0]) // 1024)
 """
 
 
 def peak_mb(data_dir: Path) -> int:
-    """Peak RSS (MiB) of a fresh process training the two-configuration grid on it."""
+    """Peak RSS (MiB) of a fresh process training the two-configuration grid on it, after
+    its imports (whose transient peak would hide the data's on modest sizes)."""
     code = PEAK.format(spec=SPEC, settings=SETTINGS)
     done = subprocess.run(
         [sys.executable, "-c", code, str(data_dir)], capture_output=True, text=True, check=True
@@ -73,23 +77,25 @@ def peak_mb(data_dir: Path) -> int:
     return int(done.stdout.split()[-1])
 
 
-def estimate_mb(meta: dict) -> tuple[int, int]:
-    """(the whole job's estimate, its data's) in MB, for the grid's two models."""
+def estimate_mb(meta: dict) -> int:
+    """The whole job's estimate in MB, for the grid's two models."""
     data, model = memory.training_need(meta, SETTINGS, "lion")
-    return memory.BASE_MB + data + 2 * model, data
+    return memory.BASE_MB + data + 2 * model
 
 
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux's VmHWM reset")
 def test_the_estimate_bounds_the_peak_rss_of_a_training_job(tmp_path):
-    """On two sizes: the estimate is above the measured peak, within a factor of it, and
-    the data's growth between them is what the estimate counts (the float64 check copy,
-    the ones column and all-columns-at-once loading made it ~5x more)."""
-    small = write_prepared(tmp_path / "small", 60_000, 60)
-    large = write_prepared(tmp_path / "large", 500_000, 60)
+    """On two sizes: the estimate is above the measured peak and within a factor of it
+    (its base also covers the imports' transient peak and CUDA's libraries), and what
+    the job grows by from one size to the other is what the estimate grows by (the
+    float64 check copy, the ones column and all-columns-at-once loading made it 3x)."""
+    small = write_prepared(tmp_path / "small", 20_000, 40)
+    large = write_prepared(tmp_path / "large", 300_000, 40)
     peaks = [peak_mb(tmp_path / "small"), peak_mb(tmp_path / "large")]
-    (est_small, data_small), (est_large, data_large) = estimate_mb(small), estimate_mb(large)
-    for peak, estimate in zip(peaks, (est_small, est_large), strict=True):
-        assert peak <= estimate <= 3 * peak, (peaks, est_small, est_large)
-    grown, counted = peaks[1] - peaks[0], data_large - data_small
+    estimates = [estimate_mb(small), estimate_mb(large)]
+    for peak, estimate in zip(peaks, estimates, strict=True):
+        assert peak <= estimate <= 4 * peak, (peaks, estimates)
+    grown, counted = peaks[1] - peaks[0], estimates[1] - estimates[0]
     assert counted / 3 <= grown <= 1.25 * counted + 16, (grown, counted)
 
 
@@ -158,14 +164,14 @@ def test_rules_ask_for_memory_from_the_data_and_the_sweep(tmp_path, mirror):
         key = f"{rule}:{big}" if rule == "train_shard" and f"dataset={big}" in wildcards else rule
         mem.setdefault(key, set()).add(int(value))
     settings = {**cfg["model"], **cfg["training"]}
-    expected = {memory.train_request_mb(meta, settings, o) for o in cfg["study"]["optimizers"]}
-    assert mem[f"train_shard:{big}"] == expected
-    assert min(expected) > max(mem["train_shard"])  # the other datasets: not prepared yet
+    expected = max(memory.train_request_mb(meta, settings, o) for o in cfg["study"]["optimizers"])
+    assert mem[f"train_shard:{big}"] == {expected}  # one request for a dataset's shards
+    assert expected > max(mem["train_shard"])  # the other datasets: not prepared yet
     rows = len(cfg["sweep"]["seeds"]) * sum(
         grid_size(grid_spec(cfg, d, o))
         for d in cfg["study"]["datasets"]
         for o in cfg["study"]["optimizers"]
     )
-    assert mem["confirm"] == {max(expected) + memory.selection_mb(rows)}
+    assert mem["confirm"] == {expected + memory.selection_mb(rows)}
     for stage in ("aggregate", "tables", "figures"):
         assert mem[stage] == {memory.results_request_mb(stage, rows)}

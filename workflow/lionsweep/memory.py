@@ -33,9 +33,9 @@ from lionsweep.hparams import describe
 
 MB = 2**20
 ELEMENT_BYTES = {"float32": 4, "float64": 8}
-# Resident memory of a training process before its data: interpreter, torch, pandas,
-# pyarrow, the oneDNN/OpenMP thread pools and the engine's small buffers.
-BASE_MB = 640
+# Resident memory of a training process besides its data and models: interpreter,
+# torch (more with CUDA), pandas, pyarrow, thread pools, and the imports' transient peak.
+BASE_MB = 1024
 # Dropout masks are drawn per block of batches of at most this many elements (the
 # engine's KEEP_BLOCK_ELEMENTS), the block and its scaled copy both resident.
 KEEP_BLOCK_ELEMENTS = 2**21

@@ -172,17 +172,17 @@ def train_mem_mb(wildcards):
     """A training job's memory request (MB): base + its dataset's data, from the prepared
     meta.json, + training.memory_budget_mb for the models (lionsweep.memory). Snakemake
     evaluates it again when the job is scheduled, its data then prepared; before that (a
-    dry run of an unprepared study) the models' budget + 1 GB stands in."""
-    return dataset_mem_mb(wildcards.dataset, wildcards.optimizer)
+    dry run of an unprepared study) the models' budget + 1 GB stands in. The same for
+    every optimizer of a dataset: a SLURM array of its shards shares one request."""
+    return dataset_mem_mb(wildcards.dataset)
 
 
-def dataset_mem_mb(dataset, optimizer):
+def dataset_mem_mb(dataset):
     meta = Path(data_dir(dataset)) / "meta.json"
     if not meta.exists():
         return config["training"]["memory_budget_mb"] + 1024
-    return memory.train_request_mb(
-        json.loads(meta.read_text()), study_settings(), optimizer
-    )
+    meta = json.loads(meta.read_text())
+    return max(memory.train_request_mb(meta, study_settings(), o) for o in OPTIMIZERS)
 
 
 def sweep_rows():
@@ -196,7 +196,7 @@ def sweep_rows():
 def confirm_mem_mb(wildcards):
     """The confirmation's request (MB): its largest training (dataset, optimizer) plus
     the sweep it selects from, held meanwhile (lionsweep.memory.selection_mb)."""
-    training = max(dataset_mem_mb(d, o) for d in DATASETS for o in OPTIMIZERS)
+    training = max(dataset_mem_mb(d) for d in DATASETS)
     return training + memory.selection_mb(sweep_rows())
 
 
