@@ -6,7 +6,7 @@ it, in a fresh process, one line::
 
     train <rows> x <features>: <seconds> s, <MiB> MiB peak, request <MB> MB
 
-The request is what the rule asks the scheduler for (lionsweep.memory.train_request_mb,
+The request is what the rule asks the scheduler for (lionsweep.train.memory.train_request_mb,
 from the same meta.json and the study's settings); peak RSS is
 ``getrusage(RUSAGE_CHILDREN)`` of a wrapper process.
 
@@ -95,10 +95,10 @@ def main() -> None:
         )
         study = settings(args.epochs, args.batch_size)
         try:
-            from lionsweep.memory import train_request_mb
+            from lionsweep.train.memory import train_request_mb
 
             request = train_request_mb(meta, study, "lion")
-        except ImportError:  # the code before lionsweep.memory: the rule's old request
+        except ImportError:  # the code before lionsweep.train.memory: the rule's old request
             request = study["memory_budget_mb"] + 1024
         cmd = [
             *run, "train", "--dataset", "synthetic", "--optimizer", "lion", "--seed", "0",

@@ -17,10 +17,12 @@ import pytest
 from test_workflow import TEST_CONFIG, merged_test_config
 
 from conftest import copy_workflow, snakemake
-from lionsweep import layout, memory, sweep
+from lionsweep import layout
 from lionsweep.config import validate
 from lionsweep.errors import LionSweepError
-from lionsweep.grid import expand, grid_size, grid_spec
+from lionsweep.sweep import shards as sweep
+from lionsweep.sweep.grid import expand, grid_size, grid_spec
+from lionsweep.train import memory
 
 SETTINGS = {
     "hidden": 16,
@@ -55,9 +57,9 @@ def write_prepared(folder: Path, rows: int, features: int, name: str = "syntheti
 PEAK = """
 import sys
 from pathlib import Path
-import lionsweep.engine
-from lionsweep.grid import expand
-from lionsweep.sweep import train_configs
+import lionsweep.train.engine
+from lionsweep.sweep.grid import expand
+from lionsweep.sweep.shards import train_configs
 spec, settings = {spec!r}, {settings!r}
 Path("/proc/self/clear_refs").write_text("5")  # the peak from here on: not the imports'
 train_configs(expand(spec), Path(sys.argv[1]), ("synthetic", "lion", 0, 0), settings, 1,

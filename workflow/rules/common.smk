@@ -16,16 +16,17 @@ min_version("9.0")
 PACKAGE_ROOT = str(Path(str(workflow.current_basedir)).parent)
 sys.path.insert(0, PACKAGE_ROOT)
 
-from lionsweep import ENGINE_VERSION, layout, manifest, memory  # noqa: E402
+from lionsweep import ENGINE_VERSION, layout, manifest  # noqa: E402
+from lionsweep.train import memory  # noqa: E402
 from lionsweep.config import (  # noqa: E402
     confirm_seeds,
     export_job_environment,
     validate,
 )
 from lionsweep.errors import LionSweepError  # noqa: E402
-from lionsweep.fetch import resolve_mirror  # noqa: E402
-from lionsweep.io import write_atomic  # noqa: E402
-from lionsweep.grid import (  # noqa: E402
+from lionsweep.data.fetch import resolve_mirror  # noqa: E402
+from lionsweep.atomic import write_atomic  # noqa: E402
+from lionsweep.sweep.grid import (  # noqa: E402
     check_grids,
     grid_size,
     mean_budget,
@@ -33,8 +34,8 @@ from lionsweep.grid import (  # noqa: E402
     grid_summary,
     shard_bounds,
 )
-from lionsweep.report import CONFIG_ENV as REPORT_CONFIG_ENV  # noqa: E402
-from lionsweep.shardcost import cost_shard_bounds  # noqa: E402
+from lionsweep.results.report import CONFIG_ENV as REPORT_CONFIG_ENV  # noqa: E402
+from lionsweep.sweep.shardcost import cost_shard_bounds  # noqa: E402
 
 try:  # grids first: the schema's message for a grid written as a mapping says not how to fix it
     check_grids(config)
@@ -59,7 +60,7 @@ SEEDS = config["sweep"]["seeds"]
 RESULTS = layout.study_dir(STUDY)
 LOGS = layout.study_logs(STUDY)
 SWEEP = f"{RESULTS}/sweep.parquet"
-SUMMARY = f"{RESULTS}/summary.parquet"  # one row per configuration (lionsweep.summary)
+SUMMARY = f"{RESULTS}/summary.parquet"  # one row per configuration (lionsweep.sweep.summary)
 CONFIRM = f"{RESULTS}/confirm.parquet"
 CONFIRM_SEEDS = confirm_seeds(config)  # fresh seeds, disjoint from SEEDS (checked)
 # Each dataset's `primary_metric` (datasets.<name>), added to the results settings only
@@ -113,7 +114,7 @@ def prepared(dataset):
 
 def shard_plan(dataset, optimizer):
     """[start, stop) of each shard of a grid. With `sweep.shard_seconds`, shards are
-    sized by estimated cost (lionsweep.shardcost, version `sweep.shard_cost_model`)
+    sized by estimated cost (lionsweep.sweep.shardcost, version `sweep.shard_cost_model`)
     from the prepared data's meta, which the `prepare` checkpoint provides; without
     it, `sweep.shard_size` configurations each."""
     spec = grid_spec(config, dataset, optimizer)
@@ -170,7 +171,7 @@ def study_settings():
 
 def train_mem_mb(wildcards):
     """A training job's memory request (MB): base + its dataset's data, from the prepared
-    meta.json, + training.memory_budget_mb for the models (lionsweep.memory). Snakemake
+    meta.json, + training.memory_budget_mb for the models (lionsweep.train.memory). Snakemake
     evaluates it again when the job is scheduled, its data then prepared; before that (a
     dry run of an unprepared study) the models' budget + 1 GB stands in. The same for
     every optimizer of a dataset: a SLURM array of its shards shares one request."""
@@ -195,13 +196,13 @@ def sweep_rows():
 
 def confirm_mem_mb(wildcards):
     """The confirmation's request (MB): its largest training (dataset, optimizer) plus
-    the sweep it selects from, held meanwhile (lionsweep.memory.selection_mb)."""
+    the sweep it selects from, held meanwhile (lionsweep.train.memory.selection_mb)."""
     training = max(dataset_mem_mb(d) for d in DATASETS)
     return training + memory.selection_mb(sweep_rows())
 
 
 def results_mem_mb(stage):
-    """A results rule's request (MB), from the sweep's rows (lionsweep.memory)."""
+    """A results rule's request (MB), from the sweep's rows (lionsweep.train.memory)."""
     return memory.results_request_mb(stage, sweep_rows())
 
 

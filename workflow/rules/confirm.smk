@@ -1,6 +1,6 @@
 # Stage 2b: the default and the validation-selected configuration of each (dataset,
 # optimizer) retrained on fresh seeds (confirm.seeds), which decide the claims.
-# Logic in lionsweep.confirm; training through the shards' own path.
+# Logic in lionsweep.confirm.retrain; training through the shards' own path.
 
 
 rule confirm:
@@ -18,7 +18,7 @@ rule confirm:
     # core draws the figures meanwhile.
     threads: 1
     resources:
-        mem_mb=confirm_mem_mb,  # training (meta.json) + the sweep (lionsweep.memory)
+        mem_mb=confirm_mem_mb,  # training (meta.json) + the sweep (lionsweep.train.memory)
         runtime=config["training"]["runtime_min"],
     params:
         settings=as_json(train_settings()),

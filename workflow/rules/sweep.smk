@@ -26,7 +26,7 @@ rule train_shard:
         "../../envs/lionsweep.yaml"
     threads: config["training"]["threads"]
     resources:
-        mem_mb=train_mem_mb,  # data (meta.json) + models (lionsweep.memory)
+        mem_mb=train_mem_mb,  # data (meta.json) + models (lionsweep.train.memory)
         runtime=config["training"]["runtime_min"],
     params:
         settings=as_json(train_settings()),
