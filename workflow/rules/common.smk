@@ -18,6 +18,7 @@ PACKAGE_ROOT = str(Path(str(workflow.current_basedir)).parent)
 sys.path.insert(0, PACKAGE_ROOT)
 
 from lionsweep import ENGINE_VERSION, layout, manifest  # noqa: E402
+from lionsweep.train import memory  # noqa: E402
 from lionsweep.config import (  # noqa: E402
     confirm_seeds,
     export_job_environment,
@@ -176,6 +177,48 @@ def all_shards(wildcards=None):
         for s in SEEDS
         for path in shard_files(d, o, s)
     ]
+
+
+def study_settings():
+    """The model and training sections as a job's memory request reads them."""
+    return {**config["model"], **config["training"]}
+
+
+def train_mem_mb(wildcards):
+    """A training job's memory request (MB): base + its dataset's data, from the prepared
+    meta.json, + training.memory_budget_mb for the models (lionsweep.train.memory). Snakemake
+    evaluates it again when the job is scheduled, its data then prepared; before that (a
+    dry run of an unprepared study) the models' budget + 1 GB stands in. The same for
+    every optimizer of a dataset: a SLURM array of its shards shares one request."""
+    return dataset_mem_mb(wildcards.dataset)
+
+
+def dataset_mem_mb(dataset):
+    meta = Path(data_dir(dataset)) / "meta.json"
+    if not meta.exists():
+        return config["training"]["memory_budget_mb"] + 1024
+    meta = json.loads(meta.read_text())
+    return max(memory.train_request_mb(meta, study_settings(), o) for o in OPTIMIZERS)
+
+
+def sweep_rows():
+    """Rows of the sweep table, known from the config: every grid's rows x seeds."""
+    grids = sum(
+        grid_size(grid_spec(config, d, o)) for d in DATASETS for o in OPTIMIZERS
+    )
+    return grids * len(SEEDS)
+
+
+def confirm_mem_mb(wildcards):
+    """The confirmation's request (MB): its largest training (dataset, optimizer) plus
+    the sweep it selects from, held meanwhile (lionsweep.train.memory.selection_mb)."""
+    training = max(dataset_mem_mb(d) for d in DATASETS)
+    return training + memory.selection_mb(sweep_rows())
+
+
+def results_mem_mb(stage):
+    """A results rule's request (MB), from the sweep's rows (lionsweep.train.memory)."""
+    return memory.results_request_mb(stage, sweep_rows())
 
 
 def shard_list(wildcards, input):

@@ -44,6 +44,7 @@ from lionsweep.results.selection import (
 from lionsweep.sweep.aggregate import nan_for_other_tasks
 from lionsweep.sweep.shards import check_device, train_configs
 from lionsweep.sweep.summary import load_columns
+from lionsweep.train.memory import selection_mb
 
 ROLES = ("default", "tuned")  # the role column's values, in this order
 KEYS = ["dataset", "optimizer", "seed", "role"]
@@ -236,10 +237,11 @@ def run(args: argparse.Namespace) -> None:
         raise LionSweepError(f"--settings is not valid JSON ({err})") from None
     frame = with_primary(frame, results["primary_metrics"])
     metrics = Metrics(results["honest_metrics"])
+    # the training's grant: the job's, less what the selection holds (lionsweep.train.memory)
+    grant = None if args.job_mem_mb is None else args.job_mem_mb - selection_mb(len(frame))
     table = confirm(
-        frame, data_folders(args.data), args.seeds, settings, metrics, args.threads,
-        args.job_mem_mb,
-    )  # fmt: skip
+        frame, data_folders(args.data), args.seeds, settings, metrics, args.threads, grant
+    )
     write_parquet(table, args.output)
     digest = f" (inputs digest {args.inputs_digest})" if args.inputs_digest else ""
     print(f"{args.output}: {table.num_rows} rows, {len(args.seeds)} seeds{digest}")

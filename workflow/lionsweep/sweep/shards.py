@@ -27,6 +27,7 @@ from lionsweep.errors import LionSweepError
 from lionsweep.optim.hparams import hparam_names
 from lionsweep.optim.registry import names as optimizer_names
 from lionsweep.train.heads import HEADS, Task, as_task, curve_columns
+from lionsweep.train.memory import models_budget_mb, read_meta
 
 if TYPE_CHECKING:  # the engine imports torch: loaded only when a shard trains
     from lionsweep.train.engine import TrainSettings
@@ -48,21 +49,26 @@ def parse_rows(text: str) -> tuple[int, int]:
     return start, stop
 
 
-def memory_budget(job_mem_mb: int) -> int:
-    """The engine's chunking budget inside a job granted ``job_mem_mb``: 1 GB is left
-    for Python, torch and the data (half the job's memory on small grants)."""
-    return max(job_mem_mb - 1024, job_mem_mb // 2)
-
-
-def settings_from(config: dict[str, Any], threads: int | None, job_mem_mb: int | None = None):
-    """Build TrainSettings from the model+training config sections and the job's resources."""
+def settings_from(config: dict[str, Any], threads: int | None) -> TrainSettings:
+    """Build TrainSettings from the model+training config sections and the job's threads."""
     from lionsweep.train.engine import TrainSettings
 
     known = TrainSettings.__dataclass_fields__
     values = {k: v for k, v in config.items() if k in known and k != "threads"}
-    if job_mem_mb is not None:
-        values["memory_budget_mb"] = memory_budget(job_mem_mb)
     return TrainSettings(**values, threads=threads)
+
+
+def fit_to_grant(
+    settings: TrainSettings, job_mem_mb: int | None, data_dir: Path, optimizer: str
+) -> TrainSettings:
+    """A job granted ``job_mem_mb`` gives its models what the grant leaves after the base
+    and ``data_dir``'s data (lionsweep.train.memory), or stops here, in one line, before any
+    data is read, when not even one model fits. None (no grant): ``settings`` as given."""
+    if job_mem_mb is None:
+        return settings
+    training = dataclasses.asdict(settings)
+    budget = models_budget_mb(read_meta(data_dir), training, optimizer, job_mem_mb)
+    return dataclasses.replace(settings, memory_budget_mb=budget)
 
 
 def results_table(
@@ -235,7 +241,7 @@ def train_configs(
     a grid has the same curve width); None = the longest budget among ``configs``."""
     dataset, optimizer, seed, shard = key
     task = as_task(load_task(data_dir) if task is None else task)
-    settings = settings_from(config, threads, job_mem_mb)
+    settings = fit_to_grant(settings_from(config, threads), job_mem_mb, data_dir, optimizer)
     if width is None:
         width = int(budgets(configs, settings.epochs).max())
     start = time.perf_counter()

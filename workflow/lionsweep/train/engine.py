@@ -41,21 +41,21 @@ from lionsweep import ENGINE_VERSION
 from lionsweep.errors import LionSweepError
 from lionsweep.optim import registry as optim
 from lionsweep.train.heads import SPLITS, Head, Task, make_head, result_columns
+from lionsweep.train.memory import model_bytes
 from lionsweep.train.model import (
     DROPOUT,
     ORDER,
     BatchedMLP,
-    Workspace,
     epoch_batches,
     generator,
     init_single,
 )
 from lionsweep.train.trainer import (
     Buffers,
+    KeepStream,
     Split,
     assemble,
     end_of_epoch,
-    epoch_keep,
     load_batch,
     new_state,
     to_host,
@@ -127,16 +127,11 @@ def bytes_per_model(
     rows: int | None = None,
     width: int = 1,
 ) -> int:
-    """Estimated peak bytes one configuration needs (params, state, buffers, metrics)."""
-    elem = torch.empty(0, dtype=getattr(torch, settings.dtype)).element_size()
-    h = settings.hidden
-    # model, grads, optimizer scratch, best-epoch copy, the optimizer's state tensors,
-    # + 1 transient: oneDNN returns fresh GEMM outputs (grads, activations) each step.
-    copies = 5 + len(optim.spec(optimizer).state)
-    rows = rows or settings.batch_size
-    ws = Workspace.elements_per_model(rows, h, width) + rows * h
-    # eval outputs in dtype plus ~10 float64/int64 [n] temporaries per output in the metrics
-    return elem * (copies * _n_params(d, h, width) + ws + n_max * width) + 80 * n_max * width
+    """Estimated peak bytes one configuration needs (params, state, buffers, metrics):
+    :func:`lionsweep.train.memory.model_bytes`, which the rules' memory requests use too."""
+    optim.spec(optimizer)  # a one-line error for an unknown optimizer
+    training = {"hidden": settings.hidden, "batch_size": rows or settings.batch_size}
+    return model_bytes(n_max, d, {**training, "dtype": settings.dtype}, optimizer, width)
 
 
 def step_bytes_per_model(d: int, settings: TrainSettings, optimizer: str, width: int = 1) -> int:
@@ -182,11 +177,11 @@ def chunk_plan(
     k: int, data: dict[str, Split], settings: TrainSettings, optimizer: str, head: Head
 ) -> list[slice]:
     """The chunks :func:`train_grid` trains ``k`` configurations in, on ``data``'s device."""
-    d = data["train"].xa.shape[1] - 1
+    d = data["train"].x.shape[1]
     n_max = max(data[s].n for s in SPLITS)
     per_model = bytes_per_model(n_max, d, settings, optimizer, width=head.width)
     step_bytes = step_bytes_per_model(d, settings, optimizer, head.width)
-    free = device_free_bytes(data["train"].xa.device)
+    free = device_free_bytes(data["train"].x.device)
     return plan_chunks(k, per_model, settings.memory_budget_mb, step_bytes, free)
 
 
@@ -202,8 +197,16 @@ def check_splits(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
             raise LionSweepError(f"split {s!r}: X {x.shape} / y {y.shape} do not match")
         if x.shape[0] == 0:
             raise LionSweepError(f"split {s!r} has no rows")
-        if x.dtype.kind not in "biuf" or not np.isfinite(x.astype(np.float64)).all():
+        if x.dtype.kind not in "biuf" or not _all_finite(x):
             raise LionSweepError(f"split {s!r}: X must be finite numbers")
+
+
+def _all_finite(x: np.ndarray, rows: int = 2**16) -> bool:
+    """Whether every value of X is finite, in blocks of rows: no float64 copy of X
+    (a cast keeps inf and NaN, so a float array is checked as it is; ints are finite)."""
+    if x.dtype.kind != "f":
+        return True
+    return all(np.isfinite(x[i : i + rows]).all() for i in range(0, len(x), rows))
 
 
 def _check_inputs(
@@ -245,9 +248,9 @@ def train_chunk(
     head = head or make_head()
     opt = optim.spec(optimizer)
     train = data["train"]
-    dtype, dev = train.xa.dtype, train.xa.device
+    dtype, dev = train.x.dtype, train.x.device
     k, h, b = len(hp["lr"]), settings.hidden, settings.batch_size
-    d1, p = train.xa.shape[1], float(settings.dropout)
+    d1, p = train.x.shape[1] + 1, float(settings.dropout)
     init = init_single(d1 - 1, h, seed, head.width)
     st = new_state(BatchedMLP.from_single(init, k, dtype, dev), opt, hp, head, settings.epochs)
     buf = Buffers.new(b, k, h, d1, head, dtype, dev)
@@ -258,10 +261,9 @@ def train_chunk(
         # Drawn on the host generators (common random numbers on every device): two
         # host-to-device copies per epoch, no read.
         batches = torch.cat(epoch_batches(train.n, b, g_order)).to(dev).split(b)
-        keep, start = epoch_keep(train.n, buf, p, g_drop), 0
+        keep = KeepStream(train.n, b, buf, p, g_drop)
         for idx in batches:
-            cols = None if keep is None else keep[:, start : start + len(idx)]
-            start += load_batch(buf, train, idx, cols)
+            load_batch(buf, train, idx, keep.take(len(idx)))
             train_step(st, buf, len(idx), head, opt, p)
         end_of_epoch(st, data["val"], buf, head, epoch)
     bar.close()

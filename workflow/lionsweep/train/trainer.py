@@ -29,7 +29,11 @@ from lionsweep.train.model import BatchedMLP, Workspace, backward, dropout_mask,
 
 
 class Split:
-    """One split on the device: X with a ones column appended, and the head's targets."""
+    """One split on the device: X [n, D] in the training dtype and the head's targets.
+
+    X is not copied when it already is what training needs (float32 on the CPU: the
+    tensor shares the NumPy array's memory); the first layer's bias column of ones is
+    appended per batch in the fixed-size buffers, never to the whole split."""
 
     def __init__(
         self,
@@ -40,11 +44,10 @@ class Split:
         dtype: torch.dtype,
         dev: torch.device,
     ):
-        xt = torch.as_tensor(np.asarray(x, dtype=np.float32)).to(dtype)
-        self.xa = torch.cat([xt, torch.ones(len(xt), 1, dtype=dtype)], dim=1).to(dev)
+        self.x = torch.as_tensor(np.asarray(x, dtype=np.float32)).to(dtype).to(dev)
         y_eval, y_train = head.encode(y, name, dtype)
         self.y, self.yt = y_eval.to(dev), y_train.to(dev)  # metrics: [n]; training: [W, n]
-        self.n = len(xt)
+        self.n = len(self.x)
 
 
 @dataclass
@@ -52,7 +55,8 @@ class Buffers:
     """Fixed-shape per-step inputs (partial batches are zero-padded) and the workspace."""
 
     ws: Workspace
-    x: Tensor  # [B, D+1]
+    x: Tensor  # [B, D+1]: the batch's rows, then the bias column (1; padding rows 0)
+    rows: Tensor  # [B, D]: the rows gathered from the split (contiguous)
     xt: Tensor  # [D+1, B]: x transposed, contiguous (the weight-gradient GEMM's operand)
     y: Tensor  # [W, B]
     w: Tensor  # [B] row weights: 1/n real rows, 0 padding
@@ -67,7 +71,9 @@ class Buffers:
 
         ws = Workspace(b, k, h, dtype, dev, head.width)
         w = head.target_width
-        return cls(ws, zeros(b, d1), zeros(d1, b), zeros(w, b), zeros(b), zeros(h, b))
+        return cls(
+            ws, zeros(b, d1), zeros(b, d1 - 1), zeros(d1, b), zeros(w, b), zeros(b), zeros(h, b)
+        )
 
 
 @dataclass
@@ -119,25 +125,51 @@ def new_state(
     )
 
 
-def epoch_keep(n: int, buf: Buffers, p: float, gen: torch.Generator) -> Tensor | None:
-    """One epoch's dropout masks times 1/(1-p), transposed: [H, n] on the device.
+# Dropout masks are drawn per block of whole batches of at most this many elements:
+# [H, n] for a whole epoch was the largest tensor of a job on large datasets.
+KEEP_BLOCK_ELEMENTS = 2**21
 
-    One draw of ``n`` rows gives row for row the masks the per-step draws gave
-    (:func:`dropout_mask` consumes the generator's uniforms element by element), so
-    the numbers stay common random numbers while the hot loop does no host-side
-    draw and no host-to-device copy per step."""
-    mask = dropout_mask(n, buf.keep.shape[0], p, gen)
-    if mask is None:
-        return None
-    return mask.t().to(device=buf.keep.device, dtype=buf.keep.dtype) * (1.0 / (1.0 - p))
+
+class KeepStream:
+    """One epoch's dropout masks times 1/(1-p), transposed ([H, rows] on the device),
+    handed out batch by batch, drawn in blocks of whole batches.
+
+    A block of ``m`` rows gives row for row the masks one draw of the epoch's ``n`` rows
+    gave (:func:`dropout_mask` consumes the generator's uniforms element by element),
+    so the numbers stay common random numbers, while the hot loop does a host-side draw
+    and a host-to-device copy once per block, not per step, and memory stays bounded."""
+
+    def __init__(self, n: int, b: int, buf: Buffers, p: float, gen: torch.Generator):
+        h = buf.keep.shape[0]
+        self.left, self.p, self.gen, self.buf = n, p, gen, buf
+        self.block_rows = b * max(1, KEEP_BLOCK_ELEMENTS // (b * h))
+        self.block: Tensor | None = None
+        self.start = 0
+
+    def take(self, nb: int) -> Tensor | None:
+        """The next ``nb`` rows' masks ([H, nb]), None without dropout."""
+        if self.p <= 0:
+            return None
+        if self.block is None or self.start >= self.block.shape[1]:
+            rows = min(self.block_rows, self.left)
+            mask = dropout_mask(rows, self.buf.keep.shape[0], self.p, self.gen)
+            keep = self.buf.keep
+            self.block = mask.t().to(device=keep.device, dtype=keep.dtype) * (1.0 / (1.0 - self.p))
+            self.left -= rows
+            self.start = 0
+        cols = self.block[:, self.start : self.start + nb]
+        self.start += nb
+        return cols
 
 
 def load_batch(buf: Buffers, train: Split, idx: Tensor, keep: Tensor | None) -> int:
-    """Copy one mini-batch (rows ``idx``) and its dropout columns ``keep`` ([H, nb],
-    from :func:`epoch_keep`) into the buffers."""
+    """Copy one mini-batch (rows ``idx``, then the bias column of ones) and its dropout
+    columns ``keep`` ([H, nb], from :class:`KeepStream`) into the buffers."""
     nb, b = len(idx), buf.x.shape[0]
     idx = idx.to(buf.x.device)
-    torch.index_select(train.xa, 0, idx, out=buf.x[:nb])
+    torch.index_select(train.x, 0, idx, out=buf.rows[:nb])
+    buf.x[:nb, :-1] = buf.rows[:nb]
+    buf.x[:nb, -1] = 1
     buf.y[:, :nb] = train.yt.index_select(1, idx)
     buf.w[:nb] = 1.0 / nb
     if nb < b:  # zero-pad: fixed GEMM shapes, padded rows carry no gradient
@@ -182,13 +214,13 @@ def outputs(
         out = torch.empty(shape, dtype=model.w2.dtype, device=model.w2.device)
     rows = ws.rows
     for start in range(0, data.n, rows):
-        chunk = data.xa[start : start + rows]
+        chunk = data.x[start : start + rows]
         m = len(chunk)
+        xbuf[:m, :-1] = chunk  # + the bias column, as in training (see Split)
+        xbuf[:m, -1] = 1
         if m < rows:
-            xbuf[:m] = chunk
             xbuf[m:] = 0
-            chunk = xbuf
-        out[:, :, start : start + m] = forward(model, chunk, ws, None)[:, :, :m]
+        out[:, :, start : start + m] = forward(model, xbuf, ws, None)[:, :, :m]
     return out
 
 
