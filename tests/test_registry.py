@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from lionsweep import optim, optim_drivers
+from lionsweep import hparams, optim, optim_drivers
 from lionsweep.errors import LionSweepError
 from lionsweep.roles import HIDDEN, HIDDEN_BIAS, OTHER
 
@@ -125,6 +125,12 @@ TEST_HP: dict[str, dict[str, list[float]]] = {
         "nesterov": [1, 0, 1, 0, 1],
     },
 }
+# The EMA entries step as their base; their EMA decays span (0, 1) (the engine's tests
+# compare the evaluated EMA with torch's AveragedModel, tests/helpers.py).
+EMA_TEST_DECAYS = [0.9, 0.99, 0.5, 0.999, 0.95]
+TEST_HP.update(
+    {v: {**TEST_HP[b], "ema_decay": EMA_TEST_DECAYS} for v, b in hparams.EMA_VARIANTS.items()}
+)
 # Per-model shapes, stacked as [K, ...], and what each is (lionsweep.roles): a weight
 # with its bias folded in as last column (the engine's w1), a tall hidden matrix,
 # a vector and a scalar. The reference gets the folded one as two tensors.
@@ -225,9 +231,10 @@ def test_defaults_are_the_references(name):
 def test_every_optimizer_has_test_values():
     for name, spec in optim.REGISTRY.items():
         assert name in TEST_HP, f"add {name!r} to TEST_HP"
-        assert set(TEST_HP[name]) == set(spec.hparams), name
+        ranges = {**spec.hparams, **spec.averaging}
+        assert set(spec.hparams) <= set(TEST_HP[name]) <= set(ranges), name
         for h, values in TEST_HP[name].items():
-            assert all(spec.hparams[h].contains(v) for v in values), (name, h)
+            assert all(ranges[h].contains(v) for v in values), (name, h)
 
 
 def test_hparam_names_and_ranges():
@@ -244,6 +251,7 @@ def test_hparam_names_and_ranges():
         "beta3",
         "alpha",
         "muon_lr",
+        "ema_decay",
     )
     assert optim.names()[:4] == ("lion", "adamw", "adam", "sgd")
     beta = optim.REGISTRY["lion"].hparams["beta1"]
@@ -273,6 +281,12 @@ def test_hparam_names_and_ranges():
         ),
         ("adam", {"eps": [0.0, 1e-8]}, "eps=0.0"),
         ("sgd", {"lr": [1e-3]}, "differ in length"),
+        ("lion", {"ema_decay": [0.9, 1.0]}, "lion hyperparameter ema_decay=1.0 (configuration 1)"),
+        (
+            "adamw_ema",
+            {"ema_decay": [0.0, 0.9]},
+            "ema_decay=0.0 (configuration 0) is not in (0, 1)",
+        ),
         ("rmsprop", {}, "unknown optimizer 'rmsprop'"),
     ],
 )

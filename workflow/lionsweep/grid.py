@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lionsweep.errors import LionSweepError
-from lionsweep.hparams import DESCRIPTIONS, TRAINING_AXES, HParam, grid_columns, names
+from lionsweep.hparams import DESCRIPTIONS, TRAINING_AXES, HParam, accepted, grid_columns, names
 
 if TYPE_CHECKING:  # pandas and pyarrow are imported where used: the rules parse this module
     import pandas as pd
@@ -99,12 +99,13 @@ def axis_length(axis: dict[str, Any]) -> int:
 
 
 def registry_hparams(optimizer: str, where: str) -> dict[str, HParam]:
-    """``optimizer``'s hyperparameters from the registry, or one line naming ``where``."""
+    """``optimizer``'s hyperparameters from the registry, the weight averaging's
+    (``ema_decay``, which every optimizer has) included, or one line naming ``where``."""
     if optimizer not in DESCRIPTIONS:
         raise LionSweepError(
             f"{where}: unknown optimizer {optimizer!r}; expected one of {', '.join(names())}"
         )
-    return DESCRIPTIONS[optimizer].hparams
+    return accepted(optimizer)
 
 
 def _not_its_param(optimizer: str, name: Any, hparams: dict[str, HParam]) -> str:

@@ -25,6 +25,7 @@ from lionsweep.kernels_momentum import (
     adan_update,
     ademamix_update,
     schedulefree_update,
+    schedulefree_x,
     signum_update,
 )
 
@@ -68,4 +69,10 @@ FIELD_KERNELS: dict[str, tuple[Callable[..., Any], Callable[..., None], ref.Refe
         lambda p, g, s, c, step, buf: muon_update(p, g, s[0], s[1], c, step, buf),
         ref.muon,
     ),
+}
+
+# Where an optimizer's model to evaluate is not its parameters: (p, states, coefs, out) ->
+# the point, written into ``out`` (the engine evaluates it; the weight EMA averages it).
+EVAL_POINTS: dict[str, Callable[..., Any]] = {
+    "schedulefree": lambda p, s, c, out: schedulefree_x(p, s[0], c.f["beta1"], out),
 }
