@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lionsweep.errors import LionSweepError
-from lionsweep.hparams import DESCRIPTIONS, TRAINING_AXES, HParam, accepted, grid_columns, names
+from lionsweep.hparams import (
+    AVERAGING,
+    DESCRIPTIONS,
+    TRAINING_AXES,
+    HParam,
+    accepted,
+    grid_columns,
+    names,
+)
 
 if TYPE_CHECKING:  # pandas and pyarrow are imported where used: the rules parse this module
     import pandas as pd
@@ -131,9 +139,10 @@ def check_grid(grid: Any, where: str, optimizer: str) -> None:
     for i, axis in enumerate(grid):
         name = axis.get("param") if isinstance(axis, dict) else None
         if not isinstance(name, str) or name not in hparams:
+            step = [h for h in own if h not in AVERAGING]
             raise LionSweepError(
-                f"{where}[{i}]: `param` must be one of {list(own)} ({optimizer}'s "
-                f"hyperparameters) or {list(TRAINING_AXES)} (training), not {name!r}"
+                f"{where}[{i}]: `param` must be one of {step} ({optimizer}'s hyperparameters), "
+                f"{list(AVERAGING)} (weight EMA) or {list(TRAINING_AXES)} (training), not {name!r}"
             )
         if name in seen:
             raise LionSweepError(f"{where}: param {name!r} appears twice (one axis per param)")
