@@ -36,7 +36,14 @@ def test_the_cpu_float64_path_is_the_mm_path():
 
 @pytest.mark.parametrize(
     ("optimizer", "task"),
-    [("lion", "binary"), ("adamw", "multiclass"), ("adam", "regression"), ("sgd", "binary")],
+    [
+        ("lion", "binary"),
+        ("adamw", "multiclass"),
+        ("adam", "regression"),
+        ("sgd", "binary"),
+        ("adamw_ema", "binary"),  # the weight EMA's update and evaluation
+        ("schedulefree", "binary"),  # evaluated at x (its eval_point)
+    ],
 )
 def test_no_host_read_per_step_or_epoch(optimizer, task):
     """Every optimizer and every head once (the simulated tier runs all 12 pairs)."""
