@@ -17,10 +17,18 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from lionsweep import engine, optim
-from lionsweep.engine import TrainSettings, train_chunk
-from lionsweep.heads import Task, make_head
-from lionsweep.model import DROPOUT, ORDER, dropout_mask, epoch_batches, generator, init_single
+from lionsweep.optim import registry as optim
+from lionsweep.train import engine
+from lionsweep.train.engine import TrainSettings, train_chunk
+from lionsweep.train.heads import Task, make_head
+from lionsweep.train.model import (
+    DROPOUT,
+    ORDER,
+    dropout_mask,
+    epoch_batches,
+    generator,
+    init_single,
+)
 
 Splits = Mapping[str, tuple[np.ndarray, np.ndarray]]
 

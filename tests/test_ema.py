@@ -15,12 +15,15 @@ from helpers import linear_splits, train_batched, train_reference
 from test_registry import TEST_HP
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from lionsweep import engine, grid, optim, sweep
-from lionsweep.engine import TrainSettings
 from lionsweep.errors import LionSweepError
-from lionsweep.heads import make_head
-from lionsweep.model import BatchedMLP
-from lionsweep.trainer import Averaging
+from lionsweep.optim import registry as optim
+from lionsweep.sweep import grid
+from lionsweep.sweep import shards as sweep
+from lionsweep.train import engine
+from lionsweep.train.engine import TrainSettings
+from lionsweep.train.heads import make_head
+from lionsweep.train.model import BatchedMLP
+from lionsweep.train.trainer import Averaging
 
 SETTINGS = TrainSettings(hidden=8, dropout=0.2, epochs=5, batch_size=16, dtype="float64")
 SEED = 5
