@@ -214,8 +214,10 @@ def test_optimizers_study_grids_are_what_the_file_says(config: dict) -> None:
                 if h not in ("lr", "weight_decay"):
                     expected = 0.9 if h == "momentum" else p.default
                     assert set(points[h]) == {expected}, (opt, h)
-            others = [h for h in frame.columns[2:] if h not in hparams and h != "epochs"]
+            others = [h for h in frame.columns[2:] if h not in hparams]
+            others = [h for h in others if h not in ("epochs", "ema_decay")]
             assert frame[others].isna().all().all(), (opt, others)
+            assert (frame.ema_decay == 0).all()  # every optimizer's: the weight EMA, off
             assert (frame.epochs == 20).all()  # no epochs axis: training.epochs
     lines = grid_summary(merged)
     assert len(lines) == 12

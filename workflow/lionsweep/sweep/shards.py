@@ -24,7 +24,7 @@ from lionsweep import ENGINE_VERSION, __version__
 from lionsweep.atomic import write_parquet
 from lionsweep.data.prepare import load_splits, load_task
 from lionsweep.errors import LionSweepError
-from lionsweep.optim.hparams import hparam_names
+from lionsweep.optim.hparams import AVERAGING, accepted, hparam_names
 from lionsweep.optim.registry import names as optimizer_names
 from lionsweep.train.heads import HEADS, Task, as_task, curve_columns
 from lionsweep.train.memory import models_budget_mb, read_meta
@@ -71,6 +71,19 @@ def fit_to_grant(
     return dataclasses.replace(settings, memory_budget_mb=budget)
 
 
+def grid_hparams(configs: pd.DataFrame, optimizer: str) -> dict[str, np.ndarray]:
+    """Every hyperparameter column of grid-table rows (NaN: another optimizer's). The
+    weight averaging's, which every optimizer has, take ``optimizer``'s default where
+    NaN or absent (grid tables written before the weight EMA existed)."""
+    out = {}
+    for h in hparam_names():
+        values = configs[h].to_numpy(np.float64) if h in configs else np.full(len(configs), np.nan)
+        if h in AVERAGING:
+            values = np.where(np.isnan(values), accepted(optimizer)[h].default, values)
+        out[h] = values
+    return out
+
+
 def results_table(
     rows: pd.DataFrame,
     out: dict[str, Any],
@@ -92,8 +105,8 @@ def results_table(
             "is_default": rows["is_default"].to_numpy(bool),
         }
     )
-    for h in hparam_names():
-        frame[h] = rows[h].to_numpy(np.float64)
+    for h, values in grid_hparams(rows, meta["optimizer"]).items():
+        frame[h] = values
     for key in ("hidden", "batch_size"):
         frame[key] = np.full(k, meta["settings"][key], dtype=np.int64)
     frame["epochs"] = budgets(rows, meta["settings"]["epochs"])
@@ -148,10 +161,11 @@ def train_budgets(
     check_splits(splits)
     data = device_data(splits, settings, make_head(kwargs.get("task", "binary")))
     epochs = budgets(configs, settings.epochs)
+    columns = grid_hparams(configs, optimizer)
     out: dict[str, Any] = {}
     for budget in np.unique(epochs):
         idx = np.flatnonzero(epochs == budget)
-        hparams = {h: configs[h].to_numpy(np.float64)[idx] for h in hparam_names()}
+        hparams = {h: values[idx] for h, values in columns.items()}
         group = dataclasses.replace(settings, epochs=int(budget))
         part = train_grid(splits, optimizer, hparams, seed, group, data=data, **kwargs)
         out["device"] = part.pop("device")

@@ -126,19 +126,25 @@ def bytes_per_model(
     optimizer: str,
     rows: int | None = None,
     width: int = 1,
+    averaged: bool = False,
 ) -> int:
     """Estimated peak bytes one configuration needs (params, state, buffers, metrics):
-    :func:`lionsweep.train.memory.model_bytes`, which the rules' memory requests use too."""
+    :func:`lionsweep.train.memory.model_bytes`, which the rules' memory requests use too;
+    ``averaged``: its chunk keeps a weight EMA (one more copy)."""
     optim.spec(optimizer)  # a one-line error for an unknown optimizer
     training = {"hidden": settings.hidden, "batch_size": rows or settings.batch_size}
-    return model_bytes(n_max, d, {**training, "dtype": settings.dtype}, optimizer, width)
+    training = {**training, "dtype": settings.dtype}
+    return model_bytes(n_max, d, training, optimizer, width, averaged)
 
 
-def step_bytes_per_model(d: int, settings: TrainSettings, optimizer: str, width: int = 1) -> int:
+def step_bytes_per_model(
+    d: int, settings: TrainSettings, optimizer: str, width: int = 1, averaged: bool = False
+) -> int:
     """Bytes one model touches per training step (its cache footprint)."""
     elem = torch.empty(0, dtype=getattr(torch, settings.dtype)).element_size()
     h = settings.hidden
-    copies = 3 + len(optim.spec(optimizer).state)  # params, grads, scratch, state
+    # params, grads, scratch, state (+ the weight EMA)
+    copies = 3 + len(optim.spec(optimizer).state) + int(averaged)
     return elem * (copies * _n_params(d, h, width) + 2 * settings.batch_size * h)
 
 
@@ -174,13 +180,19 @@ def device_free_bytes(dev: torch.device) -> int | None:
 
 
 def chunk_plan(
-    k: int, data: dict[str, Split], settings: TrainSettings, optimizer: str, head: Head
+    k: int,
+    data: dict[str, Split],
+    settings: TrainSettings,
+    optimizer: str,
+    head: Head,
+    averaged: bool = False,
 ) -> list[slice]:
-    """The chunks :func:`train_grid` trains ``k`` configurations in, on ``data``'s device."""
+    """The chunks :func:`train_grid` trains ``k`` configurations in, on ``data``'s device
+    (``averaged``: some configuration keeps a weight EMA)."""
     d = data["train"].x.shape[1]
     n_max = max(data[s].n for s in SPLITS)
-    per_model = bytes_per_model(n_max, d, settings, optimizer, width=head.width)
-    step_bytes = step_bytes_per_model(d, settings, optimizer, head.width)
+    per_model = bytes_per_model(n_max, d, settings, optimizer, width=head.width, averaged=averaged)
+    step_bytes = step_bytes_per_model(d, settings, optimizer, head.width, averaged)
     free = device_free_bytes(data["train"].x.device)
     return plan_chunks(k, per_model, settings.memory_budget_mb, step_bytes, free)
 
@@ -288,24 +300,28 @@ def train_grid(
     them once. Returns arrays of length K in input order (curves [K, epochs]) under
     :func:`lionsweep.train.heads.result_columns` (see docs/schema.md). ``best_epoch`` is -1
     for diverged models (their best-epoch metrics are NaN). ``device`` is returned as a
-    plain string.
+    plain string. The weight averaging's hyperparameters (``ema_decay``) are optional:
+    absent, the optimizer's default (0, off, but for the ``_ema`` entries).
     """
     head = make_head(task)
     k = _check_inputs(splits, optimizer, hparams)
+    averaging = {h: r.default for h, r in optim.spec(optimizer).averaging.items()}
     dtype = getattr(torch, settings.dtype)
     old_threads = torch.get_num_threads()
     if settings.threads:
         torch.set_num_threads(settings.threads)
     try:
         data = data or device_data(splits, settings, head)
+        given = {**{h: np.full(k, v) for h, v in averaging.items()}, **hparams}
         hp_all = {  # on the host: see train_chunk
-            n: torch.as_tensor(np.atleast_1d(np.asarray(hparams[n], dtype=np.float64)))
+            n: torch.as_tensor(np.atleast_1d(np.asarray(given[n], dtype=np.float64)))
             .ravel()
             .to(dtype)
-            for n in REQUIRED_HPARAMS[optimizer]
+            for n in (*REQUIRED_HPARAMS[optimizer], *averaging)
         }
         results: dict[str, np.ndarray] = {}
-        chunks = chunk_plan(k, data, settings, optimizer, head)
+        averaged = bool((hp_all["ema_decay"] > 0).any())
+        chunks = chunk_plan(k, data, settings, optimizer, head, averaged)
         for sl in tqdm(chunks, desc="chunks", file=sys.stderr, disable=not progress):
             part, _ = train_chunk(
                 data,

@@ -85,15 +85,21 @@ def n_params(features: int, hidden: int, width: int) -> int:
 
 
 def model_bytes(
-    n_max: int, features: int, training: Mapping[str, Any], optimizer: str, width: int = 1
+    n_max: int,
+    features: int,
+    training: Mapping[str, Any],
+    optimizer: str,
+    width: int = 1,
+    averaged: bool = False,
 ) -> int:
     """Estimated peak bytes one configuration needs (params, state, buffers, metrics);
-    ``training``: hidden, batch_size, dtype (the config's model and training sections)."""
+    ``training``: hidden, batch_size, dtype (the config's model and training sections);
+    ``averaged``: its chunk keeps a weight EMA (one more copy of the weights)."""
     elem = ELEMENT_BYTES[training.get("dtype", "float32")]
     h, rows = int(training["hidden"]), int(training["batch_size"])
     # model, grads, optimizer scratch, best-epoch copy, the optimizer's state tensors,
     # + 1 transient: oneDNN returns fresh GEMM outputs (grads, activations) each step.
-    copies = 5 + len(describe(optimizer).state)
+    copies = 5 + len(describe(optimizer).state) + int(averaged)
     workspace = 2 * rows * h + 2 * rows * width + rows * h  # + the dropout columns
     # eval outputs in dtype plus ~10 float64/int64 [n] temporaries per output in the metrics
     evaluation = elem * n_max * width + 80 * n_max * width
@@ -110,7 +116,9 @@ def training_need(
     """(MB of the data, MB of one model) of training ``optimizer`` on ``meta``'s data."""
     rows, features, width = data_shape(meta)
     data = data_bytes(rows, features, training.get("dtype", "float32"), width)
-    return mb(data), mb(model_bytes(max(rows.values()), features, training, optimizer, width))
+    # any optimizer's grid may have an ema_decay axis: its copy is counted (one of ~7)
+    one = model_bytes(max(rows.values()), features, training, optimizer, width, averaged=True)
+    return mb(data), mb(one)
 
 
 def train_request_mb(meta: Mapping[str, Any], training: Mapping[str, Any], optimizer: str) -> int:

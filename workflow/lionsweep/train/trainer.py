@@ -1,7 +1,7 @@
 """One chunk of K models through training, in named parts (used by :mod:`lionsweep.train.engine`).
 
 The parts: :class:`ChunkState` (parameters, gradients, optimizer state, alive mask,
-best-epoch copy, curves), :func:`train_step` (one mini-batch), :func:`end_of_epoch`
+best-epoch copy, curves, weight EMA), :func:`train_step` (one mini-batch), :func:`end_of_epoch`
 (validation curve, best-weights tracking, divergence epochs), :func:`assemble` (the
 per-configuration results) and :func:`to_host`. The task head (:mod:`lionsweep.train.heads`)
 and the optimizer step (:mod:`lionsweep.optim.registry`) are the two seams; nothing here knows
@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lionsweep.optim.registry import OptimizerSpec
+from lionsweep.optim.kernels import _bcast
+from lionsweep.optim.registry import EvalPoint, OptimizerSpec
 from lionsweep.train.heads import LOSS_CURVE, SPLITS, Head, curve_columns
 from lionsweep.train.model import BatchedMLP, Workspace, backward, dropout_mask, forward
 
@@ -77,6 +78,33 @@ class Buffers:
 
 
 @dataclass
+class Averaging:
+    """The weight EMA of a chunk where some model has ``ema_decay`` > 0 (a chunk where
+    none has gets none: no copy, no kernel). As torch's ``AveragedModel`` with
+    ``get_ema_multi_avg_fn(decay)``, updated after every step: the first update copies
+    the weights, later ones ``ema.lerp_(w, 1 - decay)``. A model with decay 0 has weight
+    1, and ``lerp`` with weight 1 is exactly ``w``: it evaluates its own weights."""
+
+    ema: BatchedMLP
+    weight: list[Tensor]  # per parameter: 1 - decay per model, broadcast, on the device
+
+    @classmethod
+    def new(cls, model: BatchedMLP, decay: Tensor) -> Averaging | None:
+        """``decay``: [K] on the host (whether any model averages is decided there)."""
+        if not bool((decay > 0).any()):
+            return None
+        one_minus = 1.0 - decay.to(torch.float64)  # the reference's Python float
+        return cls(model.clone(), [_bcast(one_minus, p) for p in model.params()])
+
+    def update(self, current: BatchedMLP, step: int) -> None:
+        for avg, w, weight in zip(self.ema.params(), current.params(), self.weight, strict=True):
+            if step == 1:
+                avg.copy_(w)
+            else:
+                avg.lerp_(w, weight)
+
+
+@dataclass
 class ChunkState:
     """Everything that changes while a chunk trains, all of it on the device: the loop
     decides nothing on the host, so it never waits for the device (no host read)."""
@@ -95,6 +123,29 @@ class ChunkState:
     step: int = 0
     val_out: Tensor | None = None  # the last validation outputs (reused by assemble)
     extra: list | None = None  # per parameter, the optimizer's extra_state (SOAP's)
+    eval_point: EvalPoint | None = None  # the optimizer's, where it evaluates elsewhere
+    averaging: Averaging | None = None  # the weight EMA, where any model has one
+
+
+def eval_point(st: ChunkState) -> BatchedMLP:
+    """The optimizer's point to evaluate: its parameters, or (Schedule-Free) the point
+    its reference's ``eval()`` sets, written into the scratch copy (free between steps)."""
+    if st.eval_point is None:
+        return st.model
+    states = [s.params() for s in st.states]
+    params = zip(st.model.params(), st.scratch.params(), strict=True)
+    return BatchedMLP(
+        *(
+            st.eval_point(p, [s[i] for s in states], st.coefs[i], out)
+            for i, (p, out) in enumerate(params)
+        )
+    )
+
+
+def eval_weights(st: ChunkState) -> BatchedMLP:
+    """The weights every evaluation uses (curves, best epoch, final metrics): the EMA
+    where the chunk has one (models without: their own, exactly), else the eval point."""
+    return st.averaging.ema if st.averaging is not None else eval_point(st)
 
 
 def new_state(
@@ -107,13 +158,15 @@ def new_state(
     def full(shape: tuple[int, ...], value: float, dtype: torch.dtype) -> Tensor:
         return torch.full(shape, value, dtype=dtype, device=dev)
 
+    steps = opt.step_hparams(hp)
+    decay = hp.get("ema_decay", torch.tensor(opt.averaging["ema_decay"].default).expand(k))
     return ChunkState(
         model=model,
         grads=model.zeros_like(),
         scratch=model.zeros_like(),
         states=[model.zeros_like() for _ in opt.state],
         best=model.clone(),
-        coefs=[opt.coefs(p, hp, r) for p, r in zip(model.params(), model.ROLES, strict=True)],
+        coefs=[opt.coefs(p, steps, r) for p, r in zip(model.params(), model.ROLES, strict=True)],
         alive=torch.ones(k, dtype=torch.bool, device=dev),
         best_score=full((k,), -math.inf, torch.float64),
         best_epoch=full((k,), 0, torch.int64),
@@ -122,6 +175,8 @@ def new_state(
         extra=None
         if opt.extra_state is None
         else [opt.extra_state(p, r) for p, r in zip(model.params(), model.ROLES, strict=True)],
+        eval_point=opt.eval_point,
+        averaging=Averaging.new(model, decay),
     )
 
 
@@ -200,6 +255,8 @@ def train_step(st: ChunkState, buf: Buffers, nb: int, head: Head, opt: Optimizer
     states = [s.params() for s in st.states] + ([st.extra] if st.extra is not None else [])
     for i, (p_, g_) in enumerate(zip(params, grads, strict=True)):
         opt.update(p_, g_, [s[i] for s in states], st.coefs[i], st.step, scratch[i])
+    if st.averaging is not None:
+        st.averaging.update(eval_point(st), st.step)
 
 
 def outputs(
@@ -233,7 +290,8 @@ def end_of_epoch(st: ChunkState, val: Split, buf: Buffers, head: Head, epoch: in
     """Check the weights, store the validation curves, copy improved models' weights:
     all with masks on the device (``torch.where`` copies exactly what index_copy did)."""
     st.alive.logical_and_(st.model.finite())
-    out = st.val_out = outputs(st.model, val, buf.ws, buf.x, st.val_out)
+    weights = eval_weights(st)
+    out = st.val_out = outputs(weights, val, buf.ws, buf.x, st.val_out)
     loss, score = head.curve(out, val.y)
     st.alive.logical_and_(torch.isfinite(out).flatten(1).all(dim=1))
     dead = ~st.alive
@@ -244,7 +302,7 @@ def end_of_epoch(st: ChunkState, val: Split, buf: Buffers, head: Head, epoch: in
     improved = st.alive & (score > st.best_score)
     st.best_score = torch.where(improved, score, st.best_score)
     st.best_epoch.masked_fill_(improved, epoch)
-    for dst, src in zip(st.best.params(), st.model.params(), strict=True):
+    for dst, src in zip(st.best.params(), weights.params(), strict=True):
         torch.where(_per_model(improved, dst), src, dst, out=dst)
 
 
@@ -277,9 +335,10 @@ def assemble(st: ChunkState, data: dict[str, Split], buf: Buffers, head: Head) -
     last = st.curves[LOSS_CURVE].shape[1]
     stale = (st.alive & (st.best_epoch != last)).nonzero().flatten()
     res: dict[str, dict[str, Tensor]] = {}
+    weights = eval_weights(st)
     for split in SPLITS:
         reuse = split == "val" and st.val_out is not None
-        final = st.val_out if reuse else outputs(st.model, data[split], buf.ws, buf.x)
+        final = st.val_out if reuse else outputs(weights, data[split], buf.ws, buf.x)
         res[split] = head.evaluate(final, data[split].y)
         if len(stale) == 0:
             res[f"best_{split}"] = res[split]
