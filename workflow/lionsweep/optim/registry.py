@@ -238,8 +238,17 @@ assert tuple(KERNELS) == names(), (
 def _entry(name: str, described: Description) -> OptimizerSpec:
     base = EMA_VARIANTS.get(name, name)
     averaging = {h: accepted(name)[h] for h in AVERAGING}
+    coefs, update, reference, *extra = KERNELS[name]  # (SOAP's) extra_state last
     return OptimizerSpec(
-        name, described.hparams, described.state, *KERNELS[name], EVAL_POINTS.get(base), averaging
+        name,
+        described.hparams,
+        described.state,
+        coefs,
+        update,
+        reference,
+        extra_state=extra[0] if extra else None,
+        eval_point=EVAL_POINTS.get(base),
+        averaging=averaging,
     )
 
 
