@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from lionsweep import ENGINE_VERSION, optim
 from lionsweep.errors import LionSweepError
+from lionsweep.halving import Halving
 from lionsweep.heads import SPLITS, Head, Task, make_head, result_columns
 from lionsweep.model import (
     DROPOUT,
@@ -51,6 +52,7 @@ from lionsweep.model import (
 )
 from lionsweep.trainer import (
     Buffers,
+    ChunkState,
     Split,
     assemble,
     end_of_epoch,
@@ -228,6 +230,53 @@ def device_data(
     return {s: Split(*splits[s], s, head, dtype, dev) for s in SPLITS}
 
 
+def start_chunk(
+    data: dict[str, Split],
+    optimizer: str,
+    hp: dict[str, Tensor],
+    seed: int,
+    settings: TrainSettings,
+    head: Head,
+) -> tuple[ChunkState, Buffers]:
+    """A chunk of k configurations at epoch 0: every model the seed's init, its buffers."""
+    train = data["train"]
+    dtype, dev = train.xa.dtype, train.xa.device
+    k, h, d1 = len(hp["lr"]), settings.hidden, train.xa.shape[1]
+    init = init_single(d1 - 1, h, seed, head.width)
+    model = BatchedMLP.from_single(init, k, dtype, dev)
+    st = new_state(model, optim.spec(optimizer), hp, head, settings.epochs)
+    return st, Buffers.new(settings.batch_size, k, h, d1, head, dtype, dev)
+
+
+def train_epochs(
+    st: ChunkState,
+    buf: Buffers,
+    data: dict[str, Split],
+    opt: optim.OptimizerSpec,
+    head: Head,
+    settings: TrainSettings,
+    gens: tuple[torch.Generator, torch.Generator],
+    epochs: range,
+    progress: bool = False,
+) -> None:
+    """Train ``epochs`` (1-based) with the seed's (batch order, dropout) generators, which
+    must stand where those epochs begin (successive halving resumes at a rung)."""
+    train, b, p = data["train"], settings.batch_size, float(settings.dropout)
+    g_order, g_drop = gens
+    bar = tqdm(epochs, desc="epochs", leave=False, file=sys.stderr, disable=not progress)
+    for epoch in bar:
+        # Drawn on the host generators (common random numbers on every device): two
+        # host-to-device copies per epoch, no read.
+        batches = torch.cat(epoch_batches(train.n, b, g_order)).to(train.xa.device).split(b)
+        keep, start = epoch_keep(train.n, buf, p, g_drop), 0
+        for idx in batches:
+            cols = None if keep is None else keep[:, start : start + len(idx)]
+            start += load_batch(buf, train, idx, cols)
+            train_step(st, buf, len(idx), head, opt, p)
+        end_of_epoch(st, data["val"], buf, head, epoch)
+    bar.close()
+
+
 def train_chunk(
     data: dict[str, Split],
     optimizer: str,
@@ -242,28 +291,10 @@ def train_chunk(
     ``hp``: [k] tensors in the training dtype, on the host (which are zero is decided
     there). A dead model's final weights are whatever training left (no result)."""
     head = head or make_head()
-    opt = optim.spec(optimizer)
-    train = data["train"]
-    dtype, dev = train.xa.dtype, train.xa.device
-    k, h, b = len(hp["lr"]), settings.hidden, settings.batch_size
-    d1, p = train.xa.shape[1], float(settings.dropout)
-    init = init_single(d1 - 1, h, seed, head.width)
-    st = new_state(BatchedMLP.from_single(init, k, dtype, dev), opt, hp, head, settings.epochs)
-    buf = Buffers.new(b, k, h, d1, head, dtype, dev)
-    g_order, g_drop = generator(seed, ORDER), generator(seed, DROPOUT)
+    st, buf = start_chunk(data, optimizer, hp, seed, settings, head)
+    gens = generator(seed, ORDER), generator(seed, DROPOUT)
     epochs = range(1, settings.epochs + 1)
-    bar = tqdm(epochs, desc="epochs", leave=False, file=sys.stderr, disable=not progress)
-    for epoch in bar:
-        # Drawn on the host generators (common random numbers on every device): two
-        # host-to-device copies per epoch, no read.
-        batches = torch.cat(epoch_batches(train.n, b, g_order)).to(dev).split(b)
-        keep, start = epoch_keep(train.n, buf, p, g_drop), 0
-        for idx in batches:
-            cols = None if keep is None else keep[:, start : start + len(idx)]
-            start += load_batch(buf, train, idx, cols)
-            train_step(st, buf, len(idx), head, opt, p)
-        end_of_epoch(st, data["val"], buf, head, epoch)
-    bar.close()
+    train_epochs(st, buf, data, optim.spec(optimizer), head, settings, gens, epochs, progress)
     return to_host(assemble(st, data, buf, head)), st.model
 
 
@@ -276,6 +307,8 @@ def train_grid(
     progress: bool = True,
     task: Task | str = "binary",
     data: dict[str, Split] | None = None,
+    halving: Halving | None = None,
+    metric: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Train every configuration in ``hparams`` (arrays of length K) on ``splits``.
 
@@ -285,7 +318,9 @@ def train_grid(
     them once. Returns arrays of length K in input order (curves [K, epochs]) under
     :func:`lionsweep.heads.result_columns` (see docs/schema.md). ``best_epoch`` is -1
     for diverged models (their best-epoch metrics are NaN). ``device`` is returned as a
-    plain string.
+    plain string. ``halving``: successive halving over all K (:mod:`lionsweep.halving`;
+    ``metric``: the validation metric its rungs rank by, None = the head's primary),
+    which adds ``stopped_epoch``.
     """
     head = make_head(task)
     k = _check_inputs(splits, optimizer, hparams)
@@ -301,6 +336,12 @@ def train_grid(
             .to(dtype)
             for n in REQUIRED_HPARAMS[optimizer]
         }
+        if halving is not None:
+            from lionsweep.halving_engine import train_halving  # imports this module
+
+            out = train_halving(data, optimizer, hp_all, seed, settings, head, halving, metric)
+            out["device"] = device_name(settings.device)  # type: ignore[assignment]
+            return out
         results: dict[str, np.ndarray] = {}
         chunks = chunk_plan(k, data, settings, optimizer, head)
         for sl in tqdm(chunks, desc="chunks", file=sys.stderr, disable=not progress):
