@@ -6,7 +6,9 @@ model's those of its solo run cut at its stopped epoch, bit for bit."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +16,7 @@ import pytest
 from helpers import linear_splits, train_batched
 
 from lionsweep import halving_engine
+from lionsweep.config import validate
 from lionsweep.engine import TrainSettings, train_grid
 from lionsweep.errors import LionSweepError
 from lionsweep.halving import Halving, compute_saved, model_epochs, parse, survivors
@@ -173,3 +176,33 @@ def test_bad_sections_are_one_line_errors(section, message):
 def test_parse_off_and_on():
     assert parse(None, 20) is None
     assert parse({"min_epochs": 5, "eta": 3}, 20) == Halving(5, 3)
+
+
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@pytest.mark.parametrize(
+    ("halving", "message"),
+    [
+        ({"min_epochs": 5, "eta": 1}, "training.halving.eta"),
+        ({"min_epochs": 0, "eta": 3}, "training.halving.min_epochs"),
+        ({"min_epochs": 2.5, "eta": 3}, "training.halving.min_epochs"),
+        ({"min_epochs": 5, "eta": 3, "rate": 2}, "training.halving"),
+        ({"min_epochs": 21, "eta": 3}, r"min_epochs \(21\) exceeds training.epochs \(20\)"),
+    ],
+)
+def test_config_errors_are_one_line(config, halving, message):
+    cfg = copy.deepcopy(config)
+    cfg["training"]["halving"] = halving
+    with pytest.raises(LionSweepError, match=message) as err:
+        validate(cfg, SCHEMA)
+    assert "\n" not in str(err.value)
+
+
+def test_config_rejects_an_epochs_axis_beside_halving(config):
+    cfg = copy.deepcopy(config)
+    cfg["training"]["halving"] = {"min_epochs": 5, "eta": 3}
+    validate(copy.deepcopy(cfg), SCHEMA)  # the default study halves
+    cfg["optimizers"]["lion"]["grid"].append({"param": "epochs", "values": [10, 20]})
+    with pytest.raises(LionSweepError, match=r"optimizers\.lion: an `epochs` grid axis"):
+        validate(cfg, SCHEMA)

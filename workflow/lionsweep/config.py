@@ -17,6 +17,7 @@ from typing import Any
 from lionsweep.errors import LionSweepError
 from lionsweep.fetch import MIRROR_ENV
 from lionsweep.grid import check_defaults, check_grid, registry_hparams
+from lionsweep.halving import check_config as check_halving
 from lionsweep.shardcost import check_sharding
 
 # Keys of a schema node that explain its `pattern` in words (an annotation that
@@ -172,6 +173,7 @@ def check(config: dict[str, Any]) -> None:
     check_optimizers(config)
     check_confirm(config)
     check_sharding(config["sweep"])
+    check_halving(config)
 
 
 def confirm_seeds(config: dict[str, Any]) -> list[int]:

@@ -26,12 +26,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from lionsweep.errors import LionSweepError
+
+if TYPE_CHECKING:  # the config check imports this module: pandas only where tables are read
+    import pandas as pd
 
 KEYS = ("min_epochs", "eta")
 
@@ -108,6 +110,8 @@ def compute_saved(frame: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, optimizer, seed): model-epochs trained, the full budget's, and the
     share saved, from a sweep or shard table (its ``epochs`` and ``stopped_epoch``
     columns; a table without ``stopped_epoch`` trained everything)."""
+    import pandas as pd
+
     keys = ["dataset", "optimizer", "seed"]
     full = frame["epochs"].astype(np.int64)
     if "stopped_epoch" in frame.columns:
@@ -123,3 +127,22 @@ def compute_saved(frame: pd.DataFrame) -> pd.DataFrame:
     )
     out["saved_fraction"] = 1.0 - out["model_epochs"] / out["full_model_epochs"]
     return out
+
+
+def check_config(config: Mapping[str, Any]) -> Halving | None:
+    """``training.halving`` of a whole config: its values, and no `epochs` grid axis
+    beside it (halving allots the epochs itself; a grid of budgets would be halved per
+    budget, a different study)."""
+    training = config["training"]
+    halving = parse(training.get("halving"), training["epochs"])
+    if halving is None:
+        return None
+    for opt in config["study"]["optimizers"]:
+        spec = config["optimizers"].get(opt) or {}
+        grids = [spec.get("grid") or [], *(spec.get("grid_overrides") or {}).values()]
+        if any(axis.get("param") == "epochs" for grid in grids for axis in grid or []):
+            raise LionSweepError(
+                f"optimizers.{opt}: an `epochs` grid axis cannot be combined with "
+                "training.halving (halving allots the epochs); remove one of them"
+            )
+    return halving
