@@ -146,3 +146,16 @@ def check_config(config: Mapping[str, Any]) -> Halving | None:
                 "training.halving (halving allots the epochs); remove one of them"
             )
     return halving
+
+
+def saved_line(sweep_path: Any) -> str:
+    """The aggregate log's line: the study's model-epochs trained of its full budget's."""
+    import pyarrow.parquet as pq
+
+    keys = ["dataset", "optimizer", "seed", "epochs", "stopped_epoch"]
+    names = pq.read_schema(sweep_path).names
+    table = pq.read_table(sweep_path, columns=[c for c in keys if c in names]).to_pandas()
+    saved = compute_saved(table)
+    done, full = int(saved.model_epochs.sum()), int(saved.full_model_epochs.sum())
+    share = 100 * (1 - done / full) if full else 0.0
+    return f"halving: {done} of {full} model-epochs trained ({share:.1f}% saved)"

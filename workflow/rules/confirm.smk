@@ -21,7 +21,7 @@ rule confirm:
         mem_mb=config["training"]["memory_budget_mb"] + 1024,
         runtime=config["training"]["runtime_min"],
     params:
-        settings=as_json(train_settings()),
+        settings=as_json(train_settings(halving=False)),
         results=SELECTION_SETTINGS,
         seeds=" ".join(map(str, CONFIRM_SEEDS)),
         data=[data_dir(d) for d in DATASETS],
