@@ -28,6 +28,7 @@ TRAINING = {
     "engine",
     "fused",
     "gpucheck",  # trains on (simulated) CUDA
+    "halving_engine",
     "heads",
     "hostreads",
     "kernels",

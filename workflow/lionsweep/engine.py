@@ -298,6 +298,36 @@ def train_chunk(
     return to_host(assemble(st, data, buf, head)), st.model
 
 
+def _train_chunks(
+    data: dict[str, Split],
+    optimizer: str,
+    hp_all: dict[str, Tensor],
+    seed: int,
+    settings: TrainSettings,
+    progress: bool,
+    head: Head,
+) -> dict[str, np.ndarray]:
+    """All K configurations of ``hp_all``, chunk by chunk, as arrays in input order."""
+    k = len(hp_all["lr"])
+    results: dict[str, np.ndarray] = {}
+    chunks = chunk_plan(k, data, settings, optimizer, head)
+    for sl in tqdm(chunks, desc="chunks", file=sys.stderr, disable=not progress):
+        part, _ = train_chunk(
+            data,
+            optimizer,
+            {n: v[sl] for n, v in hp_all.items()},
+            seed,
+            settings,
+            progress,
+            head,
+        )
+        for key, val in part.items():
+            if key not in results:
+                results[key] = np.empty((k, *val.shape[1:]), dtype=val.dtype)
+            results[key][sl] = val
+    return results
+
+
 def train_grid(
     splits: dict[str, tuple[np.ndarray, np.ndarray]],
     optimizer: str,
@@ -323,7 +353,7 @@ def train_grid(
     which adds ``stopped_epoch``.
     """
     head = make_head(task)
-    k = _check_inputs(splits, optimizer, hparams)
+    _check_inputs(splits, optimizer, hparams)
     dtype = getattr(torch, settings.dtype)
     old_threads = torch.get_num_threads()
     if settings.threads:
@@ -336,28 +366,12 @@ def train_grid(
             .to(dtype)
             for n in REQUIRED_HPARAMS[optimizer]
         }
-        if halving is not None:
+        if halving is None:
+            results = _train_chunks(data, optimizer, hp_all, seed, settings, progress, head)
+        else:
             from lionsweep.halving_engine import train_halving  # imports this module
 
-            out = train_halving(data, optimizer, hp_all, seed, settings, head, halving, metric)
-            out["device"] = device_name(settings.device)  # type: ignore[assignment]
-            return out
-        results: dict[str, np.ndarray] = {}
-        chunks = chunk_plan(k, data, settings, optimizer, head)
-        for sl in tqdm(chunks, desc="chunks", file=sys.stderr, disable=not progress):
-            part, _ = train_chunk(
-                data,
-                optimizer,
-                {n: v[sl] for n, v in hp_all.items()},
-                seed,
-                settings,
-                progress,
-                head,
-            )
-            for key, val in part.items():
-                if key not in results:
-                    results[key] = np.empty((k, *val.shape[1:]), dtype=val.dtype)
-                results[key][sl] = val
+            results = train_halving(data, optimizer, hp_all, seed, settings, head, halving, metric)
     finally:
         torch.set_num_threads(old_threads)
     out: dict[str, np.ndarray] = dict(results)
