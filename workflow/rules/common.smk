@@ -119,7 +119,8 @@ def shard_plan(dataset, optimizer):
     spec = grid_spec(config, dataset, optimizer)
     rows = grid_size(spec)
     sweep = config["sweep"]
-    if config["training"].get("halving") is not None:  # halving selects over a whole grid
+    # halving selects over a whole grid: one shard, whatever the sharding keys say
+    if config["training"].get("halving") is not None:
         return [(0, rows)]
     if sweep["shard_seconds"] is None:
         return shard_bounds(rows, sweep["shard_size"])
