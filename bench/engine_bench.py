@@ -29,11 +29,12 @@ import numpy as np
 import torch
 import yaml
 
-from lionsweep import layout, optim
-from lionsweep.engine import TrainSettings, train_grid
-from lionsweep.fetch import resolve_mirror
-from lionsweep.grid import expand, grid_spec
-from lionsweep.prepare import load_splits, prepare
+from lionsweep import layout
+from lionsweep.data.fetch import resolve_mirror
+from lionsweep.data.prepare import load_splits, prepare
+from lionsweep.optim import registry as optim
+from lionsweep.sweep.grid import expand, grid_spec
+from lionsweep.train.engine import TrainSettings, train_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
@@ -103,7 +104,7 @@ def gemm_peak(size: int = 3072, reps: int = 5, onednn: bool = False) -> float:
     """
     a, b = torch.randn(size, size), torch.randn(size, size)
     if onednn:
-        from lionsweep.model import gemm_nt
+        from lionsweep.train.model import gemm_nt
 
         def run():
             return gemm_nt(a, b)
@@ -140,8 +141,8 @@ def engine_flops(splits, k: int, args) -> float:
 
 def variants(args) -> None:
     """Time one training step's forward+backward (K models) by several formulations."""
-    from lionsweep.heads import make_head
-    from lionsweep.model import BatchedMLP, Workspace, backward, forward, init_single
+    from lionsweep.train.heads import make_head
+    from lionsweep.train.model import BatchedMLP, Workspace, backward, forward, init_single
 
     torch.set_num_threads(args.threads)
     b, d, h, k = args.batch_size, 57, args.hidden, args.k
@@ -165,7 +166,7 @@ def variants(args) -> None:
         backward(model, xa_t, ws, grads, 1 / 0.8)
 
     # Same hand-written step, GEMMs forced through torch.mm (MKL): the tested fallback.
-    import lionsweep.model as lm
+    import lionsweep.train.model as lm
 
     def hand_mkl():
         saved = lm.onednn_linear

@@ -23,9 +23,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine_bench import grid, load
 
-from lionsweep import engine
-from lionsweep.engine import TrainSettings, train_chunk
-from lionsweep.heads import Task, make_head
+from lionsweep.train import engine
+from lionsweep.train.engine import TrainSettings, train_chunk
+from lionsweep.train.heads import Task, make_head
 
 BASE = TrainSettings(threads=2)
 

@@ -22,8 +22,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine_bench import grid, load
 
-from lionsweep.engine import TrainSettings, train_grid
-from lionsweep.halving import Halving, model_epochs
+from lionsweep.sweep.halving import Halving, model_epochs
+from lionsweep.train.engine import TrainSettings, train_grid
 
 
 def main() -> None:

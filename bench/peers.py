@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from torch.func import functional_call, grad, vmap
 
-from lionsweep.engine import TrainSettings
-from lionsweep.model import ORDER, epoch_batches, generator, init_single
+from lionsweep.train.engine import TrainSettings
+from lionsweep.train.model import ORDER, epoch_batches, generator, init_single
 
 
 def _net(d: int, h: int, p: float) -> torch.nn.Module:

@@ -10,7 +10,7 @@ The default study is config/config.yaml's: titanic's 20^3 grid, spambase's and
 mushroom's 10^3, lion and adamw, 3 seeds, 20 epochs, shards of 1,000 configurations
 (60,018 rows). A scale multiplies each grid's lr axis (finer grids: the datasets and so
 the number of figures stay those of the study). ``confirm`` trains; its measured part
-is what it does before training (import, read, select: ``lionsweep.confirm.plan``),
+is what it does before training (import, read, select: ``lionsweep.confirm.retrain.plan``),
 named ``confirm-plan``. Peak RSS is ``getrusage(RUSAGE_CHILDREN)`` of a wrapper process
 that runs the one command.
 
@@ -108,7 +108,7 @@ def commands(folder: Path, shards: list[Path]) -> dict[str, list[str]]:
     sweep, summary = str(folder / "sweep.parquet"), str(folder / "summary.parquet")
     py, common = sys.executable, ["--datasets", *GRIDS, "--optimizers", *OPTIMIZERS]
     plan = (
-        "import sys; from lionsweep.confirm import plan; from lionsweep.selection import "
+        "import sys; from lionsweep.confirm.retrain import plan; from lionsweep.results.selection import "
         "Metrics, load_sweep, restrict; f = restrict(load_sweep(sys.argv[1], curves=False), "
         "sys.argv[2:5], sys.argv[5:]); print(len(plan(f, Metrics('final'))))"
     )

@@ -7,7 +7,7 @@
 
 prints, per claim and seed count n, the mean width of the claim's 95% t-interval over
 random subsets of n of the run's seeds and the share of subsets in which the claim is
-decided (lionsweep.tradeoff), as a Markdown table.
+decided (lionsweep.results.tradeoff), as a Markdown table.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
-from lionsweep.confirmed import load_confirm
-from lionsweep.scoring import FINAL
-from lionsweep.tradeoff import seeds_tradeoff
+from lionsweep.results.confirmed import load_confirm
+from lionsweep.results.scoring import FINAL
+from lionsweep.results.tradeoff import seeds_tradeoff
 
 
 def main() -> None:

@@ -41,7 +41,7 @@ from peers import vmap_peer
 
 from lionsweep import layout
 from lionsweep.config import validate
-from lionsweep.engine import TrainSettings, train_grid
+from lionsweep.train.engine import TrainSettings, train_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = "bench"

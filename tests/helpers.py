@@ -13,10 +13,18 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from lionsweep import engine, optim
-from lionsweep.engine import TrainSettings, train_chunk
-from lionsweep.heads import Task, make_head
-from lionsweep.model import DROPOUT, ORDER, dropout_mask, epoch_batches, generator, init_single
+from lionsweep.optim import registry as optim
+from lionsweep.train import engine
+from lionsweep.train.engine import TrainSettings, train_chunk
+from lionsweep.train.heads import Task, make_head
+from lionsweep.train.model import (
+    DROPOUT,
+    ORDER,
+    dropout_mask,
+    epoch_batches,
+    generator,
+    init_single,
+)
 
 Splits = Mapping[str, tuple[np.ndarray, np.ndarray]]
 

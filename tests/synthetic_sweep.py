@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 METRICS = ("acc", "balanced_acc", "f1", "logloss", "auc")
-TASK_METRICS = {  # as lionsweep.heads names them (independent copy: the sweep's contract)
+TASK_METRICS = {  # as lionsweep.train.heads names them (independent copy: the sweep's contract)
     "binary": METRICS,
     "multiclass": ("acc", "balanced_acc", "f1_macro", "logloss", "auc_ovr"),
     "regression": ("rmse", "mae", "r2"),

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lionsweep.aggregate import aggregate as aggregate_to
 from lionsweep.errors import LionSweepError
+from lionsweep.sweep.aggregate import aggregate as aggregate_to
 
 
 def aggregate(shards: list[Path]) -> pa.Table:

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import ROOT
 from lionsweep import cli
-from lionsweep.fetch import sha256_of
+from lionsweep.data.fetch import sha256_of
 
 
 def lionsweep(*args: str) -> subprocess.CompletedProcess[str]:
@@ -178,7 +178,7 @@ def test_train_without_the_prepared_meta_is_one_line(tmp_path: Path, capsys) -> 
 @pytest.fixture(scope="module")
 def shard_inputs(mirror: Path, config: dict, tmp_path_factory) -> tuple[Path, Path, int]:
     """Prepared titanic and its Lion grid (the rules' real inputs to `train`)."""
-    from lionsweep.grid import grid_spec
+    from lionsweep.sweep.grid import grid_spec
 
     base = tmp_path_factory.mktemp("shard")
     raw = mirror / "titanic.csv"

@@ -171,7 +171,7 @@ MESSAGES = {
 }
 
 
-# Optimizer names, hyperparameter names and ranges come from lionsweep.optim's registry
+# Optimizer names, hyperparameter names and ranges come from lionsweep.optim.registry's registry
 # (the schema checks shapes only): one line each, naming the key.
 REGISTRY_MESSAGES = {
     "unknown studied optimizer": (
@@ -237,7 +237,7 @@ def test_optimizers_are_checked_against_the_registry(config: dict, case: str) ->
 
 def test_config_defaults_are_optional_overrides_of_the_registry(config: dict) -> None:
     """No `defaults`: the registry's; a partial `defaults`: the registry's updated by it."""
-    from lionsweep.grid import expand, grid_spec
+    from lionsweep.sweep.grid import expand, grid_spec
 
     config = copy.deepcopy(config)
     del config["optimizers"]["lion"]["defaults"]

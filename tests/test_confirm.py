@@ -23,16 +23,16 @@ import pytest
 from scipy import stats as sps
 from synthetic_sweep import diverge, make_sweep, to_parquet
 
-from lionsweep.claims import CONFIRMED
 from lionsweep.cli import main
 from lionsweep.config import confirm_seeds, validate
-from lionsweep.confirm import check_seeds, confirm, plan
-from lionsweep.confirmed import confirmed_table, gains, load_confirm
+from lionsweep.confirm.retrain import check_seeds, confirm, plan
 from lionsweep.errors import LionSweepError
-from lionsweep.scoring import FINAL
-from lionsweep.selection import NO_GRID_POINT, check_sweep, config_table, select_honest
-from lionsweep.tables import run_tables
-from lionsweep.tradeoff import seeds_tradeoff
+from lionsweep.results.claims import CONFIRMED
+from lionsweep.results.confirmed import confirmed_table, gains, load_confirm
+from lionsweep.results.scoring import FINAL
+from lionsweep.results.selection import NO_GRID_POINT, check_sweep, config_table, select_honest
+from lionsweep.results.tables import run_tables
+from lionsweep.results.tradeoff import seeds_tradeoff
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 SETTINGS = {"hidden": 8, "dropout": 0.2, "epochs": 2, "batch_size": 16, "dtype": "float32"}
@@ -226,7 +226,7 @@ def test_confirmed_table_reports_a_failed_selection_and_diverged_seeds() -> None
     assert table.loc[("spambase", "lion"), "note"] == NO_GRID_POINT
     assert math.isnan(table.loc[("spambase", "lion"), "gain_mean"])
     assert not math.isnan(table.loc[("spambase", "lion"), "default_test_acc_mean"])
-    # one policy (lionsweep.stats): the diverged seed is left out of every number of the row
+    # one policy (lionsweep.results.stats): the diverged seed is left out of every number of the row
     titanic = table.loc[("titanic", "lion")]
     assert titanic["note"] == "diverged in 1 of 4 seeds (left out)"
     assert titanic["n_seeds"] == 3

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lionsweep.datasets import load_raw, read_table
+from lionsweep.data.datasets import load_raw, read_table
 from lionsweep.errors import LionSweepError
 
 

@@ -3,7 +3,7 @@
 The sweep is synthetic with a planted truth (``loss_sweep``): log-loss is a function of
 the hyperparameters, lowest at lr 1e-3, beta1 0.9, weight decay 0.1; each default is
 worse than its grid's best by a known amount per dataset; Lion is better than AdamW by
-a known amount. The convention under test (lionsweep.stats.MetricInfo.improvement):
+a known amount. The convention under test (lionsweep.results.stats.MetricInfo.improvement):
 every gain and difference is "how much better", so tuned-better-than-default is
 positive for a loss too (default minus tuned), and claims read it so.
 """
@@ -18,13 +18,13 @@ import pytest
 from synthetic_sweep import diverge, make_sweep, to_parquet
 
 from lionsweep.cli import main
-from lionsweep.figures import decay_data, importance_data, marginal_data
-from lionsweep.heatmap import heatmap_data
-from lionsweep.scoring import FINAL, with_primary
-from lionsweep.selection import check_sweep, config_table, select_honest
-from lionsweep.stats import importance, metric_info
-from lionsweep.tables import caption, run_tables, settings
-from lionsweep.tradeoff import seeds_tradeoff
+from lionsweep.results.figures import decay_data, importance_data, marginal_data
+from lionsweep.results.heatmap import heatmap_data
+from lionsweep.results.scoring import FINAL, with_primary
+from lionsweep.results.selection import check_sweep, config_table, select_honest
+from lionsweep.results.stats import importance, metric_info
+from lionsweep.results.tables import caption, run_tables, settings
+from lionsweep.results.tradeoff import seeds_tradeoff
 
 DATASETS = ("titanic", "spambase", "mushroom")
 LOSS = {d: "logloss" for d in DATASETS}

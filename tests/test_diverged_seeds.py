@@ -17,9 +17,9 @@ import pytest
 import yaml
 from synthetic_sweep import diverge, make_sweep
 
-from lionsweep.selection import check_sweep
-from lionsweep.stats import complete_seeds, mean_ci, paired, signflip_p
-from lionsweep.tables import run_tables
+from lionsweep.results.selection import check_sweep
+from lionsweep.results.stats import complete_seeds, mean_ci, paired, signflip_p
+from lionsweep.results.tables import run_tables
 
 NOTE = "diverged in {k} of {n} seeds (left out)"
 
@@ -110,7 +110,7 @@ def test_every_table_leaves_the_diverged_seed_out_and_says_so(diverged) -> None:
 
 
 def test_captions_list_no_n_a_row_for_a_diverged_seed(diverged) -> None:
-    from lionsweep.tables import caption
+    from lionsweep.results.tables import caption
 
     _, out = diverged
     for name in ("honest_table", "lion_vs_adamw", "comparison"):

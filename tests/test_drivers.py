@@ -1,4 +1,4 @@
-"""The ``torch.optim`` drivers (lionsweep.optim_drivers) are drop-in optimizers: with
+"""The ``torch.optim`` drivers (lionsweep.optim.drivers) are drop-in optimizers: with
 scalars they train a real model as their references do, share their defaults, and
 refuse the hyperparameters ``torch.optim`` refuses, with the same message.
 
@@ -12,8 +12,8 @@ import pytest
 import torch
 from lion_pytorch import Lion as RefLion
 
-from lionsweep import optim
-from lionsweep.optim_drivers import SGD, Adam, AdamW, Lion
+from lionsweep.optim import registry as optim
+from lionsweep.optim.drivers import SGD, Adam, AdamW, Lion
 
 DRIVERS = {"lion": Lion, "adamw": AdamW, "adam": Adam, "sgd": SGD}
 REFERENCES = {

@@ -10,9 +10,10 @@ import pytest
 import torch
 from helpers import train_alone, train_batched
 
-from lionsweep import engine, optim
-from lionsweep.engine import TrainSettings, train_grid
-from lionsweep.metrics import METRICS, binary_metrics
+from lionsweep.optim import registry as optim
+from lionsweep.train import engine
+from lionsweep.train.engine import TrainSettings, train_grid
+from lionsweep.train.metrics import METRICS, binary_metrics
 
 SEED = 7
 SETTINGS = TrainSettings(hidden=8, dropout=0.3, epochs=3, batch_size=16)
@@ -249,7 +250,7 @@ def test_a_jobs_data_goes_to_the_device_once(monkeypatch):
     """train_budgets copies the splits to the device once, whatever the budgets."""
     import pandas as pd
 
-    from lionsweep import sweep
+    from lionsweep.sweep import shards as sweep
 
     calls = []
     plain = engine.device_data
@@ -266,8 +267,9 @@ def test_the_engine_version_is_a_job_parameter_and_a_column():
     (and of the sweep digest); the job refuses a version its code does not train."""
     from pathlib import Path
 
-    from lionsweep import ENGINE_VERSION, sweep
+    from lionsweep import ENGINE_VERSION
     from lionsweep.errors import LionSweepError
+    from lionsweep.sweep import shards as sweep
 
     rules = Path(__file__).resolve().parents[1] / "workflow" / "rules"
     assert "engine=ENGINE_VERSION," in (rules / "sweep.smk").read_text()

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
+from lionsweep.data.prepare import prepare
 from lionsweep.errors import LionSweepError
-from lionsweep.grid import check_grids, expand, grid_size, grid_spec, grid_summary
-from lionsweep.prepare import prepare
+from lionsweep.sweep.grid import check_grids, expand, grid_size, grid_spec, grid_summary
 
 SETTINGS = {"hidden": 8, "dropout": 0.2, "epochs": 4, "batch_size": 32, "dtype": "float32"}
 LR = {"param": "lr", "values": [1e-3, 3e-2]}
@@ -93,7 +93,7 @@ def data(tmp_path_factory) -> Path:
 
 
 def _shard(data: Path, tmp: Path, grid: list[dict], epochs: int, name: str) -> pd.DataFrame:
-    from lionsweep.sweep import train_shard
+    from lionsweep.sweep.shards import train_shard
 
     frame = expand(grid_spec(_config(grid, epochs=epochs), "d", "lion"))
     path = tmp / f"grid_{name}.parquet"
@@ -169,8 +169,8 @@ def _plant(frame: pd.DataFrame, optimizer: str, value: float, **where: float) ->
 
 
 def test_tables_select_and_flag_the_epochs_axis() -> None:
-    from lionsweep.selection import check_sweep
-    from lionsweep.tables import run_tables
+    from lionsweep.results.selection import check_sweep
+    from lionsweep.results.tables import run_tables
 
     frame = _budget_sweep()
     _plant(frame, "lion", 0.9, lr=1e-3, weight_decay=1.0, epochs=100)
@@ -199,8 +199,8 @@ def test_without_an_epochs_axis_the_tables_keep_their_columns() -> None:
     """The paper's study (one budget): no `epochs` column in any table but the new one."""
     from synthetic_sweep import make_sweep
 
-    from lionsweep.selection import check_sweep
-    from lionsweep.tables import run_tables
+    from lionsweep.results.selection import check_sweep
+    from lionsweep.results.tables import run_tables
 
     out = run_tables(check_sweep(make_sweep()), {})
     for name, table in out.items():
@@ -213,7 +213,7 @@ def test_every_shard_pads_its_curves_to_the_grid_s_longest_budget(
 ) -> None:
     """A shard holding only 3-epoch rows of a [3, 5] grid still stores 5-epoch curves, so
     that the shards of one grid aggregate into columns of one width."""
-    from lionsweep.sweep import train_shard
+    from lionsweep.sweep.shards import train_shard
 
     grid = [{"param": "epochs", "values": [3, 5]}, LR]
     frame = expand(grid_spec(_config(grid), "d", "lion"))

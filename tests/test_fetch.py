@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from lionsweep.data.fetch import fetch, sha256_of
 from lionsweep.errors import LionSweepError
-from lionsweep.fetch import fetch, sha256_of
 
 TITANIC_SHA = "4a437fde05fe5264e1701a7387ac6fb75393772ba38bb2c9c566405af5af4bd7"
 

@@ -12,12 +12,14 @@ import torch
 from helpers import linear_splits
 from test_registry import TEST_HP
 
-from lionsweep import engine, optim, references
-from lionsweep.engine import TrainSettings, train_chunk
-from lionsweep.kernels_matrix import newton_schulz
-from lionsweep.kernels_momentum import schedulefree_x
-from lionsweep.model import BatchedMLP
-from lionsweep.roles import HIDDEN, HIDDEN_BIAS, OTHER, ROLES, default_roles, parts
+from lionsweep.optim import references
+from lionsweep.optim import registry as optim
+from lionsweep.optim.kernels_matrix import newton_schulz
+from lionsweep.optim.kernels_momentum import schedulefree_x
+from lionsweep.optim.roles import HIDDEN, HIDDEN_BIAS, OTHER, ROLES, default_roles, parts
+from lionsweep.train import engine
+from lionsweep.train.engine import TrainSettings, train_chunk
+from lionsweep.train.model import BatchedMLP
 
 FIELD = optim.names()[4:]  # after lion, adamw, adam, sgd
 SETTINGS = TrainSettings(hidden=8, dropout=0.2, epochs=4, batch_size=16)

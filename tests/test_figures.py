@@ -16,7 +16,7 @@ from synthetic_sweep import DEGENERATE, diverge, make_sweep, to_parquet
 
 from conftest import copy_workflow, snakemake
 from lionsweep.cli import main
-from lionsweep.figures import (
+from lionsweep.results.figures import (
     decay_data,
     plot_curves,
     plot_decay,
@@ -26,10 +26,10 @@ from lionsweep.figures import (
     plot_sensitivity,
     save,
 )
-from lionsweep.heatmap import edges, grid_scale
-from lionsweep.outputs import figure_outputs, table_outputs
-from lionsweep.scoring import Metrics
-from lionsweep.selection import check_sweep, config_table, select_honest
+from lionsweep.results.files import figure_outputs, table_outputs
+from lionsweep.results.heatmap import edges, grid_scale
+from lionsweep.results.scoring import Metrics
+from lionsweep.results.selection import check_sweep, config_table, select_honest
 
 ROOT = Path(__file__).resolve().parents[1]
 FINAL = Metrics("final")
@@ -118,7 +118,7 @@ def test_curves_mean_over_seeds_and_divergence(sweep, configs) -> None:
     pick = chosen.set_index(["dataset", "optimizer"]).loc[("titanic", "lion"), "config_id"]
     assert pick != 7  # config 7 diverged in one seed
     # The diverged seed leaves the band from its divergence epoch on.
-    from lionsweep.figures import curve_data
+    from lionsweep.results.figures import curve_data
 
     d7 = curve_data(sweep, "titanic", "lion", 7, "curve_val_loss")
     rows = lion[lion["config_id"] == 7].sort_values("seed")
@@ -193,7 +193,7 @@ def _dry_run_jobs(text: str) -> dict[str, dict[str, list[str]]]:
 
 
 def test_the_rules_outputs_are_the_writers_lists(tmp_path: Path, mirror: Path) -> None:
-    """What Snakemake plans for the tables and figures jobs is exactly lionsweep.outputs'
+    """What Snakemake plans for the tables and figures jobs is exactly lionsweep.results.files'
     lists (the names the writers write), each report caption an existing file."""
     workdir = copy_workflow(tmp_path / "wf")
     args = ("-n", "tables", "figures", "--configfile", "config/test.yaml")
@@ -273,7 +273,7 @@ def test_a_20_by_20_heatmap_is_readable() -> None:
 
 
 def _draw_all(frame: pd.DataFrame) -> dict[str, Figure]:
-    from lionsweep.figures import plot_heatmaps as heatmaps
+    from lionsweep.results.figures import plot_heatmaps as heatmaps
 
     datasets = sorted(frame["dataset"].unique())
     opts = sorted(frame["optimizer"].unique())
@@ -350,7 +350,7 @@ def test_meta_puts_the_rows_behind_each_dataset_figure_in_its_title(
 ) -> None:
     import json
 
-    import lionsweep.figures as figures
+    import lionsweep.results.figures as figures
 
     path = tmp_path / "sweep.parquet"
     to_parquet(sweep, path)
@@ -464,14 +464,14 @@ def test_four_optimizers_and_three_tasks_through_the_cli(tmp_path: Path) -> None
     out = tmp_path / "figures"
     args = ["figures", "--sweep", str(path), "--outdir", str(out), "--datasets", *TASKS]
     assert main([*args, "--optimizers", *OPTS4]) == 0
-    for stem, _, _ in __import__("lionsweep.outputs").outputs.figure_stems(list(TASKS)):
+    for stem, _, _ in __import__("lionsweep.results.files").outputs.figure_stems(list(TASKS)):
         assert (out / f"{stem}.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_importance_and_sensitivity_cover_four_optimizers() -> None:
     from test_tables import OPTS4, tasks_sweep
 
-    from lionsweep.figures import importance_data
+    from lionsweep.results.figures import importance_data
 
     configs = config_table(tasks_sweep(), FINAL)
     data = importance_data(configs)

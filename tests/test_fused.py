@@ -1,4 +1,4 @@
-"""The fused optimizer kernels (lionsweep.fused) give the eager kernels' numbers bit for
+"""The fused optimizer kernels (lionsweep.optim.fused) give the eager kernels' numbers bit for
 bit, on their own and through whole trainings, for any thread count; without a C
 compiler, or when switched off, training falls back to the eager kernels."""
 
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from lionsweep import fused, kernels
-from lionsweep.engine import TrainSettings, train_grid
+from lionsweep.optim import fused, kernels
+from lionsweep.train.engine import TrainSettings, train_grid
 
 needs_lib = pytest.mark.skipif(fused.library() is None, reason=f"fused off: {fused.reason()}")
 SHAPES = [(9, 7, 13), (9, 1, 64), (9, 1), (9, 64, 58), (1, 3, 3)]
@@ -165,7 +165,7 @@ def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 SMOKE = (
-    "import numpy as np; from lionsweep import fused; from lionsweep.engine import *;"
+    "import numpy as np; from lionsweep import fused; from lionsweep.train.engine import *;"
     "rng = np.random.default_rng(0); x = rng.normal(size=(40, 3)).astype('float32');"
     "s = {n: (x, (x[:, 0] > 0).astype('int64')) for n in ('train', 'val', 'test')};"
     "hp = dict(lr=[1e-3, 1e-2], beta1=[0.9, 0.95], beta2=[0.99, 0.99], weight_decay=[0, 1]);"

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from lionsweep import optim
-from lionsweep.engine import TrainSettings, train_grid
-from lionsweep.gpucheck import hparams_for, splits_for
-from lionsweep.heads import TASKS
+from lionsweep.optim import registry as optim
+from lionsweep.train.engine import TrainSettings, train_grid
+from lionsweep.train.gpucheck import hparams_for, splits_for
+from lionsweep.train.heads import TASKS
 
 pytestmark = [
     pytest.mark.gpu,
@@ -78,7 +78,7 @@ def test_divergence_on_cuda():
 
 
 def test_no_host_read_per_step_on_cuda():
-    from lionsweep.gpucheck import check_all
+    from lionsweep.train.gpucheck import check_all
 
     failures, worst = check_all("cuda", simulate=False)
     assert not failures and worst.per_step == 0 and worst.per_epoch == 0

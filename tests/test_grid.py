@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lionsweep.errors import LionSweepError
-from lionsweep.grid import (
+from lionsweep.sweep.grid import (
     axis_values,
     check_grids,
     expand,
@@ -191,7 +191,7 @@ def _merged(config: dict, *files: str) -> dict:
 def test_optimizers_study_grids_are_what_the_file_says(config: dict) -> None:
     """Every optimizer on every dataset: 10 lr x 10 weight decays + the default; the
     rest at the registry's defaults (SGD's momentum at 0.9 on the grid, 0 at the default)."""
-    from lionsweep.optim import REGISTRY
+    from lionsweep.optim.registry import REGISTRY
 
     merged = _merged(config, "optimizers.yaml")
     study = merged["study"]

@@ -1,4 +1,4 @@
-"""Successive halving in the engine (lionsweep.halving, lionsweep.halving_engine).
+"""Successive halving in the engine (lionsweep.sweep.halving, lionsweep.train.halving_engine).
 
 The equivalence tests are the point: with common random numbers a survivor's numbers
 are those of the same configuration trained alone for the full budget, and a stopped
@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 from helpers import linear_splits, train_batched
 
-from lionsweep import halving_engine
 from lionsweep.config import validate
-from lionsweep.engine import TrainSettings, train_grid
 from lionsweep.errors import LionSweepError
-from lionsweep.halving import Halving, compute_saved, model_epochs, parse, survivors
+from lionsweep.sweep.halving import Halving, compute_saved, model_epochs, parse, survivors
+from lionsweep.train import halving_engine
+from lionsweep.train.engine import TrainSettings, train_grid
 
 SETTINGS = TrainSettings(hidden=8, epochs=9, batch_size=16, threads=1)
 HALVING = Halving(min_epochs=1, eta=3)  # rungs end at epochs 1, 3 and 9

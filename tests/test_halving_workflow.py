@@ -13,7 +13,7 @@ import yaml
 from test_workflow import KEYS, comparable
 
 from conftest import copy_workflow, snakemake
-from lionsweep.halving import Halving, compute_saved, model_epochs
+from lionsweep.sweep.halving import Halving, compute_saved, model_epochs
 
 pytestmark = pytest.mark.slow
 HALVING = {"min_epochs": 1, "eta": 2}  # test.yaml trains 3 epochs: rungs end at 1, 2

@@ -11,10 +11,11 @@ import pytest
 import torch
 from helpers import reference_loss, train_alone, train_batched
 
-from lionsweep import engine, heads, optim
-from lionsweep.engine import TrainSettings, train_grid
 from lionsweep.errors import LionSweepError
-from lionsweep.heads import Task, make_head
+from lionsweep.optim import registry as optim
+from lionsweep.train import engine, heads
+from lionsweep.train.engine import TrainSettings, train_grid
+from lionsweep.train.heads import Task, make_head
 
 sk = pytest.importorskip("sklearn.metrics")
 SEED = 11
@@ -186,7 +187,7 @@ def test_bad_tasks_and_targets_are_one_line_errors(task, y, message):
         ({"optimizer": "sgd_nesterov"}, "unknown optimizer 'sgd_nesterov'"),
         ({"hp": {"lr": ["fast", "slow"]}}, "lion hyperparameter lr must be numbers"),
         ({"hp": {h: [] for h in optim.REGISTRY["lion"].hparams}}, "no configurations"),
-        ({"task": 3}, "task must be a task name or a lionsweep.heads.Task, got 3"),
+        ({"task": 3}, "task must be a task name or a lionsweep.train.heads.Task, got 3"),
     ],
 )
 def test_bad_inputs_name_the_culprit(change, message):

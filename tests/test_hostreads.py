@@ -10,16 +10,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lionsweep.engine import TrainSettings
-from lionsweep.gpucheck import B, measure
-from lionsweep.hostreads import HostReads
-from lionsweep.model import onednn_linear
+from lionsweep.train.engine import TrainSettings
+from lionsweep.train.gpucheck import B, measure
+from lionsweep.train.hostreads import HostReads
+from lionsweep.train.model import onednn_linear
 
 SETTINGS = TrainSettings(hidden=8, dropout=0.25, batch_size=B, dtype="float64", device="cpu")
 
 
 def per_step_and_epoch(optimizer: str, task: str) -> tuple[float, float]:
-    """Three runs, one chunk each, a configuration diverging in each (lionsweep.gpucheck):
+    """Three runs, one chunk each, a configuration diverging in each (lionsweep.train.gpucheck):
     40 more steps at equal epochs, and one more epoch, than a 2-epoch run."""
     reads = measure(optimizer, task, SETTINGS, simulate=False)
     assert reads.chunks == 1
@@ -28,7 +28,7 @@ def per_step_and_epoch(optimizer: str, task: str) -> tuple[float, float]:
 
 def test_the_cpu_float64_path_is_the_mm_path():
     """The counted path must be the one CUDA takes: oneDNN only serves float32 on CPU."""
-    from lionsweep.model import _onednn_ok
+    from lionsweep.train.model import _onednn_ok
 
     assert not _onednn_ok(torch.zeros(2, 2, dtype=torch.float64))
     assert onednn_linear() is None or _onednn_ok(torch.zeros(2, 2))
@@ -70,7 +70,9 @@ def test_simulated_cuda_tier_passes():
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     last = proc.stdout.strip().splitlines()[-1]
-    from lionsweep import optim  # every registry optimizer x 3 heads, 2 chunks each
+    from lionsweep.optim import (
+        registry as optim,  # every registry optimizer x 3 heads, 2 chunks each
+    )
 
     chunks = 2 * 3 * len(optim.names())
     assert last.startswith(
@@ -80,7 +82,7 @@ def test_simulated_cuda_tier_passes():
 
 def test_simulation_catches_a_device_mismatch(monkeypatch):
     """A CPU tensor slipped into the loop fails the simulated tier (checked on purpose)."""
-    from lionsweep import gpucheck, trainer
+    from lionsweep.train import gpucheck, trainer
 
     plain = trainer.load_batch
 
@@ -90,7 +92,7 @@ def test_simulation_catches_a_device_mismatch(monkeypatch):
         return nb
 
     monkeypatch.setattr(trainer, "load_batch", leaky)
-    monkeypatch.setattr("lionsweep.engine.load_batch", leaky)
+    monkeypatch.setattr("lionsweep.train.engine.load_batch", leaky)
     settings = TrainSettings(hidden=8, batch_size=B, device="cuda")
     with pytest.raises(Exception, match="device"):
         gpucheck.loop_reads("lion", "binary", 5 * B, 1, settings, simulate=True)

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import ROOT
-from lionsweep import io
+from lionsweep import atomic as io
 from lionsweep.errors import LionSweepError
 
 

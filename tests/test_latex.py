@@ -17,8 +17,8 @@ import pytest
 from synthetic_sweep import diverge, make_sweep, to_parquet
 
 from lionsweep.cli import main
-from lionsweep.outputs import TABLES
-from lionsweep.writers import latex, latex_escape, write_table
+from lionsweep.results.files import TABLES
+from lionsweep.results.writers import latex, latex_escape, write_table
 
 SPECIALS = "\\{}$&#^_%~<>|"
 HOSTILE = [

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from lionsweep.metrics import binary_metrics, multiclass_metrics, regression_metrics
+from lionsweep.train.metrics import binary_metrics, multiclass_metrics, regression_metrics
 
 sk = pytest.importorskip("sklearn.metrics")
 C = 4  # classes in the multiclass tests

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from lionsweep import model
-from lionsweep.engine import TrainSettings, train_grid
+from lionsweep.train import model
+from lionsweep.train.engine import TrainSettings, train_grid
 
 needs_onednn = pytest.mark.skipif(
     model.onednn_linear() is None, reason="this torch build has no usable oneDNN linear"

@@ -1,6 +1,6 @@
 """Parsing the workflow never imports torch (or pandas, pyarrow): Snakemake parses it on
 every invocation, every dry run and in every cluster job, and torch alone cost ~1.5-2 s
-of each (lionsweep.hparams holds the registry's torch-free half for this)."""
+of each (lionsweep.optim.hparams holds the registry's torch-free half for this)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def rule_imports() -> list[str]:
 
 def test_the_rules_helpers_import_without_heavy_modules() -> None:
     modules = rule_imports()
-    assert {"lionsweep.config", "lionsweep.grid", "lionsweep.shardcost"} <= set(modules)
+    assert {"lionsweep.config", "lionsweep.sweep.grid", "lionsweep.sweep.shardcost"} <= set(modules)
     code = (
         f"import sys\nfor m in {modules!r}: __import__(m)\n"
         f"print(sorted(set({HEAVY!r}) & set(sys.modules)))"

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lionsweep.datasets import load_raw
+from lionsweep.data.datasets import load_raw
+from lionsweep.data.fetch import sha256_of
+from lionsweep.data.prepare import encode, load_splits, prepare, split_sizes
+from lionsweep.data.splits import split_rows
 from lionsweep.errors import LionSweepError
-from lionsweep.fetch import sha256_of
-from lionsweep.prepare import encode, load_splits, prepare, split_sizes
-from lionsweep.splits import split_rows
 
 PAPER_TEST_ROWS = {"titanic": 143, "spambase": 921, "mushroom": 1625}
 

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from lionsweep import optim, optim_drivers
 from lionsweep.errors import LionSweepError
-from lionsweep.roles import HIDDEN, HIDDEN_BIAS, OTHER
+from lionsweep.optim import drivers as optim_drivers
+from lionsweep.optim import registry as optim
+from lionsweep.optim.roles import HIDDEN, HIDDEN_BIAS, OTHER
 
 # Per-model values, cycled to K: extremes of each range on purpose (beta 0, wd 0,
 # momentum 0 with nesterov 1, large decay), so no branch of a kernel is skipped.
@@ -125,7 +126,7 @@ TEST_HP: dict[str, dict[str, list[float]]] = {
         "nesterov": [1, 0, 1, 0, 1],
     },
 }
-# Per-model shapes, stacked as [K, ...], and what each is (lionsweep.roles): a weight
+# Per-model shapes, stacked as [K, ...], and what each is (lionsweep.optim.roles): a weight
 # with its bias folded in as last column (the engine's w1), a tall hidden matrix,
 # a vector and a scalar. The reference gets the folded one as two tensors.
 PARAMS = [((3, 5), HIDDEN_BIAS), ((6, 2), HIDDEN), ((5,), OTHER), ((), OTHER)]

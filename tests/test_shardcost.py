@@ -8,13 +8,13 @@ import math
 import numpy as np
 import pytest
 
-from lionsweep.engine import TrainSettings, train_grid
 from lionsweep.errors import LionSweepError
-from lionsweep.shardcost import (
+from lionsweep.sweep.shardcost import (
     COST_MODELS,
     cost_shard_bounds,
     seconds_per_config,
 )
+from lionsweep.train.engine import TrainSettings, train_grid
 
 # The prepared data's meta.json of the paper's datasets (only the fields used).
 META = {

@@ -13,8 +13,8 @@ import yaml
 from test_workflow import RESULTS, TEST_CONFIG, comparable, merged_test_config
 
 from conftest import copy_run, snakemake
-from lionsweep.grid import grid_size, grid_spec
-from lionsweep.shardcost import cost_shard_bounds
+from lionsweep.sweep.grid import grid_size, grid_spec
+from lionsweep.sweep.shardcost import cost_shard_bounds
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ KEYS = ["dataset", "optimizer", "seed"]
 
 
 def cost_plan(workdir: Path, overrides: dict) -> dict[tuple[str, str], list[tuple[int, int]]]:
-    """Each grid's shards as lionsweep.shardcost cuts it, from the prepared meta.json."""
+    """Each grid's shards as lionsweep.sweep.shardcost cuts it, from the prepared meta.json."""
     cfg = merged_test_config(workdir)
     cfg["sweep"].update(overrides)
     settings = {**cfg["model"], **cfg["training"]}

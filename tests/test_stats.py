@@ -12,8 +12,8 @@ import pytest
 from synthetic_sweep import diverge, make_sweep
 
 from lionsweep.errors import LionSweepError
-from lionsweep.scoring import Metrics
-from lionsweep.selection import (
+from lionsweep.results.scoring import Metrics
+from lionsweep.results.selection import (
     check_sweep,
     config_table,
     select_honest,
@@ -22,7 +22,7 @@ from lionsweep.selection import (
     settings,
     unselectable,
 )
-from lionsweep.stats import (
+from lionsweep.results.stats import (
     bootstrap_ci,
     importance,
     mean_ci,
@@ -293,7 +293,7 @@ def test_results_defaults_are_the_schema_and_config_defaults() -> None:
     import yaml
 
     from conftest import ROOT
-    from lionsweep.selection import DEFAULTS
+    from lionsweep.results.selection import DEFAULTS
 
     schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
     block = schema["properties"]["results"]["properties"]

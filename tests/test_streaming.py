@@ -19,10 +19,10 @@ import pyarrow.parquet as pq
 import pytest
 from synthetic_sweep import DEGENERATE, diverge, make_sweep, to_parquet
 
-from lionsweep.aggregate import SORT_KEYS, aggregate
 from lionsweep.cli import main
-from lionsweep.selection import Metrics, check_sweep, config_table
-from lionsweep.summary import KINDS, SummaryWriter, configs, load_summary
+from lionsweep.results.selection import Metrics, check_sweep, config_table
+from lionsweep.sweep.aggregate import SORT_KEYS, aggregate
+from lionsweep.sweep.summary import KINDS, SummaryWriter, configs, load_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = {"titanic": "binary", "wine": "multiclass", "diabetes": "regression"}

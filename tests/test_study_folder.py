@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from conftest import copy_run, snakemake
-from lionsweep import manifest, report
+from lionsweep import manifest
 from lionsweep.errors import LionSweepError
+from lionsweep.results import report
 
 TEST = ("--configfile", "config/test.yaml")
 PAPER_LIKE = manifest.study_manifest(["titanic", "spambase"], ["lion", "adamw"], {"g": 1})

@@ -13,10 +13,10 @@ import pytest
 from synthetic_sweep import DEGENERATE, diverge, make_sweep, to_parquet
 
 from lionsweep.cli import main
-from lionsweep.outputs import TABLE_FORMATS, TABLES
-from lionsweep.selection import check_sweep
-from lionsweep.tables import run_tables
-from lionsweep.writers import display, markdown
+from lionsweep.results.files import TABLE_FORMATS, TABLES
+from lionsweep.results.selection import check_sweep
+from lionsweep.results.tables import run_tables
+from lionsweep.results.writers import display, markdown
 
 PAPER = {"titanic": {"default": 0.67832, "best": 0.83217}}
 T975_DF2 = 4.302653  # t(0.975, df=2): three seeds
@@ -205,7 +205,7 @@ def test_rules_build_tables_figures_and_report_from_the_sweep_alone(
     import pyarrow.parquet as pq
 
     from conftest import copy_workflow, snakemake
-    from lionsweep.summary import summarize, summary_table
+    from lionsweep.sweep.summary import summarize, summary_table
 
     work = copy_workflow(tmp_path / "wf")
     args = ("--configfile", "config/test.yaml")
@@ -648,7 +648,7 @@ def test_a_bad_primary_metric_is_one_line(tmp_path, tsweep, capsys, value, seeds
 
 def test_meta_of_multiclass_and_regression_datasets_has_no_positives(tmp_path: Path) -> None:
     """Prepare writes class_counts (multiclass) or target_mean (regression), not positives."""
-    from lionsweep.writers import datasets_table
+    from lionsweep.results.writers import datasets_table
 
     paths = []
     for name, extra in (("wine", {"class_counts": {}}), ("diabetes", {"target_mean": 152.1})):

@@ -14,9 +14,9 @@ from sklearn.datasets import load_diabetes, load_wine
 
 from conftest import ROOT
 from lionsweep.config import validate
-from lionsweep.datasets import load_raw
+from lionsweep.data.datasets import load_raw
+from lionsweep.data.prepare import load_splits, prepare
 from lionsweep.errors import LionSweepError
-from lionsweep.prepare import load_splits, prepare
 
 SPLIT = {"seed": 42, "test_fraction": 0.2, "val_fraction": 0.2}
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -169,8 +169,8 @@ SETTINGS = {"hidden": 8, "dropout": 0.0, "epochs": 3, "batch_size": 32, "dtype":
 def _train(data: Path, tmp_path: Path, optimizer: str, grid: list[dict], seed: int = 0):
     """One shard of ``optimizer``'s grid on prepared ``data``, the task read from meta.json
     (as `lionsweep train` does): the shard table as pandas."""
-    from lionsweep.grid import expand, grid_spec
-    from lionsweep.sweep import train_shard
+    from lionsweep.sweep.grid import expand, grid_spec
+    from lionsweep.sweep.shards import train_shard
 
     config = {"optimizers": {optimizer: {"grid": grid}}}
     frame = expand(grid_spec(config, "d", optimizer))
@@ -185,7 +185,7 @@ def _train(data: Path, tmp_path: Path, optimizer: str, grid: list[dict], seed: i
 def test_a_shard_trains_the_task_of_its_prepared_data(wine: Path, tmp_path: Path) -> None:
     """Wine (3 classes) through `train`: the multiclass head's columns, a task and a
     primary-metric column, and accuracy well above chance (1/3) for a sane lr."""
-    from lionsweep.heads import Task, result_columns
+    from lionsweep.train.heads import Task, result_columns
 
     prepare(wine, _spec("multiclass"), SPLIT, tmp_path / "data", "wine")
     grid = [{"param": "lr", "values": [1e-2, 3e-2]}, {"param": "momentum", "values": [0.9]}]
@@ -203,7 +203,7 @@ def test_a_shard_trains_the_task_of_its_prepared_data(wine: Path, tmp_path: Path
 def test_a_regression_shard_reports_r2_in_target_units(diabetes: Path, tmp_path: Path) -> None:
     """Diabetes through `train`: r2 finite and positive for Adam at lr 1e-2, RMSE in the
     target's units (tens, not the standardized ~1)."""
-    from lionsweep.heads import metric_columns
+    from lionsweep.train.heads import metric_columns
 
     prepare(diabetes, _spec("regression"), SPLIT, tmp_path / "data", "diabetes")
     shard = _train(tmp_path / "data", tmp_path, "adam", [{"param": "lr", "values": [1e-2]}])
@@ -216,7 +216,7 @@ def test_a_regression_shard_reports_r2_in_target_units(diabetes: Path, tmp_path:
 
 
 def test_a_damaged_meta_json_is_one_line_naming_the_file(wine: Path, tmp_path: Path) -> None:
-    from lionsweep.prepare import load_task
+    from lionsweep.data.prepare import load_task
 
     prepare(wine, _spec("multiclass"), SPLIT, tmp_path / "data", "wine")
     meta = tmp_path / "data" / "meta.json"

@@ -10,9 +10,9 @@ import pytest
 import torch
 from helpers import linear_splits
 
-from lionsweep import engine, trainer
-from lionsweep.engine import TrainSettings, train_chunk
-from lionsweep.heads import SPLITS, make_head
+from lionsweep.train import engine, trainer
+from lionsweep.train.engine import TrainSettings, train_chunk
+from lionsweep.train.heads import SPLITS, make_head
 
 SEED = 5
 SETTINGS = TrainSettings(hidden=8, dropout=0.25, epochs=4, batch_size=16)
@@ -93,7 +93,7 @@ def test_best_metrics_equal_training_stopped_at_the_best_epoch(epochs):
 def test_dropout_masks_are_drawn_once_per_epoch_with_the_same_numbers(monkeypatch):
     """One draw per epoch (no host-side draw or copy per step) that equals, column for
     column, the per-step masks the reference trainings use (common random numbers)."""
-    from lionsweep.model import DROPOUT, ORDER, dropout_mask, epoch_batches, generator
+    from lionsweep.train.model import DROPOUT, ORDER, dropout_mask, epoch_batches, generator
 
     draws: list[int] = []
     plain = trainer.dropout_mask
@@ -121,7 +121,7 @@ def test_dropout_masks_are_drawn_once_per_epoch_with_the_same_numbers(monkeypatc
 def test_adam_update_is_bitwise_the_unfused_sequence():
     """The fused ``addcdiv`` denominator gives the very bits of sqrt(v) / bc2 + eps
     computed in two passes (the kernel's previous form), for per-model tensors."""
-    from lionsweep.kernels import adam_coefs, adam_update
+    from lionsweep.optim.kernels import adam_coefs, adam_update
 
     g = torch.Generator().manual_seed(0)
     k = 7

@@ -19,11 +19,11 @@ import pytest
 from synthetic_sweep import make_sweep
 
 from lionsweep.config import check
+from lionsweep.data.fetch import fetch
+from lionsweep.data.prepare import prepare
 from lionsweep.errors import LionSweepError
-from lionsweep.fetch import fetch
-from lionsweep.prepare import prepare
-from lionsweep.scoring import with_primary
-from lionsweep.selection import check_sweep, config_table, select_honest, select_paper
+from lionsweep.results.scoring import with_primary
+from lionsweep.results.selection import check_sweep, config_table, select_honest, select_paper
 
 SPLIT = {"seed": 42, "test_fraction": 0.2, "val_fraction": 0.2}
 SPEC = {"read": {"header": True}, "target": "y", "positive": 1, "features": None}
@@ -318,7 +318,7 @@ def test_a_primary_metric_the_sweep_lacks_is_one_line() -> None:
 
 
 def _final():
-    from lionsweep.scoring import FINAL
+    from lionsweep.results.scoring import FINAL
 
     return FINAL
 

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from conftest import copy_workflow, snakemake
-from lionsweep.grid import grid_size, grid_spec, n_shards
+from lionsweep.sweep.grid import grid_size, grid_spec, n_shards
 
 pytestmark = pytest.mark.slow
 
@@ -152,7 +152,7 @@ def test_rerun_does_nothing(finished: Path, mirror: Path) -> None:
 
 def test_sharding_does_not_change_numbers(finished: Path, tmp_path: Path) -> None:
     """A whole grid trained as one shard equals the same grid trained in shards."""
-    from lionsweep.sweep import train_shard
+    from lionsweep.sweep.shards import train_shard
 
     cfg = yaml.safe_load((finished / "config" / "test.yaml").read_text())
     settings = {**cfg["model"], **cfg["training"]}

@@ -21,25 +21,25 @@ from lionsweep.errors import LionSweepError
 # sub-command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "fetch": (
-        "lionsweep.fetch",
+        "lionsweep.data.fetch",
         "fetch one raw dataset file (mirror or HTTP) and verify its sha256",
     ),
-    "prepare": ("lionsweep.prepare", "validate, encode, split and scale one dataset"),
-    "grid": ("lionsweep.grid", "expand one (dataset, optimizer) grid into a table"),
-    "train": ("lionsweep.sweep", "train one shard of a grid and write its Parquet"),
-    "aggregate": ("lionsweep.aggregate", "merge shard Parquet files into the sweep table"),
+    "prepare": ("lionsweep.data.prepare", "validate, encode, split and scale one dataset"),
+    "grid": ("lionsweep.sweep.grid", "expand one (dataset, optimizer) grid into a table"),
+    "train": ("lionsweep.sweep.shards", "train one shard of a grid and write its Parquet"),
+    "aggregate": ("lionsweep.sweep.aggregate", "merge shard Parquet files into the sweep table"),
     "confirm": (
-        "lionsweep.confirm",
+        "lionsweep.confirm.retrain",
         "retrain the default and the honest choice on fresh seeds (confirm.parquet)",
     ),
-    "tables": ("lionsweep.tables", "write the result tables (CSV, Markdown, LaTeX)"),
-    "figures": ("lionsweep.figures", "draw the result figures (PNG, PDF)"),
+    "tables": ("lionsweep.results.tables", "write the result tables (CSV, Markdown, LaTeX)"),
+    "figures": ("lionsweep.results.figures", "draw the result figures (PNG, PDF)"),
     "report": (
-        "lionsweep.report",
+        "lionsweep.results.report",
         "write the HTML report atomically (the `report` rule, over current results)",
     ),
     "gpu-check": (
-        "lionsweep.gpucheck",
+        "lionsweep.train.gpucheck",
         "check the CUDA training path for device mismatches and host reads (--simulate: no GPU)",
     ),
 }

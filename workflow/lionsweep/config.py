@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lionsweep.data.fetch import MIRROR_ENV
 from lionsweep.errors import LionSweepError
-from lionsweep.fetch import MIRROR_ENV
-from lionsweep.grid import check_defaults, check_grid, registry_hparams
-from lionsweep.halving import check_config as check_halving
-from lionsweep.shardcost import check_sharding
+from lionsweep.sweep.grid import check_defaults, check_grid, registry_hparams
+from lionsweep.sweep.halving import check_config as check_halving
+from lionsweep.sweep.shardcost import check_sharding
 
 # Keys of a schema node that explain its `pattern` in words (an annotation that
 # jsonschema ignores); without one, the message shows the regular expression.
@@ -97,7 +97,7 @@ def _duplicates(items: list[Any]) -> list[Any]:
 
 
 def _key_path(error: Any) -> str:
-    """``a.b[2].c``: list positions in brackets, as lionsweep.grid names grid axes."""
+    """``a.b[2].c``: list positions in brackets, as lionsweep.sweep.grid names grid axes."""
     text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
     return text.lstrip(".") or "the configuration"
 
@@ -197,7 +197,7 @@ def check_confirm(config: dict[str, Any]) -> None:
 
 
 def check_optimizers(config: dict[str, Any]) -> None:
-    """Optimizer names, defaults and grid axes against the registry (lionsweep.optim):
+    """Optimizer names, defaults and grid axes against the registry (lionsweep.optim.registry):
     the schema checks shapes only, so a new registry entry needs no schema change."""
     for opt in config["study"]["optimizers"]:
         registry_hparams(opt, "study.optimizers")
@@ -260,12 +260,12 @@ def check_dataset(name: str, spec: dict[str, Any]) -> None:
 
 
 def check_primary_metric(key: str, spec: dict[str, Any]) -> None:
-    """`primary_metric` must be one of its task's metrics (lionsweep.metrics' lists;
+    """`primary_metric` must be one of its task's metrics (lionsweep.train.metrics' lists;
     imported only here, so that a config without one never imports torch)."""
     metric = spec.get("primary_metric")
     if metric is None:
         return
-    from lionsweep.metrics import METRICS, MULTICLASS_METRICS, REGRESSION_METRICS
+    from lionsweep.train.metrics import METRICS, MULTICLASS_METRICS, REGRESSION_METRICS
 
     task = spec.get("task") or "binary"
     allowed = {"binary": METRICS, "multiclass": MULTICLASS_METRICS}.get(task, REGRESSION_METRICS)

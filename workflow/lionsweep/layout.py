@@ -25,7 +25,7 @@ PROVENANCE_KEYS = ("url", "description")
 RESULTS_KEYS = ("primary_metric",)
 SHORT = 16  # hex digits of a sha256 in folder names: 64 bits, collisions are not a concern
 # A prepared dataset's splits (one `<split>.parquet` each), in this order everywhere:
-# files, metric columns (lionsweep.heads), the engine's evaluation.
+# files, metric columns (lionsweep.train.heads), the engine's evaluation.
 SPLITS = ("train", "val", "test")
 
 

@@ -20,8 +20,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from lionsweep.atomic import write_json
 from lionsweep.errors import LionSweepError
-from lionsweep.io import write_json
 from lionsweep.layout import digest
 
 MANIFEST = "study.json"

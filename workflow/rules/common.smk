@@ -23,9 +23,9 @@ from lionsweep.config import (  # noqa: E402
     validate,
 )
 from lionsweep.errors import LionSweepError  # noqa: E402
-from lionsweep.fetch import resolve_mirror  # noqa: E402
-from lionsweep.io import write_atomic  # noqa: E402
-from lionsweep.grid import (  # noqa: E402
+from lionsweep.data.fetch import resolve_mirror  # noqa: E402
+from lionsweep.atomic import write_atomic  # noqa: E402
+from lionsweep.sweep.grid import (  # noqa: E402
     check_grids,
     grid_size,
     mean_budget,
@@ -33,8 +33,8 @@ from lionsweep.grid import (  # noqa: E402
     grid_summary,
     shard_bounds,
 )
-from lionsweep.report import CONFIG_ENV as REPORT_CONFIG_ENV  # noqa: E402
-from lionsweep.shardcost import cost_shard_bounds  # noqa: E402
+from lionsweep.results.report import CONFIG_ENV as REPORT_CONFIG_ENV  # noqa: E402
+from lionsweep.sweep.shardcost import cost_shard_bounds  # noqa: E402
 
 try:  # grids first: the schema's message for a grid written as a mapping says not how to fix it
     check_grids(config)
@@ -59,7 +59,7 @@ SEEDS = config["sweep"]["seeds"]
 RESULTS = layout.study_dir(STUDY)
 LOGS = layout.study_logs(STUDY)
 SWEEP = f"{RESULTS}/sweep.parquet"
-SUMMARY = f"{RESULTS}/summary.parquet"  # one row per configuration (lionsweep.summary)
+SUMMARY = f"{RESULTS}/summary.parquet"  # one row per configuration (lionsweep.sweep.summary)
 CONFIRM = f"{RESULTS}/confirm.parquet"
 CONFIRM_SEEDS = confirm_seeds(config)  # fresh seeds, disjoint from SEEDS (checked)
 # Each dataset's `primary_metric` (datasets.<name>), added to the results settings only
@@ -113,7 +113,7 @@ def prepared(dataset):
 
 def shard_plan(dataset, optimizer):
     """[start, stop) of each shard of a grid. With `sweep.shard_seconds`, shards are
-    sized by estimated cost (lionsweep.shardcost, version `sweep.shard_cost_model`)
+    sized by estimated cost (lionsweep.sweep.shardcost, version `sweep.shard_cost_model`)
     from the prepared data's meta, which the `prepare` checkpoint provides; without
     it, `sweep.shard_size` configurations each."""
     spec = grid_spec(config, dataset, optimizer)

@@ -1,6 +1,6 @@
 # Stage 2b: the default and the validation-selected configuration of each (dataset,
 # optimizer) retrained on fresh seeds (confirm.seeds), which decide the claims.
-# Logic in lionsweep.confirm; training through the shards' own path.
+# Logic in lionsweep.confirm.retrain; training through the shards' own path.
 
 
 rule confirm:

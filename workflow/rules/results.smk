@@ -1,8 +1,8 @@
 # Stage 3: tables and figures, from the study's sweep.parquet (and confirm.parquet) and the
 # datasets' meta (never retrains).
-# File names come from lionsweep.outputs, which the writers use too.
+# File names come from lionsweep.results.files, which the writers use too.
 
-from lionsweep.outputs import figure_outputs, table_outputs
+from lionsweep.results.files import figure_outputs, table_outputs
 
 
 rule tables:

@@ -1,0 +1,1 @@
+"""The confirmation stage (workflow/rules/confirm.smk): fresh-seed retraining."""

@@ -1,0 +1,1 @@
+"""Optimizers: the registry (torch-free hparams), batched kernels, drivers."""

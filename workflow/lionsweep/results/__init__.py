@@ -1,0 +1,1 @@
+"""The results stage (workflow/rules/results.smk): selection, statistics, tables, figures."""

@@ -1,0 +1,408 @@
+"""`lionsweep figures`: the accuracy landscape, its sensitivity and the learning curves.
+
+All figures read the honest protocol's metrics (each dataset's primary validation
+metric, mean over seeds, see selection.py): they describe the landscape a
+practitioner tunes on, not the test set. Each ``plot_*`` function returns the figure
+*and the numbers it draws*, so the tests check the plotted data, not only that a
+file exists. Accuracy is shown in percent, R^2 as is (axis labels say which);
+bands are the min-max range over seeds. Optimizers and their axes come from the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from lionsweep.atomic import write_atomic
+from lionsweep.errors import LionSweepError
+from lionsweep.results.files import FIGURE_FORMATS, figure_stems
+from lionsweep.results.heatmap import (
+    MAX_TICK_LABELS,
+    NO_GRID,
+    SHORT,
+    axis_label,
+    color,
+    grid_axes,
+    grid_scale,
+    grid_ticks,
+    plot_heatmaps,
+    set_scale,
+)
+from lionsweep.results.scoring import Metrics, failed, metric_of, score, with_primary
+from lionsweep.results.selection import (
+    add_sweep_arguments,
+    config_table,
+    parse_settings,
+    restrict,
+    select_honest,
+    sensitivity,
+)
+from lionsweep.results.stats import importance, metric_info
+from lionsweep.results.writers import datasets_table
+from lionsweep.sweep.summary import configs as summary_configs
+from lionsweep.sweep.summary import load_columns, load_summary, with_curves
+from lionsweep.train.tasks import PRIMARY_METRIC
+
+LOSS_LABELS = {"acc": "validation log-loss (nats)", "r2": "validation MSE (standardized target)"}
+
+
+def marginal_data(
+    frame: pd.DataFrame, metrics: Metrics, dataset: str, optimizer: str
+) -> pd.DataFrame:
+    """Per axis value: best (the lowest for a loss) and median val primary metric (accuracy
+    in %) over the other axes, per seed, then mean / min / max over seeds. Failed runs are
+    left out of that seed."""
+    g = frame[
+        (frame["dataset"] == dataset) & (frame["optimizer"] == optimizer) & ~frame["is_default"]
+    ]
+    axes = grid_axes(g)
+    g = g[~failed(g, metrics)]
+    info = metric_of(g, dataset)
+    g = g.assign(_acc=info.scale * score(g, metrics, "val"))
+    rows = []
+    for axis in axes:
+        per = g.groupby([axis, "seed"])["_acc"].agg(best=info.best, median="median")
+        for stat in ("best", "median"):
+            s = per[stat].groupby(level=0)
+            out = pd.DataFrame({"mean": s.mean(), "lo": s.min(), "hi": s.max()})
+            rows.append(out.reset_index(names="value").assign(axis=axis, stat=stat))
+    columns = ["axis", "stat", "value", "mean", "lo", "hi"]
+    return pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
+
+
+def plot_marginals(
+    frame: pd.DataFrame,
+    metrics: Metrics,
+    dataset: str,
+    optimizers: list[str],
+    ticks: int = MAX_TICK_LABELS,
+) -> tuple[Figure, dict[str, pd.DataFrame]]:
+    """One row per optimizer, one panel per axis, in the grid's own scale (ticks at grid
+    values); a panel without a working grid point says so instead of an empty frame."""
+    data = {o: marginal_data(frame, metrics, dataset, o) for o in optimizers}
+    here = frame[frame["dataset"] == dataset]
+    info = metric_of(here, dataset)
+    panels = {o: grid_axes(here[(here["optimizer"] == o) & ~here["is_default"]]) for o in data}
+    ncols = max([len(p) for p in panels.values()] + [1])
+    fig, axes = plt.subplots(
+        len(optimizers), ncols, figsize=(4.4 * ncols, 3.6 * len(optimizers)), squeeze=False
+    )
+    for row, (opt, d) in zip(axes, data.items(), strict=True):
+        grid = here[(here["optimizer"] == opt) & ~here["is_default"]]
+        c = color(opt, optimizers)
+        for ax in row[len(panels[opt]) :]:
+            ax.set_axis_off()
+        if not panels[opt]:
+            row[0].set_axis_on()
+            row[0].text(0.5, 0.5, f"{dataset}, {opt}: {NO_GRID}", ha="center",
+                        transform=row[0].transAxes)  # fmt: skip
+        for ax, axis in zip(row, panels[opt], strict=False):
+            ax.set_title(f"{dataset}, {opt}")
+            ax.set_ylabel(info.axis())
+            if d.empty:
+                ax.text(0.5, 0.5, NO_GRID, ha="center", va="center", transform=ax.transAxes)
+                ax.set_xlabel(axis_label(axis, "linear"))
+                continue
+            scale = grid_scale(grid[axis].unique())
+            for stat, style in (("best", "-"), ("median", "--")):
+                s = d[(d["axis"] == axis) & (d["stat"] == stat)]
+                ax.plot(s["value"], s["mean"], style, marker="o", ms=3, color=c,
+                        label=f"{stat} over the other axes")  # fmt: skip
+                if len(s) == 1:  # one grid value: a band has no width, so a capped bar
+                    yerr = [s["mean"] - s["lo"], s["hi"] - s["mean"]]
+                    ax.errorbar(s["value"], s["mean"], yerr=yerr, capsize=4, alpha=0.5,
+                                color=c, ls="none")  # fmt: skip
+                ax.fill_between(s["value"], s["lo"], s["hi"], alpha=0.2, color=c)
+            set_scale(ax, "x", scale, grid[axis].unique())
+            grid_ticks(ax, "x", np.sort(grid[axis].unique()), ticks)
+            ax.set_xlabel(axis_label(axis, scale))
+        if not d.empty and panels[opt]:
+            row[0].legend(fontsize=8, title="band: min-max over seeds", title_fontsize=8)
+    fig.tight_layout()
+    return fig, data
+
+
+def plot_sensitivity(
+    configs: pd.DataFrame, points: float, datasets: list[str], optimizers: list[str]
+) -> tuple[Figure, pd.DataFrame]:
+    data = sensitivity(configs, points)
+    opts = optimizers
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(datasets), 4))
+    width = 0.8 / len(opts)
+    for k, opt in enumerate(opts):
+        d = data[data["optimizer"] == opt].set_index("dataset").reindex(datasets)
+        x = np.arange(len(datasets)) + (k - (len(opts) - 1) / 2) * width
+        bars = ax.bar(x, 100 * d["share_within"].fillna(0), width, label=opt,
+                      color=color(opt, opts))  # fmt: skip
+        counts = [  # n/a: no grid point for that pair (a grid of the default alone)
+            f"{w:.0f}/{n:.0f}" if n > 0 else "n/a"
+            for w, n in zip(d["n_within"], d["n_grid"].fillna(0), strict=True)
+        ]
+        ax.bar_label(bars, counts, fontsize=7, padding=2)
+    ax.set_ylim(0, 115)
+    ax.set_xticks(np.arange(len(datasets)), datasets)
+    ax.set_xlabel("dataset")
+    ax.set_ylabel(f"grid within {points:g} point(s) of the best (%)")
+    names = ", ".join(dict.fromkeys(metric_of(configs, d).label for d in datasets))
+    ax.set_title(
+        f"How forgiving is the grid? (mean validation {names or 'accuracy'}; "
+        "a point = 0.01 of the metric)",
+        fontsize=9,
+    )
+    ax.legend(loc="upper right", ncols=len(opts), fontsize=8)
+    fig.tight_layout()
+    return fig, data
+
+
+def curve_data(
+    frame: pd.DataFrame, dataset: str, optimizer: str, config_id: int, col: str, scale: float = 1.0
+) -> dict:
+    """A configuration's stored curve over seeds: mean, min, max per epoch.
+
+    Curves are NaN from a diverged seed's ``diverged_epoch`` on; those seeds drop out there.
+    ``scale``: the display factor (100 for an accuracy curve, in %).
+    """
+    rows = frame[
+        (frame["dataset"] == dataset)
+        & (frame["optimizer"] == optimizer)
+        & (frame["config_id"] == config_id)
+    ]
+    stack = np.vstack([np.asarray(c, dtype=np.float64) for c in rows[col]])
+    with warnings.catch_warnings():  # an epoch where every seed diverged is NaN, quietly
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {
+            "epoch": np.arange(1, stack.shape[1] + 1),
+            "mean": scale * np.nanmean(stack, axis=0),
+            "lo": scale * np.nanmin(stack, axis=0),
+            "hi": scale * np.nanmax(stack, axis=0),
+        }
+
+
+def plot_curves(
+    frame: pd.DataFrame, chosen: pd.DataFrame, dataset: str, optimizers: list[str]
+) -> tuple[Figure, dict[tuple[str, str, str], dict]]:
+    """Default vs validation-selected configuration: the primary metric's curve and the loss's.
+
+    Training stores its task's metric curve (accuracy, R^2); a configured primary metric
+    without one (datasets.<name>.primary_metric) shows that stored curve instead."""
+    info = metric_of(frame, dataset)
+    if f"curve_val_{info.name}" not in frame.columns:
+        tasks = frame.loc[frame["dataset"] == dataset].get("task")
+        task = "binary" if tasks is None else tasks.iloc[0]  # sweeps before tasks: binary
+        info = metric_info(PRIMARY_METRIC[task])
+    fig, axes = plt.subplots(2, len(optimizers), figsize=(5.5 * len(optimizers), 7), squeeze=False)
+    data = {}
+    for j, opt in enumerate(optimizers):
+        rows = frame[(frame["dataset"] == dataset) & (frame["optimizer"] == opt)]
+        picks = {"default": int(rows.loc[rows["is_default"], "config_id"].iloc[0])}
+        names = {"default": f"default ({NO_GRID} to select)"}
+        selected = chosen[(chosen["dataset"] == dataset) & (chosen["optimizer"] == opt)]
+        if not selected.empty:  # none when every grid point failed: the default alone
+            pick = selected.iloc[0]
+            picks["selected"] = int(pick["config_id"])
+            names["default"] = "default"
+            shown = grid_axes(rows[~rows["is_default"]])
+            names["selected"] = "selected: " + ", ".join(
+                f"{SHORT.get(h, h)} {pick[h]:.3g}" for h in shown
+            )
+        curves = (
+            (f"curve_val_{info.name}", info.axis(), info.scale),
+            ("curve_val_loss", LOSS_LABELS.get(info.name, "validation loss"), 1.0),
+        )
+        for i, (col, label, scale) in enumerate(curves):
+            ax = axes[i, j]
+            for which, cid in picks.items():
+                d = curve_data(frame, dataset, opt, cid, col, scale)
+                data[(opt, which, col)] = d
+                style = "--" if which == "default" else "-"
+                ax.plot(d["epoch"], d["mean"], style, color=color(opt, optimizers),
+                        label=names[which])  # fmt: skip
+                ax.fill_between(d["epoch"], d["lo"], d["hi"], alpha=0.2,
+                                color=color(opt, optimizers))  # fmt: skip
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_ylabel(label)
+            ax.set_title(f"{dataset}, {opt}")
+            ax.legend(fontsize=8, title="band: min-max over seeds", title_fontsize=8)
+    fig.tight_layout()
+    return fig, data
+
+
+def importance_data(configs: pd.DataFrame) -> pd.DataFrame:
+    """Main-effect shares (functional ANOVA, stats.importance) of the mean validation
+    primary metric per (dataset, optimizer), over the axes its grid has (``grid_axes``)."""
+    grid = configs[~configs["is_default"]]
+    rows = []
+    for (dataset, opt), g in grid.groupby(["dataset", "optimizer"], sort=False):
+        try:
+            shares = importance(g, "val_mean", grid_axes(g), metric_of(g, dataset).higher)
+        except LionSweepError:  # every point failed: nothing to decompose, drawn as n/a
+            continue
+        for part, share in shares.items():
+            if part != "filled":
+                rows.append({"dataset": dataset, "optimizer": opt, "part": part, "share": share,
+                             "n_failed_filled": int(shares["filled"])})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def plot_importance(
+    configs: pd.DataFrame, datasets: list[str], optimizers: list[str]
+) -> tuple[Figure, pd.DataFrame]:
+    """Stacked main-effect shares; a pair without a grid, with every point failed or
+    with no variance over its grid (all points equal) is labelled n/a, with the reason."""
+    data = importance_data(configs)
+    pairs = [(d, o) for d in datasets for o in optimizers]
+    parts = list(dict.fromkeys(data["part"])) if not data.empty else []
+    fig, ax = plt.subplots(figsize=(9, 1.4 + 0.5 * len(pairs)))
+    left = np.zeros(len(pairs))
+    for part, shade in zip(parts, plt.get_cmap("Set2").colors, strict=False):
+        share = data[data["part"] == part].set_index(["dataset", "optimizer"])["share"]
+        values = 100 * share.reindex(pairs).fillna(0).to_numpy()
+        ax.barh(np.arange(len(pairs)), values, left=left, label=part, color=shade)
+        left += np.clip(values, 0, None)
+    for y, pair in enumerate(pairs):
+        if left[y] == 0:
+            ax.text(1, y, f"n/a: {_importance_gap(configs, *pair)}", va="center", fontsize=8)
+    ax.set_xlim(0, 100)
+    ax.set_yticks(np.arange(len(pairs)), [f"{d}, {o}" for d, o in pairs])
+    ax.invert_yaxis()
+    names = ", ".join(dict.fromkeys(metric_of(configs, d).label for d in datasets))
+    ax.set_xlabel(f"share of the variance of mean validation {names} over the grid (%)")
+    ax.set_title("Hyperparameter importance (functional ANOVA main effects)")
+    if parts:
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return fig, data
+
+
+def _importance_gap(configs: pd.DataFrame, dataset: str, optimizer: str) -> str:
+    """Why a pair has no importance bar."""
+    g = configs[(configs["dataset"] == dataset) & (configs["optimizer"] == optimizer)]
+    g = g[~g["is_default"]]
+    if g.empty:
+        return "no grid points"
+    if g["failed"].all():
+        return "every grid point failed"
+    return "no variance over the grid (one value per axis, or equal accuracies)"
+
+
+def decay_data(configs: pd.DataFrame, dataset: str, optimizer: str) -> dict[str, Any]:
+    """Mean val primary metric (accuracy in %) against the per-step decay lr * wd (wd > 0),
+    and the best at wd = 0 (the lowest for a loss)."""
+    g = configs[(configs["dataset"] == dataset) & (configs["optimizer"] == optimizer)]
+    g = g[~g["is_default"] & ~g["failed"]]
+    info = metric_of(configs, dataset)
+    pos = g[g["weight_decay"] > 0]
+    zero = g.loc[g["weight_decay"] == 0, "val_mean"]
+    return {
+        "x": (pos["lr"] * pos["weight_decay"]).to_numpy(),
+        "y": info.scale * pos["val_mean"].to_numpy(),
+        "best_wd0": info.scale * zero.agg(info.best) if len(zero) else math.nan,
+    }
+
+
+def plot_decay(
+    configs: pd.DataFrame, datasets: list[str], optimizers: list[str]
+) -> tuple[Figure, dict]:
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 4), squeeze=False)
+    data = {}
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        for opt in optimizers:
+            d = data[(dataset, opt)] = decay_data(configs, dataset, opt)
+            c = color(opt, optimizers)
+            ax.scatter(d["x"], d["y"], s=8, alpha=0.5, color=c, label=opt)
+            if math.isfinite(d["best_wd0"]):
+                ax.axhline(d["best_wd0"], ls=":", color=c, label=f"{opt}, best at wd = 0")
+        if any(data[(dataset, o)]["x"].size for o in optimizers):
+            ax.set_xscale("log")
+            ax.set_xlabel("lr x weight decay (per-step shrink factor, log scale)")
+        else:  # all-zero decay (or no working point): lr x wd has nothing to put on a log axis
+            ax.text(0.5, 0.5, "no grid point with weight decay > 0", ha="center",
+                    va="center", transform=ax.transAxes)  # fmt: skip
+            ax.set_xlabel("lr x weight decay (per-step shrink factor)")
+        ax.set_ylabel("mean " + metric_of(configs, dataset).axis())
+        ax.set_title(dataset)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig, data
+
+
+def rows_notes(datasets: pd.DataFrame) -> dict[str, str]:
+    """Per dataset, the rows its figures rest on (from --meta), e.g. for a suptitle."""
+    return {
+        r.dataset: f"{r.dataset}: {r.rows_raw - r.rows_dropped} of {r.rows_raw} rows "
+        f"({r.rows_dropped} dropped while preparing: missing values)"
+        for r in datasets.itertuples()
+    }
+
+
+def save(fig: Figure, outdir: Path, stem: str) -> list[Path]:
+    """Write ``stem``.png and .pdf atomically (fixed metadata: stable bytes across runs)."""
+    paths = []
+    metadata = {
+        "png": {"Software": None},
+        "pdf": {"Creator": None, "Producer": None, "CreationDate": None},
+    }
+    for ext in FIGURE_FORMATS:
+        meta = metadata[ext]
+        path = outdir / f"{stem}.{ext}"
+        write_atomic(
+            path,
+            lambda tmp, ext=ext, meta=meta: fig.savefig(tmp, format=ext, dpi=150, metadata=meta),
+        )
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_sweep_arguments(parser)
+    parser.add_argument("--summary", type=Path, help="results/<study>/summary.parquet")
+
+
+def run(args: argparse.Namespace) -> None:
+    cfg = parse_settings(args.settings)
+    metrics = Metrics(cfg["honest_metrics"])
+    chosen_metrics = cfg["primary_metrics"]
+    # the columns the figures read; curves only for the rows drawn (lionsweep.sweep.summary)
+    frame = restrict(
+        load_columns(args.sweep, extra=chosen_metrics.values()), args.datasets, args.optimizers
+    )
+    frame = with_primary(frame, chosen_metrics)
+    datasets = args.datasets or sorted(frame["dataset"].unique())
+    optimizers = args.optimizers or sorted(frame["optimizer"].unique())
+    if args.summary is None or chosen_metrics:  # the summary holds each task's own metric
+        configs = config_table(frame, metrics)
+    else:
+        summary = restrict(load_summary(args.summary), datasets, optimizers, str(args.summary))
+        configs = summary_configs(summary, metrics)
+    chosen = select_honest(configs)
+    frame = with_curves(frame, args.sweep, chosen)
+    points, ticks = float(cfg["sensitivity_points"]), int(cfg["tick_labels"])
+    draw = {
+        "heatmap": lambda d: plot_heatmaps(configs, chosen, d, optimizers, ticks),
+        "marginal": lambda d: plot_marginals(frame, metrics, d, optimizers, ticks),
+        "curves": lambda d: plot_curves(frame, chosen, d, optimizers),
+        "sensitivity": lambda _: plot_sensitivity(configs, points, datasets, optimizers),
+        "importance": lambda _: plot_importance(configs, datasets, optimizers),
+        "effective_decay": lambda _: plot_decay(configs, datasets, optimizers),
+    }
+    notes = rows_notes(datasets_table(args.meta, datasets))
+    stems = figure_stems(datasets)
+    for stem, kind, dataset in stems:  # drawn and closed one at a time (large grids)
+        fig = draw[kind](dataset)[0]
+        if dataset in notes:
+            fig.suptitle(notes[dataset], fontsize=9)
+            fig.tight_layout()
+        save(fig, args.outdir, stem)
+    print(f"{args.outdir}: {len(stems)} figures as {', '.join(FIGURE_FORMATS)}")

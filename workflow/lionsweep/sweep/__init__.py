@@ -1,0 +1,1 @@
+"""The sweep stage (workflow/rules/sweep.smk): grids, shards, aggregation."""

@@ -1,0 +1,185 @@
+"""The per-configuration summary beside the sweep (``summary.parquet``): one row per
+(dataset, optimizer, config_id) with its hyperparameters and the seed means, sds and
+counts that selection reads (``selection.config_table``) for both protocols' metric
+kinds, so that per-configuration results scale with configurations, not with rows x
+columns. ``sweep.parquet`` stays the full record; ``load_columns`` reads from it only
+the columns a stage needs.
+
+Written by ``lionsweep aggregate`` in its streaming pass: the sweep is sorted by
+dataset and optimizer, so one (dataset, optimizer)'s rows are buffered at a time
+(their key, hyperparameter and metric columns only) and summarized with
+``config_table`` itself: the numbers are those a stage would compute from the sweep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lionsweep.atomic import write_parquet
+from lionsweep.errors import LionSweepError
+from lionsweep.results.selection import (
+    FALLBACK_METRIC,
+    GROUP,
+    HPARAMS,
+    PRIMARY,
+    REQUIRED,
+    Metrics,
+    check_sweep,
+    config_table,
+    metric_info,
+    with_named_copies,
+)
+from lionsweep.train.tasks import PRIMARY_METRIC
+
+KINDS = ("final", "best_epoch")
+STATS = ("val_mean", "val_sd", "val_loss_mean", "val_loss_sd", "test_mean", "test_sd")
+COUNTS = ("n_failed_seeds",)
+PREFIX = {"final": "", "best_epoch": "best_"}  # summary columns of each metric kind
+
+
+def metric_columns(metric: str) -> list[str]:
+    """The sweep columns a primary metric's selection reads (final and best epoch)."""
+    info = metric_info(metric)
+    return [f"{p}{s}_{k}" for p in ("", "best_") for s in ("val", "test")
+            for k in (metric, info.tiebreak)]  # fmt: skip
+
+
+def needed_columns(schema: pa.Schema, metrics: list[str]) -> list[str]:
+    """Keys, task, hyperparameters, divergence and ``metrics``' columns, in the sweep's order."""
+    wanted = {*REQUIRED, PRIMARY, "task", *HPARAMS}
+    for m in metrics:
+        wanted.update(metric_columns(m))
+    return [c for c in schema.names if c in wanted]
+
+
+def summarize(frame: pd.DataFrame) -> pd.DataFrame:
+    """The summary rows of a sweep (or of one dataset and optimizer of it)."""
+    frame = check_sweep(frame)
+    tables = {kind: config_table(frame, Metrics(kind)) for kind in KINDS}
+    first = tables["final"]
+    out = first[[*GROUP, "config_id", "is_default", *HPARAMS, "metric", "n_seeds"]].copy()
+    for kind, table in tables.items():
+        for col in (*COUNTS, *STATS):
+            out[f"{PREFIX[kind]}{col}"] = table[col].to_numpy()
+    return out
+
+
+class SummaryWriter:
+    """Accumulates the sweep's rows in order, one (dataset, optimizer) at a time, and
+    writes the summary on ``close``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.group: tuple[str, str] | None = None
+        self.parts: list[pa.Table] = []
+        self.done: list[pd.DataFrame] = []
+
+    def add(self, part: pa.Table) -> None:
+        if part.num_rows == 0:
+            return
+        group = (part.column("dataset")[0].as_py(), part.column("optimizer")[0].as_py())
+        if group != self.group:
+            self.flush()
+            self.group = group
+        metric = FALLBACK_METRIC
+        if PRIMARY in part.column_names:
+            metric = part.column(PRIMARY)[0].as_py() or FALLBACK_METRIC
+        columns = needed_columns(part.schema, [metric])
+        missing = [c for c in (*REQUIRED, *metric_columns(metric)) if c not in columns]
+        if missing:
+            raise LionSweepError(
+                f"the shards have no columns {missing}: no summary (see docs/schema.md)"
+            )
+        self.parts.append(part.select(columns))
+
+    def flush(self) -> None:
+        if self.parts:
+            self.done.append(summarize(pa.concat_tables(self.parts).to_pandas()))
+        self.parts = []
+
+    def close(self) -> None:
+        self.flush()
+        if not self.done:
+            raise LionSweepError("no rows to summarize")
+        write_parquet(summary_table(pd.concat(self.done, ignore_index=True)), self.path)
+
+
+def summary_table(frame: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def load_summary(path: str | Path) -> pd.DataFrame:
+    try:
+        return pq.read_table(path).to_pandas()
+    except (OSError, pa.ArrowInvalid) as err:
+        raise LionSweepError(f"{path}: not a readable summary table ({err})") from None
+
+
+def configs(summary: pd.DataFrame, metrics: Metrics) -> pd.DataFrame:
+    """``selection.config_table(sweep, metrics)`` from the summary: the same frame."""
+    prefix = PREFIX[metrics.kind]
+    out = summary[[*GROUP, "config_id", "is_default", *HPARAMS, "metric", "n_seeds"]].copy()
+    out["n_failed_seeds"] = summary[f"{prefix}n_failed_seeds"].astype("int64")
+    out["failed"] = out["n_failed_seeds"] > 0
+    for col in STATS:
+        out[col] = summary[f"{prefix}{col}"]
+    return with_named_copies(out)
+
+
+def load_columns(path: str | Path, curves: bool = False, extra: Iterable[str] = ()) -> pd.DataFrame:
+    """The sweep's rows with only the columns selection and the figures read (and the
+    validation curves with ``curves``), checked as ``selection.load_sweep`` checks;
+    ``extra``: metrics read besides the rows' own (datasets.<name>.primary_metric)."""
+    try:
+        schema = pq.read_schema(path)
+        metrics = [FALLBACK_METRIC]
+        if PRIMARY in schema.names:
+            found = pq.read_table(path, columns=[PRIMARY]).column(PRIMARY).unique()
+            metrics = [m for m in found.to_pylist() if m] or metrics
+        metrics = list(dict.fromkeys([*metrics, *extra]))
+    except (OSError, ValueError) as err:
+        raise LionSweepError(f"{path}: not a readable sweep table ({err})") from None
+    missing = [c for c in REQUIRED if c not in schema.names]
+    if missing:
+        raise LionSweepError(f"{path}: missing columns {missing} (see docs/schema.md)")
+    try:  # an unknown metric name in the sweep: say which file
+        columns = needed_columns(schema, metrics)
+    except LionSweepError as err:
+        raise LionSweepError(f"{path}: {err}") from None
+    if curves:
+        names = ("curve_val_loss", *(f"curve_val_{m}" for m in metrics))
+        columns += [c for c in schema.names if c in names]
+    frame = pq.read_table(path, columns=columns).to_pandas()
+    try:
+        return check_sweep(frame, curves=curves)
+    except LionSweepError as err:
+        raise LionSweepError(f"{path}: {err}") from None
+
+
+def with_curves(frame: pd.DataFrame, path: str | Path, chosen: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the validation curves of the rows the figures draw (each default
+    and each chosen configuration, every seed), read alone from the sweep: the other
+    rows' curves, most of the sweep's bytes, stay on disk (NaN here)."""
+    tasks = frame["task"].unique() if "task" in frame.columns else ["binary"]
+    metrics = dict.fromkeys([*frame[PRIMARY], *(PRIMARY_METRIC[t] for t in tasks)])
+    schema = pq.read_schema(path)
+    # curves follow the task's metric: a configured primary metric may have none
+    stored = [f"curve_val_{m}" for m in metrics if f"curve_val_{m}" in schema.names]
+    names = ["curve_val_loss", *stored]
+    missing = [c for c in names if c not in schema.names]
+    if missing:
+        raise LionSweepError(f"{path}: missing columns {missing} (see docs/schema.md)")
+    keys = ["dataset", "optimizer", "seed", "config_id"]
+    ids = sorted(set(chosen["config_id"].astype(int)))
+    filters = [[("is_default", "=", True)]] + ([[("config_id", "in", ids)]] if ids else [])
+    table = pq.read_table(path, columns=[*keys, "is_default", *names], filters=filters)
+    curves = table.to_pandas()
+    picked = set(map(tuple, chosen[[*GROUP, "config_id"]].to_numpy().tolist()))
+    mine = [tuple(k) in picked for k in curves[[*GROUP, "config_id"]].to_numpy().tolist()]
+    curves = curves[curves["is_default"].to_numpy() | pd.array(mine, dtype=bool)]
+    return frame.merge(curves.drop(columns="is_default"), on=keys, how="left", validate="1:1")

@@ -1,0 +1,1 @@
+"""Training K models at once: model, task heads, metrics, trainer, engine."""
