@@ -135,6 +135,9 @@ def shard_plan(dataset, optimizer):
     spec = grid_spec(config, dataset, optimizer)
     rows = grid_size(spec)
     sweep = config["sweep"]
+    # halving selects over a whole grid: one shard, whatever the sharding keys say
+    if config["training"].get("halving") is not None:
+        return [(0, rows)]
     if sweep["shard_seconds"] is None:
         return shard_bounds(rows, sweep["shard_size"])
     digest = os.path.basename(data_dir(dataset))
@@ -236,11 +239,17 @@ def dataset_spec(dataset):
     return layout.preparing_spec(config["datasets"][dataset])
 
 
-def train_settings():
+def train_settings(dataset=None, halving=True):
     """What a shard's numbers depend on. Threads, memory and run time are left out:
-    they change how a job runs, not what it computes, and must not rerun the sweep."""
+    they change how a job runs, not what it computes, and must not rerun the sweep.
+    `halving` only when on (a study without it keeps its settings), with the metric
+    its rungs rank by where ``dataset`` sets one; never for the confirmation."""
     job_only = ("threads", "memory_budget_mb", "runtime_min")
+    if config["training"].get("halving") is None or not halving:
+        job_only += ("halving",)
     training = {k: v for k, v in config["training"].items() if k not in job_only}
+    if "halving" in training and dataset in PRIMARY_METRICS:
+        training["halving_metric"] = PRIMARY_METRICS[dataset]
     return {**config["model"], **training}
 
 
@@ -249,6 +258,8 @@ def sharding():
     model's version only when shards are sized by cost; fixed-size shards keep the
     digest they had before cost-aware shards existed)."""
     sweep = config["sweep"]
+    if config["training"].get("halving") is not None:
+        return {"shards": "one per grid (halving)"}
     if sweep["shard_seconds"] is None:
         return {"shard_size": sweep["shard_size"]}
     return {k: sweep[k] for k in ("shard_seconds", "shard_cost_model")}

@@ -21,7 +21,7 @@ rule confirm:
         mem_mb=confirm_mem_mb,  # training (meta.json) + the sweep (lionsweep.train.memory)
         runtime=config["training"]["runtime_min"],
     params:
-        settings=as_json(train_settings()),
+        settings=as_json(train_settings(halving=False)),
         results=SELECTION_SETTINGS,
         seeds=" ".join(map(str, CONFIRM_SEEDS)),
         data=[data_dir(d) for d in DATASETS],

@@ -29,7 +29,7 @@ rule train_shard:
         mem_mb=train_mem_mb,  # data (meta.json) + models (lionsweep.train.memory)
         runtime=config["training"]["runtime_min"],
     params:
-        settings=as_json(train_settings()),
+        settings=lambda w: as_json(train_settings(w.dataset)),
         # a new engine version retrains every shard (lionsweep.ENGINE_VERSION)
         engine=ENGINE_VERSION,
         rows=shard_rows,

@@ -155,6 +155,8 @@ def confirm(
     """The confirmation table: one row per (dataset, optimizer, seed, role), the sweep
     table's columns plus ``role`` and ``note``, sorted by key (stable bytes)."""
     check_device(settings.get("device"))
+    # the sweep's halving selects among a grid; the confirmation trains its picks whole
+    settings = {k: v for k, v in settings.items() if k not in ("halving", "halving_metric")}
     picks = plan(frame, metrics)
     lacking = sorted(set(picks["dataset"]) - set(data_dirs))
     if lacking:  # before any training, not after the datasets that have one

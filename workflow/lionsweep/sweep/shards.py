@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,8 @@ from lionsweep.data.prepare import load_splits, load_task
 from lionsweep.errors import LionSweepError
 from lionsweep.optim.hparams import AVERAGING, accepted, hparam_names
 from lionsweep.optim.registry import names as optimizer_names
+from lionsweep.sweep.halving import compute_saved
+from lionsweep.sweep.halving import parse as parse_halving
 from lionsweep.train.heads import HEADS, Task, as_task, curve_columns
 from lionsweep.train.memory import models_budget_mb, read_meta
 
@@ -114,13 +117,15 @@ def results_table(
     for key, value in out.items():
         if key in curves or key == "device":
             continue
-        if key in ("diverged_epoch", "best_epoch"):  # the engine's -1 = none: null here
+        if key in ("diverged_epoch", "best_epoch", "stopped_epoch"):  # engine's -1: null
             epochs = np.asarray(value, dtype=np.int64)
             frame[key] = pd.array(np.where(epochs < 0, None, epochs), dtype="Int64")
         elif key == "diverged":
             frame[key] = np.asarray(value, dtype=bool)
         else:
             frame[key] = np.asarray(value, dtype=np.float64)
+    if "stopped_epoch" not in out:  # trained every epoch of its budget (no halving)
+        frame["stopped_epoch"] = pd.array([None] * k, dtype="Int64")
     frame["device"] = str(out.get("device", "cpu"))
     frame["lionsweep_version"] = __version__
     frame["engine_version"] = np.full(k, ENGINE_VERSION, dtype=np.int64)
@@ -161,6 +166,8 @@ def train_budgets(
     check_splits(splits)
     data = device_data(splits, settings, make_head(kwargs.get("task", "binary")))
     epochs = budgets(configs, settings.epochs)
+    if kwargs.get("halving") is not None and len(np.unique(epochs)) > 1:
+        raise LionSweepError("training.halving cannot train a grid with an `epochs` axis")
     columns = grid_hparams(configs, optimizer)
     out: dict[str, Any] = {}
     for budget in np.unique(epochs):
@@ -261,8 +268,9 @@ def train_configs(
     start = time.perf_counter()
     splits = load_splits(data_dir)
     out = train_budgets(
-        splits, optimizer, configs, seed, settings, width, progress=progress, task=task
-    )
+        splits, optimizer, configs, seed, settings, width, progress=progress, task=task,
+        **halving_options(config),
+    )  # fmt: skip
     meta = {
         "task": task,
         "dataset": dataset,
@@ -273,6 +281,15 @@ def train_configs(
         "wall_time_s": time.perf_counter() - start,
     }
     return results_table(configs, out, meta)
+
+
+def halving_options(config: dict[str, Any]) -> dict[str, Any]:
+    """train_grid's halving arguments from a shard's settings (``halving`` and, where
+    the dataset sets a primary metric, ``halving_metric``); empty when off."""
+    halving = parse_halving(config.get("halving"), int(config["epochs"]))
+    if halving is None:
+        return {}
+    return {"halving": halving, "metric": config.get("halving_metric")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -323,3 +340,14 @@ def run(args: argparse.Namespace) -> None:
     )
     diverged = int(pc.sum(table.column("diverged")).as_py() or 0)
     print(f"{args.output}: {table.num_rows} configurations, {diverged} diverged")
+    print(halving_line(table), file=sys.stderr)
+
+
+def halving_line(table: pa.Table) -> str:
+    """The log's compute line: model-epochs trained of the full budget's."""
+    keys = ["dataset", "optimizer", "seed", "epochs", "stopped_epoch"]
+    saved = compute_saved(table.select(keys).to_pandas()).iloc[0]
+    return (
+        f"halving: {saved.model_epochs} of {saved.full_model_epochs} model-epochs trained "
+        f"({100 * saved.saved_fraction:.1f}% saved)"
+    )

@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 from lionsweep import ENGINE_VERSION
 from lionsweep.errors import LionSweepError
 from lionsweep.optim import registry as optim
+from lionsweep.sweep.halving import Halving
 from lionsweep.train.heads import SPLITS, Head, Task, make_head, result_columns
 from lionsweep.train.memory import model_bytes
 from lionsweep.train.model import (
@@ -52,6 +53,7 @@ from lionsweep.train.model import (
 )
 from lionsweep.train.trainer import (
     Buffers,
+    ChunkState,
     KeepStream,
     Split,
     assemble,
@@ -244,6 +246,52 @@ def device_data(
     return {s: Split(*splits[s], s, head, dtype, dev) for s in SPLITS}
 
 
+def start_chunk(
+    data: dict[str, Split],
+    optimizer: str,
+    hp: dict[str, Tensor],
+    seed: int,
+    settings: TrainSettings,
+    head: Head,
+) -> tuple[ChunkState, Buffers]:
+    """A chunk of k configurations at epoch 0: every model the seed's init, its buffers."""
+    train = data["train"]
+    dtype, dev = train.x.dtype, train.x.device
+    k, h, d1 = len(hp["lr"]), settings.hidden, train.x.shape[1] + 1
+    init = init_single(d1 - 1, h, seed, head.width)
+    model = BatchedMLP.from_single(init, k, dtype, dev)
+    st = new_state(model, optim.spec(optimizer), hp, head, settings.epochs)
+    return st, Buffers.new(settings.batch_size, k, h, d1, head, dtype, dev)
+
+
+def train_epochs(
+    st: ChunkState,
+    buf: Buffers,
+    data: dict[str, Split],
+    opt: optim.OptimizerSpec,
+    head: Head,
+    settings: TrainSettings,
+    gens: tuple[torch.Generator, torch.Generator],
+    epochs: range,
+    progress: bool = False,
+) -> None:
+    """Train ``epochs`` (1-based) with the seed's (batch order, dropout) generators, which
+    must stand where those epochs begin (successive halving resumes at a rung)."""
+    train, b, p = data["train"], settings.batch_size, float(settings.dropout)
+    g_order, g_drop = gens
+    bar = tqdm(epochs, desc="epochs", leave=False, file=sys.stderr, disable=not progress)
+    for epoch in bar:
+        # Drawn on the host generators (common random numbers on every device): two
+        # host-to-device copies per epoch, no read.
+        batches = torch.cat(epoch_batches(train.n, b, g_order)).to(train.x.device).split(b)
+        keep = KeepStream(train.n, b, buf, p, g_drop)
+        for idx in batches:
+            load_batch(buf, train, idx, keep.take(len(idx)))
+            train_step(st, buf, len(idx), head, opt, p)
+        end_of_epoch(st, data["val"], buf, head, epoch)
+    bar.close()
+
+
 def train_chunk(
     data: dict[str, Split],
     optimizer: str,
@@ -258,28 +306,42 @@ def train_chunk(
     ``hp``: [k] tensors in the training dtype, on the host (which are zero is decided
     there). A dead model's final weights are whatever training left (no result)."""
     head = head or make_head()
-    opt = optim.spec(optimizer)
-    train = data["train"]
-    dtype, dev = train.x.dtype, train.x.device
-    k, h, b = len(hp["lr"]), settings.hidden, settings.batch_size
-    d1, p = train.x.shape[1] + 1, float(settings.dropout)
-    init = init_single(d1 - 1, h, seed, head.width)
-    st = new_state(BatchedMLP.from_single(init, k, dtype, dev), opt, hp, head, settings.epochs)
-    buf = Buffers.new(b, k, h, d1, head, dtype, dev)
-    g_order, g_drop = generator(seed, ORDER), generator(seed, DROPOUT)
+    st, buf = start_chunk(data, optimizer, hp, seed, settings, head)
+    gens = generator(seed, ORDER), generator(seed, DROPOUT)
     epochs = range(1, settings.epochs + 1)
-    bar = tqdm(epochs, desc="epochs", leave=False, file=sys.stderr, disable=not progress)
-    for epoch in bar:
-        # Drawn on the host generators (common random numbers on every device): two
-        # host-to-device copies per epoch, no read.
-        batches = torch.cat(epoch_batches(train.n, b, g_order)).to(dev).split(b)
-        keep = KeepStream(train.n, b, buf, p, g_drop)
-        for idx in batches:
-            load_batch(buf, train, idx, keep.take(len(idx)))
-            train_step(st, buf, len(idx), head, opt, p)
-        end_of_epoch(st, data["val"], buf, head, epoch)
-    bar.close()
+    train_epochs(st, buf, data, optim.spec(optimizer), head, settings, gens, epochs, progress)
     return to_host(assemble(st, data, buf, head)), st.model
+
+
+def _train_chunks(
+    data: dict[str, Split],
+    optimizer: str,
+    hp_all: dict[str, Tensor],
+    seed: int,
+    settings: TrainSettings,
+    progress: bool,
+    head: Head,
+) -> dict[str, np.ndarray]:
+    """All K configurations of ``hp_all``, chunk by chunk, as arrays in input order."""
+    k = len(hp_all["lr"])
+    results: dict[str, np.ndarray] = {}
+    averaged = bool((hp_all["ema_decay"] > 0).any())
+    chunks = chunk_plan(k, data, settings, optimizer, head, averaged)
+    for sl in tqdm(chunks, desc="chunks", file=sys.stderr, disable=not progress):
+        part, _ = train_chunk(
+            data,
+            optimizer,
+            {n: v[sl] for n, v in hp_all.items()},
+            seed,
+            settings,
+            progress,
+            head,
+        )
+        for key, val in part.items():
+            if key not in results:
+                results[key] = np.empty((k, *val.shape[1:]), dtype=val.dtype)
+            results[key][sl] = val
+    return results
 
 
 def train_grid(
@@ -291,6 +353,8 @@ def train_grid(
     progress: bool = True,
     task: Task | str = "binary",
     data: dict[str, Split] | None = None,
+    halving: Halving | None = None,
+    metric: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Train every configuration in ``hparams`` (arrays of length K) on ``splits``.
 
@@ -300,8 +364,10 @@ def train_grid(
     them once. Returns arrays of length K in input order (curves [K, epochs]) under
     :func:`lionsweep.train.heads.result_columns` (see docs/schema.md). ``best_epoch`` is -1
     for diverged models (their best-epoch metrics are NaN). ``device`` is returned as a
-    plain string. The weight averaging's hyperparameters (``ema_decay``) are optional:
-    absent, the optimizer's default (0, off, but for the ``_ema`` entries).
+    plain string. ``halving``: successive halving over all K (:mod:`lionsweep.sweep.halving`;
+    ``metric``: the validation metric its rungs rank by, None = the head's primary),
+    which adds ``stopped_epoch``. The weight averaging's hyperparameters (``ema_decay``)
+    are optional: absent, the optimizer's default (0, off, but for the ``_ema`` entries).
     """
     head = make_head(task)
     k = _check_inputs(splits, optimizer, hparams)
@@ -319,23 +385,12 @@ def train_grid(
             .to(dtype)
             for n in (*REQUIRED_HPARAMS[optimizer], *averaging)
         }
-        results: dict[str, np.ndarray] = {}
-        averaged = bool((hp_all["ema_decay"] > 0).any())
-        chunks = chunk_plan(k, data, settings, optimizer, head, averaged)
-        for sl in tqdm(chunks, desc="chunks", file=sys.stderr, disable=not progress):
-            part, _ = train_chunk(
-                data,
-                optimizer,
-                {n: v[sl] for n, v in hp_all.items()},
-                seed,
-                settings,
-                progress,
-                head,
-            )
-            for key, val in part.items():
-                if key not in results:
-                    results[key] = np.empty((k, *val.shape[1:]), dtype=val.dtype)
-                results[key][sl] = val
+        if halving is None:
+            results = _train_chunks(data, optimizer, hp_all, seed, settings, progress, head)
+        else:
+            from lionsweep.train.halving_engine import train_halving  # imports this module
+
+            results = train_halving(data, optimizer, hp_all, seed, settings, head, halving, metric)
     finally:
         torch.set_num_threads(old_threads)
     out: dict[str, np.ndarray] = dict(results)
