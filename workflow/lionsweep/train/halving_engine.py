@@ -58,7 +58,10 @@ def gather(
         scratch=_take_mlp([s.scratch for s in sts], at),
         states=[_take_mlp([s.states[i] for s in sts], at) for i in range(len(sts[0].states))],
         best=_take_mlp([s.best for s in sts], at),
-        coefs=[opt.coefs(p, hp, r) for p, r in zip(model.params(), model.ROLES, strict=True)],
+        coefs=[
+            opt.coefs(p, opt.step_hparams(hp), r)
+            for p, r in zip(model.params(), model.ROLES, strict=True)
+        ],
         alive=_take([s.alive for s in sts], at),
         best_score=_take([s.best_score for s in sts], at),
         best_epoch=_take([s.best_epoch for s in sts], at),
