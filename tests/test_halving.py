@@ -102,6 +102,32 @@ def test_chunking_changes_no_number(splits, halved, monkeypatch):
             assert np.array_equal(val, chunked[key], equal_nan=val.dtype.kind == "f"), key
 
 
+def test_survivors_carry_their_weight_ema_across_chunks(splits, monkeypatch):
+    """Models with and without a weight EMA, regrouped from chunks of 4 at each rung:
+    each still equals its solo run (EMA included) cut at its stopped epoch."""
+    monkeypatch.setattr(
+        halving_engine,
+        "chunk_plan",
+        lambda k, *a: [slice(i, min(i + 4, k)) for i in range(0, k, 4)],
+    )
+    hp = {**lion_grid(10), "ema_decay": np.tile([0.0, 0.9, 0.5], 4)[:10]}
+    got = train_grid(splits, "lion", hp, 0, SETTINGS, progress=False, halving=HALVING)
+    stopped = got["stopped_epoch"]
+    assert (stopped == -1).sum() == 2 and set(stopped.tolist()) == {1, 3, -1}
+    assert hp["ema_decay"][stopped == -1].any()  # an averaging model survives to the end
+    for i in range(10):
+        epochs = SETTINGS.epochs if stopped[i] == -1 else int(stopped[i])
+        short = dataclasses.replace(SETTINGS, epochs=epochs)
+        solo = train_grid(splits, "lion", {n: v[[i]] for n, v in hp.items()}, 0, short, False)
+        assert_same(got, {k: v for k, v in solo.items() if k != "device"}, i, epochs)
+
+
+def test_soap_refuses_halving_in_one_line(splits):
+    hp = {"lr": np.array([1e-3, 3e-3]), "weight_decay": np.zeros(2)}
+    with pytest.raises(LionSweepError, match=r"soap's extra state .* without halving"):
+        train_grid(splits, "soap", hp, 0, SETTINGS, progress=False, halving=HALVING)
+
+
 def test_a_lower_is_better_metric_ranks_the_other_way(splits):
     hp = lion_grid(6)
     got = train_grid(
