@@ -17,6 +17,7 @@ from helpers import linear_splits, train_batched
 
 from lionsweep.config import validate
 from lionsweep.errors import LionSweepError
+from lionsweep.optim.hparams import accepted
 from lionsweep.sweep.halving import Halving, compute_saved, model_epochs, parse, survivors
 from lionsweep.train import halving_engine
 from lionsweep.train.engine import TrainSettings, train_grid
@@ -123,7 +124,7 @@ def test_survivors_carry_their_weight_ema_across_chunks(splits, monkeypatch):
 
 
 def test_soap_refuses_halving_in_one_line(splits):
-    hp = {"lr": np.array([1e-3, 3e-3]), "weight_decay": np.zeros(2)}
+    hp = {h: np.full(2, d.default) for h, d in accepted("soap").items()}
     with pytest.raises(LionSweepError, match=r"soap's extra state .* without halving"):
         train_grid(splits, "soap", hp, 0, SETTINGS, progress=False, halving=HALVING)
 
