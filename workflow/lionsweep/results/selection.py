@@ -65,6 +65,7 @@ DEFAULTS: dict[str, Any] = {
     "tick_labels": 6,
     "baseline": "adamw",
     "paper_table": {},
+    "budget_curve": [],  # sweeps the budget curve reads (lionsweep.results.budget_stage)
 }
 # Not a `results:` key: {dataset: metric} of datasets.<name>.primary_metric, which the
 # workflow adds to the settings it passes (with_primary applies it).
