@@ -17,6 +17,7 @@ from typing import Any
 from lionsweep.data.fetch import MIRROR_ENV
 from lionsweep.errors import LionSweepError
 from lionsweep.sweep.grid import check_defaults, check_grid, registry_hparams
+from lionsweep.sweep.sampling import check_sampling
 from lionsweep.sweep.shardcost import check_sharding
 
 # Keys of a schema node that explain its `pattern` in words (an annotation that
@@ -206,6 +207,7 @@ def check_optimizers(config: dict[str, Any]) -> None:
     for opt, entry in config["optimizers"].items():
         registry_hparams(opt, f"optimizers.{opt}")
         check_defaults(entry.get("defaults"), f"optimizers.{opt}.defaults", opt)
+        check_sampling(entry, f"optimizers.{opt}")
         check_grid(entry["grid"], f"optimizers.{opt}.grid", opt)
         for name, grid in entry.get("grid_overrides", {}).items():
             if grid is not None:

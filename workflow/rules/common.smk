@@ -33,6 +33,7 @@ from lionsweep.sweep.grid import (  # noqa: E402
     mean_budget,
     grid_spec,
     grid_summary,
+    sampled_ranges,
     shard_bounds,
 )
 from lionsweep.results.report import CONFIG_ENV as REPORT_CONFIG_ENV  # noqa: E402
@@ -71,7 +72,11 @@ CONFIRM_SEEDS = confirm_seeds(config)  # fresh seeds, disjoint from SEEDS (check
 # when some dataset sets one: a study without it keeps its settings (and its outputs).
 PRIMARY_METRICS = layout.primary_metrics(config)
 CHOSEN_METRICS = {"primary_metrics": PRIMARY_METRICS} if PRIMARY_METRICS else {}
-RESULTS_SETTINGS = as_json({**config.get("results", {}), **CHOSEN_METRICS})
+# The sampled axes' ranges (lionsweep.sweep.grid.sampled_ranges), for the tables' edge flags;
+# added only when a grid samples, like the primary metrics.
+SAMPLED_RANGES = sampled_ranges(config)
+SAMPLED = {"sampled_ranges": SAMPLED_RANGES} if SAMPLED_RANGES else {}
+RESULTS_SETTINGS = as_json({**config.get("results", {}), **CHOSEN_METRICS, **SAMPLED})
 # The results options the confirmation reads (which metrics select): the others
 # change tables only and must not retrain it.
 SELECTION_SETTINGS = as_json(

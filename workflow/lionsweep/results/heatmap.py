@@ -10,6 +10,10 @@ variance of its marginal means; the first in registry order on ties). Without
 another varied axis there is no side panel. Axes use the grid's own
 spacing (log for a log-spaced learning rate) and put ticks at grid values,
 thinned to a readable number of labels.
+
+A grid with sampled axes (lionsweep.sweep.sampling) has N points, not an N x N lattice of
+cells: the panels then draw each point as a dot (coloured like a cell) on the axis's
+scale with ordinary ticks, since cells around irregular values would be slivers.
 """
 
 from __future__ import annotations
@@ -158,15 +162,17 @@ def heatmap_data(
     others = [h for h in HPARAMS if h not in PLANE and g[h].nunique() > 1]
     lrs, wds = np.sort(g["lr"].unique()), np.sort(g["weight_decay"].unique())
     acc = np.full((wds.size, lrs.size), np.nan)
+    present = np.zeros((wds.size, lrs.size), dtype=bool)
     best = np.full((wds.size, lrs.size), np.nan)
     order = [side, *(h for h in others if h != side)] if side else []
     info = metric_of(configs, dataset)
     ordered = g.sort_values(order, kind="stable") if order else g
     for (wd, lr), cell in ordered.groupby(["weight_decay", "lr"]):
         vals = cell["val_mean"].to_numpy()
+        i, j = np.searchsorted(wds, wd), np.searchsorted(lrs, lr)
+        present[i, j] = True
         if np.isfinite(vals).any():
             k = int(np.nanargmax(info.sign * vals))  # the best; lowest side value on ties
-            i, j = np.searchsorted(wds, wd), np.searchsorted(lrs, lr)
             acc[i, j] = info.scale * vals[k]
             best[i, j] = cell[side].to_numpy()[k] if side else np.nan
     shown = [*PLANE, *others]
@@ -180,14 +186,43 @@ def heatmap_data(
         "default": np.array([default["lr"], default["weight_decay"]]),
         "selected": np.array(chosen, dtype=float),
         "scale": np.array([grid_scale(lrs), grid_scale(wds)]),
+        "present": present,
+        # sampled axes: N (lr, wd) points, far fewer than the N x N cells of their values
+        "scattered": 2 * int(present.sum()) < present.size,
     }
+    if out["scattered"]:
+        out["scale"] = np.array([point_scale(lrs), point_scale(wds)])
     if side:
         out[side], out["side_values"] = best, np.sort(g[side].unique())
     return out
 
 
+def point_scale(values: np.ndarray) -> str:
+    """The scale of sampled values: log when positive over two decades or more."""
+    v = np.asarray(values, dtype=float)
+    return "log" if v.size and (v > 0).all() and v.max() >= 100 * v.min() else "linear"
+
+
+def _scatter(ax: Axes, d: dict[str, Any], values: np.ndarray, **kw):
+    """Sampled points as dots coloured by ``values`` (failed ones grey crosses)."""
+    i, j = np.nonzero(d["present"])
+    ok = np.isfinite(values[i, j])
+    dots = ax.scatter(d["lr"][j[ok]], d["weight_decay"][i[ok]], c=values[i, j][ok], s=28,
+                      edgecolors="black", linewidths=0.3, **kw)  # fmt: skip
+    ax.scatter(d["lr"][j[~ok]], d["weight_decay"][i[~ok]], marker="x", color="0.6", s=20)
+    set_scale(ax, "x", d["scale"][0], d["lr"])
+    set_scale(ax, "y", d["scale"][1], d["weight_decay"])
+    ax.set_xlabel(axis_label("lr", d["scale"][0]))
+    ax.set_ylabel(axis_label("weight_decay", d["scale"][1]))
+    return dots
+
+
 def _outline_default(ax: Axes, d: dict[str, np.ndarray]) -> None:
-    """Outline, in red, the cell holding the default's (lr, wd), if it lies on the grid."""
+    """Outline, in red, the cell holding the default's (lr, wd), if it lies on the grid
+    (among sampled points: a red square at the default's place)."""
+    if d.get("scattered"):
+        ax.plot(*d["default"], marker="s", ms=12, mfc="none", mec="red", mew=2, ls="none")
+        return
     xe = edges(d["lr"], d["scale"][0])
     ye = edges(d["weight_decay"], d["scale"][1])
     j, i = np.searchsorted(xe, d["default"][0]) - 1, np.searchsorted(ye, d["default"][1]) - 1
@@ -199,6 +234,8 @@ def _outline_default(ax: Axes, d: dict[str, np.ndarray]) -> None:
 
 def _mesh(ax: Axes, d: dict[str, np.ndarray], values: np.ndarray, most: int, **kw):
     """Draw one [wd x lr] panel in the grid's own scales, ticks at grid values."""
+    if d.get("scattered"):
+        return _scatter(ax, d, values, **kw)
     xs, ys = d["scale"]
     mesh = ax.pcolormesh(
         edges(d["lr"], xs), edges(d["weight_decay"], ys), np.ma.masked_invalid(values), **kw

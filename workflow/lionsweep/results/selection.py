@@ -65,11 +65,15 @@ DEFAULTS: dict[str, Any] = {
     "tick_labels": 6,
     "baseline": "adamw",
     "paper_table": {},
+    "sampled_edge_fraction": 0.05,
     "budget_curve": [],  # sweeps the budget curve reads (lionsweep.results.budget_stage)
 }
 # Not a `results:` key: {dataset: metric} of datasets.<name>.primary_metric, which the
 # workflow adds to the settings it passes (with_primary applies it).
 CHOSEN_METRICS = "primary_metrics"
+# Not a `results:` key either: {dataset: {optimizer: {param: [low, high, scale]}}} of the
+# sampled axes (lionsweep.sweep.grid.sampled_ranges), which the workflow adds when a grid has any.
+SAMPLED_RANGES = "sampled_ranges"
 
 
 INTEGER_MINIMA = {"top_k": 1, "bootstrap_resamples": 100, "tick_labels": 2}
@@ -83,15 +87,29 @@ def parse_settings(text: str, flag: str = "--settings") -> dict[str, Any]:
         raise LionSweepError(f"{flag} is not valid JSON ({err})") from None
     if not isinstance(results, dict):
         raise LionSweepError(f"{flag} must be a JSON object (the results: section), got {text!r}")
-    unknown = sorted(set(results) - {*DEFAULTS, CHOSEN_METRICS})
+    unknown = sorted(set(results) - {*DEFAULTS, CHOSEN_METRICS, SAMPLED_RANGES})
     if unknown:
         raise LionSweepError(f"{flag}: unknown results key(s) {unknown}")
     return settings(results)
 
 
+def _check_sampled(merged: dict[str, Any]) -> None:
+    """The sampled-axes settings the edge flags read (lionsweep.results.edges)."""
+    fraction, ranges = merged["sampled_edge_fraction"], merged[SAMPLED_RANGES]
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float):
+        fraction = float("nan")
+    if not 0 < fraction < 0.5:
+        raise LionSweepError(
+            "results.sampled_edge_fraction must lie strictly between 0 and 0.5, got "
+            f"{merged['sampled_edge_fraction']!r}"
+        )
+    if not isinstance(ranges, dict):
+        raise LionSweepError(f"results.{SAMPLED_RANGES} must be a mapping, got {ranges!r}")
+
+
 def settings(results: dict[str, Any] | None) -> dict[str, Any]:
     """The `results:` section with defaults filled in (so the CLI works without a config)."""
-    merged = {**DEFAULTS, CHOSEN_METRICS: {}, **(results or {})}
+    merged = {**DEFAULTS, CHOSEN_METRICS: {}, SAMPLED_RANGES: {}, **(results or {})}
     if merged["honest_metrics"] not in ("final", "best_epoch"):
         raise LionSweepError(
             f"results.honest_metrics must be 'final' or 'best_epoch', "
@@ -110,6 +128,7 @@ def settings(results: dict[str, Any] | None) -> dict[str, Any]:
         raise LionSweepError(
             f"results.primary_metrics must map datasets to metrics, got {chosen!r}"
         )
+    _check_sampled(merged)
     level = merged["ci_level"]
     if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
         raise LionSweepError(f"results.ci_level must lie strictly between 0 and 1, got {level!r}")

@@ -22,7 +22,7 @@ from lionsweep.results.claims import claims_check
 from lionsweep.results.comparisons import COMPARED, comparison, lion_vs_adamw
 from lionsweep.results.confirmed import check_primary, confirmed_table, gains, load_confirm
 from lionsweep.results.decay import decay_table
-from lionsweep.results.edges import mark_grid_edges
+from lionsweep.results.edges import mark_grid_edges, with_sampled_ranges
 from lionsweep.results.field import CAPTIONS as FIELD_CAPTIONS
 from lionsweep.results.field import NOT_AVAILABLE as FIELD_NOT_AVAILABLE
 from lionsweep.results.field import field_tables
@@ -149,7 +149,7 @@ def run_tables(
     metrics, level = Metrics(cfg["honest_metrics"]), float(cfg["ci_level"])
     resamples = int(cfg["bootstrap_resamples"])
     order = datasets or sorted(frame["dataset"].unique())
-    configs = config_table(frame, metrics)
+    configs = with_sampled_ranges(config_table(frame, metrics), cfg)
     paper, paper_seeds = paper_tables(frame, configs, cfg["paper_table"])
     honest = honest_table(frame, configs, metrics, level, resamples)
     out = {
@@ -334,6 +334,12 @@ def caption(name: str, table: pd.DataFrame, cfg: dict[str, Any], datasets: pd.Da
             "at_grid_edge: the selected point lies at the lowest (min) or highest (max) value "
             "of a hyperparameter the grid varies: the grid may be too narrow."
         )
+        if cfg.get("sampled_ranges"):
+            parts.append(
+                "On a sampled axis (low/high) it lies within "
+                f"{100 * cfg['sampled_edge_fraction']:g}% of the range (in the axis's scale) "
+                "of low (min) or high (max)."
+            )
     losses = direction_words(table)
     if name in SIGNED and losses:
         parts.append(

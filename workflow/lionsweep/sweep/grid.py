@@ -23,6 +23,7 @@ import numpy as np
 
 from lionsweep.errors import LionSweepError
 from lionsweep.optim.hparams import DESCRIPTIONS, TRAINING_AXES, HParam, grid_columns, names
+from lionsweep.sweep.sampling import axis_range, check_sampling, is_sampled, sample, sampling_spec
 
 if TYPE_CHECKING:  # pandas and pyarrow are imported where used: the rules parse this module
     import pandas as pd
@@ -95,6 +96,7 @@ def axis_values(axis: dict[str, Any], where: str = "axis") -> list[float]:
 
 
 def axis_length(axis: dict[str, Any]) -> int:
+    """Values of a listed or start/stop/num axis (a sampled axis has no length of its own)."""
     return len(axis["values"]) if "values" in axis else int(axis["num"])
 
 
@@ -137,6 +139,9 @@ def check_grid(grid: Any, where: str, optimizer: str) -> None:
         if name in seen:
             raise LionSweepError(f"{where}: param {name!r} appears twice (one axis per param)")
         seen.add(name)
+        if is_sampled(axis):
+            axis_range(axis, f"{where}[{i}] ({name})", hparams[name])
+            continue
         for value in axis_values(axis, f"{where}[{i}] ({name})"):
             check_value(hparams[name], value, f"{where}[{i}] ({name})")
 
@@ -183,7 +188,10 @@ def grid_spec(config: dict[str, Any], dataset: str, optimizer: str) -> dict[str,
     grid = opt["grid"] if source == "grid" else opt["grid_overrides"][dataset]
     defaults = effective_defaults(optimizer, opt.get("defaults"))
     training = {k: v for k, v in config.get("training", {}).items() if k in TRAINING_AXES}
-    return {"optimizer": optimizer, "defaults": defaults, "grid": grid, "training": training}
+    spec = {"optimizer": optimizer, "defaults": defaults, "grid": grid, "training": training}
+    if any(is_sampled(axis) for axis in grid):  # only then: a value grid's spec is unchanged
+        spec["sampling"] = sampling_spec(opt, optimizer, dataset)
+    return spec
 
 
 def check_grids(config: dict[str, Any]) -> None:
@@ -199,6 +207,7 @@ def check_grids(config: dict[str, Any]) -> None:
         for dataset, grid in (overrides if isinstance(overrides, dict) else {}).items():
             if grid is not None:
                 check_grid(grid, f"optimizers.{optimizer}.grid_overrides.{dataset}", optimizer)
+        check_sampling(opt, f"optimizers.{optimizer}")
 
 
 def expand(spec: dict[str, Any]) -> pd.DataFrame:
@@ -206,18 +215,18 @@ def expand(spec: dict[str, Any]) -> pd.DataFrame:
     then the default as its own row; a hyperparameter without an axis keeps its default
     (registry defaults updated by ``spec["defaults"]``); another optimizer's is NaN. A
     training axis without an axis takes ``spec["training"]`` (NaN without it: the
-    training job then uses its own settings, e.g. training.epochs)."""
+    training job then uses its own settings, e.g. training.epochs). Sampled axes add
+    their N points as one factor of the product (see factors)."""
     import pandas as pd
 
     optimizer = spec["optimizer"]
     check_grid(spec["grid"], f"optimizers.{optimizer} grid", optimizer)
     check_defaults(spec.get("defaults"), f"optimizers.{optimizer}.defaults", optimizer)
     defaults = {**effective_defaults(optimizer, spec.get("defaults")), **spec.get("training", {})}
-    axes = [axis["param"] for axis in spec["grid"]]
-    values = [axis_values(axis, axis["param"]) for axis in spec["grid"]]
     fixed = {h: defaults.get(h, math.nan) for h in HPARAMS}
     rows = [
-        {**fixed, **dict(zip(axes, point, strict=True))} for point in itertools.product(*values)
+        {**fixed, **{k: v for part in point for k, v in part.items()}}
+        for point in itertools.product(*factors(spec))
     ]
     frame = pd.DataFrame([*rows, fixed], columns=list(HPARAMS), dtype="float64")
     frame.insert(0, "is_default", [False] * len(rows) + [True])
@@ -225,10 +234,44 @@ def expand(spec: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
+def sampled_points(spec: dict[str, Any]) -> list[dict[str, float]]:
+    """The N points of a grid's sampled axes ({param: value} each; [] without any),
+    drawn as ``spec["sampling"]`` says (lionsweep.sweep.sampling)."""
+    optimizer = spec["optimizer"]
+    axes = [axis for axis in spec["grid"] if is_sampled(axis)]
+    if not axes:
+        return []
+    if "sampling" not in spec:
+        raise LionSweepError(f"optimizers.{optimizer}: a sampled axis needs `samples`")
+    hparams = {**registry_hparams(optimizer, f"optimizers.{optimizer}"), **TRAINING_AXES}
+    ranges = [axis_range(a, a["param"], hparams[a["param"]]) for a in axes]
+    how = spec["sampling"]
+    drawn = sample(ranges, int(how["samples"]), how["sampler"], int(how["seed"]))
+    return [{a["param"]: float(v) for a, v in zip(axes, row, strict=True)} for row in drawn]
+
+
+def factors(spec: dict[str, Any]) -> list[list[dict[str, float]]]:
+    """The grid as factors of a product: one per value axis, and the sampled points as
+    one factor where the first sampled axis is written (last factor fastest). So
+    sampled points are crossed with the value axes, never with each other."""
+    out: list[list[dict[str, float]]] = []
+    points = None
+    for axis in spec["grid"]:
+        if not is_sampled(axis):
+            out.append([{axis["param"]: v} for v in axis_values(axis, axis["param"])])
+        elif points is None:
+            points = sampled_points(spec)
+            out.append(points)
+    return out
+
+
 def mean_budget(spec: dict[str, Any], epochs: int) -> float:
     """Mean training epochs over a grid's points (each value of a product axis occurs
     equally often), for sizing shards by cost; ``epochs`` when no axis varies them."""
     for axis in spec["grid"]:
+        if axis["param"] == "epochs" and is_sampled(axis):
+            drawn = [p["epochs"] for p in sampled_points(spec)]
+            return sum(drawn) / len(drawn)
         if axis["param"] == "epochs":
             values = axis_values(axis, "epochs")
             return sum(values) / len(values)
@@ -237,7 +280,8 @@ def mean_budget(spec: dict[str, Any], epochs: int) -> float:
 
 def grid_size(spec: dict[str, Any]) -> int:
     """Rows of ``expand(spec)`` without building it (grid points + the default)."""
-    return math.prod(axis_length(axis) for axis in spec["grid"]) + 1
+    listed = math.prod(axis_length(axis) for axis in spec["grid"] if not is_sampled(axis))
+    return listed * (spec["sampling"]["samples"] if "sampling" in spec else 1) + 1
 
 
 def shard_bounds(rows: int, shard_size: int) -> list[tuple[int, int]]:
@@ -264,13 +308,34 @@ def grid_summary(config: dict[str, Any]) -> list[str]:
     for dataset in config["study"]["datasets"]:
         for optimizer in config["study"]["optimizers"]:
             spec = grid_spec(config, dataset, optimizer)
-            axes = ", ".join(f"{a['param']}: {axis_length(a)}" for a in spec["grid"])
+            axes = ", ".join(
+                f"{a['param']}: {axis_length(a)}" for a in spec["grid"] if not is_sampled(a)
+            )
+            if "sampling" in spec:
+                how, drawn = spec["sampling"], [a["param"] for a in spec["grid"] if is_sampled(a)]
+                points = f"{how['samples']} {how['sampler']} samples of ({', '.join(drawn)})"
+                axes = ", ".join(filter(None, (axes, points)))
             source = grid_source(config, dataset, optimizer)
             lines.append(
                 f"grid {dataset}/{optimizer}: {grid_size(spec)} configurations "
                 f"({axes}; + the default) from optimizers.{optimizer}.{source}"
             )
     return lines
+
+
+def sampled_ranges(config: dict[str, Any]) -> dict[str, dict[str, dict[str, list]]]:
+    """{dataset: {optimizer: {param: [low, high, scale]}}} of every studied grid's sampled
+    axes ({} without any): the tables flag a selected point near a range's end
+    (lionsweep.results.edges), which the sampled points alone cannot tell."""
+    out: dict[str, dict[str, dict[str, list]]] = {}
+    for dataset in config["study"]["datasets"]:
+        for optimizer in config["study"]["optimizers"]:
+            axes = [a for a in grid_spec(config, dataset, optimizer)["grid"] if is_sampled(a)]
+            if axes:
+                out.setdefault(dataset, {})[optimizer] = {
+                    a["param"]: [a["low"], a["high"], a.get("scale", "linear")] for a in axes
+                }
+    return out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
