@@ -95,7 +95,7 @@ def test_full_grid_equals_the_honest_selection() -> None:
     row = curve(frame).iloc[-1]
     honest = select_honest(config_table(frame, FINAL)).iloc[0]
     assert row["n_candidates"] == 12 and row["p_selected"] == pytest.approx(1.0)
-    assert row["mode_config_id"] == honest["config_id"]
+    assert row["config_id"] == honest["config_id"] and row["p_grid_best"] == 1.0
     assert row["test_acc_mean"] == pytest.approx(honest["test_mean"], abs=1e-12)
     seeds = frame[frame["config_id"] == honest["config_id"]]["test_acc"]
     assert (row["test_acc_lo"], row["test_acc_hi"]) == (seeds.min(), seeds.max())
@@ -123,7 +123,7 @@ def test_lower_is_better_metric_selects_the_lowest() -> None:
     assert float(probs @ c.tests.mean(axis=1)) == pytest.approx(want, abs=1e-12)
     full = table.iloc[-1]
     ranked = rank_grid(config_table(frame, FINAL))
-    assert full["mode_config_id"] == ranked["config_id"].iloc[0]
+    assert full["config_id"] == ranked["config_id"].iloc[0]
     assert ranked["val_mean"].iloc[0] == ranked["val_mean"].min()  # lowest log-loss wins
 
 
@@ -143,7 +143,9 @@ def test_diverged_configurations_count_but_are_never_selected() -> None:
         assert row["p_selected"] == pytest.approx(p_sel, abs=1e-12)
     assert table["n_grid"].iloc[0] == 12  # failed points are in the grid's size
     assert table["p_selected"].iloc[0] == pytest.approx(9 / 12)
-    assert best not in table["mode_config_id"].tolist()
+    assert table["config_id"].iloc[-1] != best  # the whole grid selects another
+    assert table["config_id"].iloc[:-1].isna().all()  # uncertain selections name none
+    assert table["p_grid_best"].iloc[0] == pytest.approx(1 / 12)
 
 
 def test_every_point_diverged_gives_nan_not_an_error() -> None:
@@ -161,7 +163,7 @@ def test_samples_take_the_first_n_in_config_order() -> None:
         first = frame[frame["config_id"] < n]
         chosen = select_honest(config_table(pd.concat([first, frame[frame["is_default"]]]), FINAL))
         row = table[table["n_candidates"] == n].iloc[0]
-        assert row["mode_config_id"] == chosen["config_id"].iloc[0]
+        assert row["config_id"] == chosen["config_id"].iloc[0]
         assert row["test_acc_mean"] == pytest.approx(chosen["test_mean"].iloc[0])
     assert len(configs) == 13
 
@@ -176,10 +178,10 @@ def test_halving_selects_among_full_budget_survivors_and_counts_stopped_epochs()
     assert len(table) == 1
     row = table.iloc[0]
     assert row["compute_epochs"] == pytest.approx(12 * 5 - 4 * len({honest, 0, 1, 2, 3}) / 3)
-    assert row["mode_config_id"] != honest
+    assert row["config_id"] != honest
     survivors = frame[~frame["config_id"].isin([honest, 0, 1, 2, 3])]
     want = select_honest(config_table(survivors, FINAL))
-    assert row["mode_config_id"] == want["config_id"].iloc[0]
+    assert row["config_id"] == want["config_id"].iloc[0]
 
 
 def test_weighted_quantile_is_the_inverse_cdf() -> None:

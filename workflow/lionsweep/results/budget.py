@@ -63,7 +63,8 @@ COLUMNS = [
     "subset_lo",
     "subset_hi",
     "p_selected",
-    "mode_config_id",
+    "p_grid_best",
+    "config_id",
     "n_grid",
     "n_seeds",
 ]
@@ -150,7 +151,8 @@ def _row(c: Candidates, probs: np.ndarray, level: float) -> dict[str, Any]:
         "hi": weighted_quantile(c.tests.ravel(), flat_w, high),
         "subset_lo": weighted_quantile(means, probs, low),
         "subset_hi": weighted_quantile(means, probs, high),
-        "mode_config_id": int(c.ranked_ids[int(np.argmax(probs))]),
+        "p_grid_best": float(probs[0]),
+        "config_id": int(c.ranked_ids[int(np.argmax(probs))]) if probs.max() > 1 - 1e-12 else None,
     }
 
 
@@ -227,7 +229,7 @@ def budget_table(
         columns={"mean": "test_{m}_mean", "lo": "test_{m}_lo", "hi": "test_{m}_hi"}
     )
     table = table.reindex(columns=COLUMNS)
-    table["mode_config_id"] = table["mode_config_id"].astype("Int64")
+    table["config_id"] = table["config_id"].astype("Int64")
     return by_metric(table)
 
 

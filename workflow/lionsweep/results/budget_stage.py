@@ -34,7 +34,9 @@ CAPTION = (
     "seed carried to the full budget. compute_epochs: model-epochs per seed. lo/hi: central "
     "{level} range over the draw of the candidates and the seeds; subset_lo/hi: over the "
     "draw alone (seed means). p_selected: chance that some candidate trained without "
-    "diverging. mode_config_id: the most likely selection."
+    "diverging. p_grid_best: chance that the selection is the whole grid's (the study's "
+    "honest choice). config_id: the selection where it is certain (samples, halving, the "
+    "whole grid)."
 )
 
 
@@ -97,42 +99,68 @@ def curve(
 
 
 def plot(table: pd.DataFrame, datasets: list[str]) -> Any:
-    """One panel per dataset: expected test metric against compute (log2), a line and
-    band per (method, optimizer); a halving sweep is a marker with its interval."""
+    """One panel per dataset: expected test metric against compute (log2), a colour per
+    method and a line style per optimizer, with its band; a halving sweep is a marker with
+    its interval. The top axis reads compute as N candidates trained in full."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(
-        1, max(len(datasets), 1), figsize=(4.2 * max(len(datasets), 1), 3.8), squeeze=False
-    )
+    n = max(len(datasets), 1)
+    fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 4.2), squeeze=False)
+    colours = {m: f"C{i}" for i, m in enumerate(dict.fromkeys(table["method"]))}
+    names = list(dict.fromkeys(table["optimizer"]))
+    styles = {o: ("-", "--", ":", "-.")[i % 4] for i, o in enumerate(names)}
     for ax, dataset in zip(axes[0], datasets, strict=False):
         here = table[table["dataset"] == dataset]
         metric = here["metric"].iloc[0] if len(here) else "acc"
-        scale = metric_info(metric).scale
         for (method, optimizer), g in here.groupby(["method", "optimizer"], sort=False):
-            g = g.sort_values("compute_epochs")
-            x = g["compute_epochs"].to_numpy(dtype=float)
-            y, lo, hi = (
-                g[f"test_{metric}_{k}"].to_numpy(dtype=float) * scale for k in ("mean", "lo", "hi")
+            _draw(
+                ax,
+                g.sort_values("compute_epochs"),
+                metric,
+                colours[method],
+                styles.get(optimizer, "-"),
+                f"{method}, {optimizer}",
             )
-            label = f"{method}, {optimizer}"
-            if (g["kind"] == "halving").all():
-                ax.errorbar(x, y, yerr=[y - lo, hi - y], fmt="D", ms=6, capsize=3, label=label)
-                continue
-            (line,) = ax.plot(x, y, marker="o", ms=3, label=label)
-            ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("compute (model-epochs per seed, log2)")
         ax.set_ylabel(metric_label(here))
         ax.set_title(dataset, fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle(
-        "Budget curve: validation-selected configuration among N candidates "
-        "(band: central interval over candidate draws and seeds)",
-        fontsize=9,
-    )
-    fig.tight_layout()
+        full = here[here["kind"] != "halving"]
+        per = (full["compute_epochs"] / full["n_candidates"]).round(9).unique()
+        if len(per) == 1:  # every candidate trains the same epochs: compute is N of them
+            top = ax.secondary_xaxis(
+                "top", functions=(lambda x, e=per[0]: x / e, lambda x, e=per[0]: x * e)
+            )
+            top.set_xlabel(f"N candidates trained in full ({per[0]:g} epochs each)", fontsize=8)
+            ns = sorted(full["n_candidates"].unique())
+            ns = ns[:: max(1, len(ns) // 7)]  # at most ~7 labels: powers of two, the grid
+            ns = [v for i, v in enumerate(ns) if i == 0 or v >= 1.5 * ns[i - 1]]  # no overlap
+            top.set_xticks(ns, [f"{v:g}" for v in ns], fontsize=7)
+            top.minorticks_off()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8)
+    title = "Budget curve: test metric of the validation-selected configuration among N "
+    title += "candidates (band: central interval over candidate draws and seeds)"
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0.06 + 0.035 * (len(labels) // 5), 1, 1))
     return fig
+
+
+def _draw(ax: Any, g: pd.DataFrame, metric: str, colour: str, style: str, label: str) -> None:
+    """One method's line (or halving's marker) and band, in the metric's display units."""
+    scale = metric_info(metric).scale
+    x = g["compute_epochs"].to_numpy(dtype=float)
+    y, lo, hi = (
+        g[f"test_{metric}_{k}"].to_numpy(dtype=float) * scale for k in ("mean", "lo", "hi")
+    )
+    if (g["kind"] == "halving").all():
+        ax.errorbar(
+            x, y, yerr=[y - lo, hi - y], fmt="D", ms=6, capsize=3, color=colour, label=label
+        )
+        return
+    ax.plot(x, y, linestyle=style, marker="o", ms=3, color=colour, label=label)
+    ax.fill_between(x, lo, hi, color=colour, alpha=0.1, linewidth=0)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
