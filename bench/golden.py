@@ -23,6 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine_bench import grid, load
 
+from lionsweep.optim import registry as optim
 from lionsweep.train import engine
 from lionsweep.train.engine import TrainSettings, train_chunk
 from lionsweep.train.heads import Task, make_head
@@ -66,6 +67,10 @@ def cases(k: int):
     f64 = dataclasses.replace(BASE, dtype="float64", epochs=5)
     yield "titanic/lion/f64", splits, "lion", _with_divergent(grid("titanic", 50)), f64, "binary"
     yield "titanic/adamw/f64", splits, "adamw", grid("titanic", 50, "adamw"), f64, "binary"
+    # Evaluated away from the raw weights: Schedule-Free at x, weight EMA (absent before v3).
+    for opt in ("schedulefree", "adamw_ema"):
+        if opt in optim.names():
+            yield f"titanic/{opt}", splits, opt, grid("titanic", k, opt), BASE, "binary"
     for task in ("multiclass", "regression"):
         splits, t = _synthetic(task)
         for opt in ("lion", "adamw"):

@@ -109,9 +109,10 @@ def commands(folder: Path, shards: list[Path]) -> dict[str, list[str]]:
     py, common = sys.executable, ["--datasets", *GRIDS, "--optimizers", *OPTIMIZERS]
     plan = (
         "import sys; from lionsweep.confirm.retrain import plan; "
-        "from lionsweep.results.selection import Metrics, load_sweep, restrict; "
-        "f = restrict(load_sweep(sys.argv[1], curves=False), "
-        "sys.argv[2:5], sys.argv[5:]); print(len(plan(f, Metrics('final'))))"
+        "from lionsweep.results.selection import Metrics, restrict; "
+        "from lionsweep.sweep.summary import load_columns; "
+        "f = restrict(load_columns(sys.argv[1]), sys.argv[2:5], sys.argv[5:]); "
+        "print(len(plan(f, Metrics('final'))))"
     )
     ls = [py, "-m", "lionsweep"]
     out = {"tables": ["--outdir", str(folder / "tables")]}

@@ -8,10 +8,14 @@ optimizer. One copy here, so the two tests cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import copy
+from collections.abc import Callable, Iterator, Mapping
+from typing import NamedTuple
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from lionsweep.optim import registry as optim
 from lionsweep.train import engine
@@ -49,7 +53,41 @@ def reference_loss(task: Task, out: torch.Tensor, y: torch.Tensor) -> torch.Tens
     return torch.nn.functional.mse_loss(out[:, 0], target)
 
 
-def train_alone(
+class Reference(NamedTuple):
+    """One configuration trained alone: ``net`` holds the trained weights, ``evaluated``
+    the model the engine must evaluate (a copy: the EMA's, or Schedule-Free's x)."""
+
+    net: torch.nn.Sequential
+    evaluated: torch.nn.Module
+
+
+def ema_decay(optimizer: str, hp: Mapping[str, np.ndarray], k: int) -> float:
+    """Configuration ``k``'s weight EMA decay (absent: the registry entry's default)."""
+    if "ema_decay" in hp:
+        return float(hp["ema_decay"][k])
+    return optim.spec(optimizer).averaging["ema_decay"].default
+
+
+@contextlib.contextmanager
+def evaluated(
+    net: torch.nn.Module, opt: torch.optim.Optimizer, avg: AveragedModel | None
+) -> Iterator[torch.nn.Module]:
+    """The model to evaluate, the reference way: the EMA's module where on, else ``net``
+    at the optimizer's evaluation point (Schedule-Free's ``eval()``, undone after)."""
+    if avg is not None:
+        yield avg.module
+        return
+    swap = hasattr(opt, "eval") and hasattr(opt, "train")  # schedulefree's optimizers
+    if swap:
+        opt.eval()
+    try:
+        yield net
+    finally:
+        if swap:
+            opt.train()
+
+
+def train_reference(
     splits: Splits,
     optimizer: str,
     hp: Mapping[str, np.ndarray],
@@ -57,8 +95,12 @@ def train_alone(
     settings: TrainSettings,
     seed: int,
     task: Task | None = None,
-) -> torch.nn.Sequential:
-    """Configuration ``k`` trained alone: nn.Sequential + the registry's reference optimizer."""
+    on_epoch: Callable[[torch.nn.Module], None] | None = None,
+) -> Reference:
+    """Configuration ``k`` trained alone: nn.Sequential + the registry's reference optimizer,
+    with ``AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay))`` updated after
+    every step where it has a weight EMA (of Schedule-Free's x: what it evaluates);
+    ``on_epoch`` gets the model to evaluate after every epoch."""
     task = task or Task()
     dtype = getattr(torch, settings.dtype)
     x, y = (torch.as_tensor(a) for a in splits["train"])
@@ -73,9 +115,10 @@ def train_alone(
     ).to(dtype)
     init = init_single(d, settings.hidden, seed, width)
     net.load_state_dict({n: t.to(dtype) for n, t in init.items()})
-    opt = optim.REGISTRY[optimizer].reference(
-        net.parameters(), {h: float(v[k]) for h, v in hp.items()}
-    )
+    spec = optim.spec(optimizer)
+    opt = spec.reference(net.parameters(), {h: float(hp[h][k]) for h in spec.hparams})
+    decay = ema_decay(optimizer, hp, k)
+    avg = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay)) if decay > 0 else None
     g_order, g_drop = generator(seed, ORDER), generator(seed, DROPOUT)
     for _ in range(settings.epochs):
         for idx in epoch_batches(len(x), settings.batch_size, g_order):
@@ -84,8 +127,29 @@ def train_alone(
             opt.zero_grad()
             reference_loss(task, net(x[idx]), y[idx]).backward()
             opt.step()
+            if avg is not None:
+                with evaluated(net, opt, None) as point:
+                    avg.update_parameters(point)
+        drop.mask = None
+        if on_epoch is not None:
+            with evaluated(net, opt, avg) as model:
+                on_epoch(model)
     drop.mask = None
-    return net
+    with evaluated(net, opt, avg) as model:
+        return Reference(net, copy.deepcopy(model))
+
+
+def train_alone(
+    splits: Splits,
+    optimizer: str,
+    hp: Mapping[str, np.ndarray],
+    k: int,
+    settings: TrainSettings,
+    seed: int,
+    task: Task | None = None,
+) -> torch.nn.Sequential:
+    """Configuration ``k``'s trained weights (:func:`train_reference`'s ``net``)."""
+    return train_reference(splits, optimizer, hp, k, settings, seed, task).net
 
 
 def train_batched(

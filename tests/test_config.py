@@ -188,13 +188,14 @@ REGISTRY_MESSAGES = {
         "optimizers.lion.grid",
         [{"param": "momentum", "values": [0.9]}],
         "optimizers.lion.grid[0]: `param` must be one of ['lr', 'beta1', 'beta2', "
-        "'weight_decay'] (lion's hyperparameters) or ['epochs'] (training), not 'momentum'",
+        "'weight_decay'] (lion's hyperparameters), ['ema_decay'] (weight EMA) or ['epochs'] "
+        "(training), not 'momentum'",
     ),
     "default of another optimizer": (
         "optimizers.adamw.defaults",
         {"momentum": 0.9},
         "optimizers.adamw.defaults.momentum: adamw has no hyperparameter 'momentum' (it has "
-        "lr, beta1, beta2, eps, weight_decay)",
+        "lr, beta1, beta2, eps, weight_decay, ema_decay)",
     ),
     "default out of range": (
         "optimizers.lion.defaults",

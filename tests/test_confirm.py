@@ -393,3 +393,24 @@ def test_confirm_settings_rerun_the_confirmation_alone(finished: Path, mirror, o
     plan = snakemake(finished, *args, mirror=mirror).stdout
     assert "rule confirm:" in plan and "rule tables:" in plan
     assert "rule train_shard:" not in plan and "rule aggregate:" not in plan
+
+
+def test_confirm_reads_only_the_columns_selection_needs(tmp_path: Path, monkeypatch) -> None:
+    """At 6 M rows every metric column of the sweep cost confirm gigabytes (issue 19):
+    it reads the keys, hyperparameters and the primary metric's columns, not the rest."""
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "sweep.parquet"
+    to_parquet(make_sweep(datasets=("toy",)), path)
+    read: list[str] = []
+    real = pq.read_table
+
+    def recording(source, columns=None, **kw):
+        read.extend(columns if columns is not None else pq.read_schema(source).names)
+        return real(source, columns=columns, **kw)
+
+    monkeypatch.setattr(pq, "read_table", recording)
+    argv = ["confirm", "--sweep", str(path), "--data", str(tmp_path / "nothing"), "--seeds", "9"]
+    assert main([*argv, "--settings", json.dumps(SETTINGS), "--output", str(tmp_path / "c")]) == 2
+    assert {"config_id", "val_acc", "best_val_acc"} <= set(read)  # it did read the sweep
+    assert not {"test_f1", "val_auc", "wall_time_s", "curve_val_acc"} & set(read)

@@ -18,8 +18,9 @@ import pytest
 from synthetic_sweep import diverge, make_sweep, to_parquet
 
 from lionsweep.cli import main
-from lionsweep.results.figures import decay_data, importance_data, marginal_data
+from lionsweep.results.figures import marginal_data
 from lionsweep.results.heatmap import heatmap_data
+from lionsweep.results.overview import decay_data, importance_data
 from lionsweep.results.scoring import FINAL, with_primary
 from lionsweep.results.selection import check_sweep, config_table, select_honest
 from lionsweep.results.stats import importance, metric_info

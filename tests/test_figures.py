@@ -16,18 +16,10 @@ from synthetic_sweep import DEGENERATE, diverge, make_sweep, to_parquet
 
 from conftest import copy_workflow, snakemake
 from lionsweep.cli import main
-from lionsweep.results.figures import (
-    decay_data,
-    plot_curves,
-    plot_decay,
-    plot_heatmaps,
-    plot_importance,
-    plot_marginals,
-    plot_sensitivity,
-    save,
-)
+from lionsweep.results.figures import plot_curves, plot_heatmaps, plot_marginals, save
 from lionsweep.results.files import figure_outputs, table_outputs
 from lionsweep.results.heatmap import edges, grid_scale
+from lionsweep.results.overview import decay_data, plot_decay, plot_importance, plot_sensitivity
 from lionsweep.results.scoring import Metrics
 from lionsweep.results.selection import check_sweep, config_table, select_honest
 
@@ -471,7 +463,7 @@ def test_four_optimizers_and_three_tasks_through_the_cli(tmp_path: Path) -> None
 def test_importance_and_sensitivity_cover_four_optimizers() -> None:
     from test_tables import OPTS4, tasks_sweep
 
-    from lionsweep.results.figures import importance_data
+    from lionsweep.results.overview import importance_data
 
     configs = config_table(tasks_sweep(), FINAL)
     data = importance_data(configs)

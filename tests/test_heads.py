@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from helpers import reference_loss, train_alone, train_batched
+from helpers import reference_loss, train_alone, train_batched, train_reference
 
 from lionsweep.errors import LionSweepError
 from lionsweep.optim import registry as optim
@@ -72,11 +72,11 @@ def test_batched_equals_one_by_one_float64(task_name, optimizer):
     head = make_head(task)
     xte, yte = torch.as_tensor(splits["test"][0]).double(), splits["test"][1]
     for k in range(len(hp["lr"])):
-        net = train_alone(splits, optimizer, hp, k, settings, SEED, task)
+        net, evaluated = train_reference(splits, optimizer, hp, k, settings, SEED, task)
         for name, ref in net.state_dict().items():
             torch.testing.assert_close(model.model_state(k)[name], ref, rtol=0, atol=1e-10)
-        with torch.no_grad():
-            out = net(xte).t()[None]  # [1, C, n]
+        with torch.no_grad():  # the model the reference evaluates (EMA, Schedule-Free's x)
+            out = evaluated(xte).t()[None]  # [1, C, n]
         ref_metrics = head.evaluate(out, head.encode(yte, "test", torch.float64)[0])
         for metric in head.metrics:
             got, want = res[f"test_{metric}"][k], ref_metrics[metric][0].item()

@@ -42,6 +42,8 @@ def test_the_cpu_float64_path_is_the_mm_path():
         ("adam", "regression"),
         ("sgd", "binary"),
         ("soap", "binary"),  # its per-model refresh schedule is decided on the host
+        ("adamw_ema", "binary"),  # the weight EMA's update and evaluation
+        ("schedulefree", "binary"),  # evaluated at x (its eval_point)
     ],
 )
 def test_no_host_read_per_step_or_epoch(optimizer, task):

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from lionsweep.errors import LionSweepError
-from lionsweep.optim import drivers
+from lionsweep.optim import drivers, hparams
 from lionsweep.optim import registry as optim
 from lionsweep.optim.roles import HIDDEN, HIDDEN_BIAS, OTHER
 
@@ -135,6 +135,12 @@ TEST_HP: dict[str, dict[str, list[float]]] = {
         "precondition_frequency": [10, 3, 1, 30, 10],
     },
 }
+# The EMA entries step as their base; their EMA decays span (0, 1) (the engine's tests
+# compare the evaluated EMA with torch's AveragedModel, tests/helpers.py).
+EMA_TEST_DECAYS = [0.9, 0.99, 0.5, 0.999, 0.95]
+TEST_HP.update(
+    {v: {**TEST_HP[b], "ema_decay": EMA_TEST_DECAYS} for v, b in hparams.EMA_VARIANTS.items()}
+)
 # Per-model shapes, stacked as [K, ...], and what each is (lionsweep.optim.roles): a weight
 # with its bias folded in as last column (the engine's w1), a tall hidden matrix,
 # a vector and a scalar. The reference gets the folded one as two tensors.
@@ -252,9 +258,10 @@ def test_defaults_are_the_references(name):
 def test_every_optimizer_has_test_values():
     for name, spec in optim.REGISTRY.items():
         assert name in TEST_HP, f"add {name!r} to TEST_HP"
-        assert set(TEST_HP[name]) == set(spec.hparams), name
+        ranges = {**spec.hparams, **spec.averaging}
+        assert set(spec.hparams) <= set(TEST_HP[name]) <= set(ranges), name
         for h, values in TEST_HP[name].items():
-            assert all(spec.hparams[h].contains(v) for v in values), (name, h)
+            assert all(ranges[h].contains(v) for v in values), (name, h)
 
 
 def test_hparam_names_and_ranges():
@@ -272,6 +279,7 @@ def test_hparam_names_and_ranges():
         "alpha",
         "muon_lr",
         "precondition_frequency",
+        "ema_decay",
     )
     freq = optim.REGISTRY["soap"].hparams["precondition_frequency"]
     assert freq.contains(1.0) and not freq.contains(0.0) and not freq.contains(2.5)
@@ -303,6 +311,12 @@ def test_hparam_names_and_ranges():
         ),
         ("adam", {"eps": [0.0, 1e-8]}, "eps=0.0"),
         ("sgd", {"lr": [1e-3]}, "differ in length"),
+        ("lion", {"ema_decay": [0.9, 1.0]}, "lion hyperparameter ema_decay=1.0 (configuration 1)"),
+        (
+            "adamw_ema",
+            {"ema_decay": [0.0, 0.9]},
+            "ema_decay=0.0 (configuration 0) is not in (0, 1)",
+        ),
         ("rmsprop", {}, "unknown optimizer 'rmsprop'"),
     ],
 )

@@ -23,7 +23,7 @@ from conftest import ROOT
 # The packages that train (or drive training) are the only ones allowed torch, less
 # the torch-free halves the other stages read; plus the two stage modules that train.
 TRAINING_PACKAGES = ("lionsweep.optim.", "lionsweep.train.")
-TORCH_FREE_THERE = {"lionsweep.optim.hparams", "lionsweep.train.tasks"}
+TORCH_FREE_THERE = {"lionsweep.optim.hparams", "lionsweep.train.memory", "lionsweep.train.tasks"}
 TRAINING_ELSEWHERE = {"lionsweep.confirm.retrain", "lionsweep.sweep.shards"}
 
 

@@ -90,9 +90,10 @@ def test_best_metrics_equal_training_stopped_at_the_best_epoch(epochs):
     assert np.isnan(full["best_test_acc"][full["diverged"]]).all()
 
 
-def test_dropout_masks_are_drawn_once_per_epoch_with_the_same_numbers(monkeypatch):
-    """One draw per epoch (no host-side draw or copy per step) that equals, column for
-    column, the per-step masks the reference trainings use (common random numbers)."""
+def test_dropout_masks_are_drawn_per_block_of_batches_with_the_same_numbers(monkeypatch):
+    """Blocks of whole batches (no host-side draw or copy per step, no [H, n] mask of a
+    whole epoch) that equal, column for column, the per-step masks the reference
+    trainings use (common random numbers), whatever the block size."""
     from lionsweep.train.model import DROPOUT, ORDER, dropout_mask, epoch_batches, generator
 
     draws: list[int] = []
@@ -105,17 +106,18 @@ def test_dropout_masks_are_drawn_once_per_epoch_with_the_same_numbers(monkeypatc
     monkeypatch.setattr(trainer, "dropout_mask", counting)
     splits = _splits()
     _chunk(splits, _hp(), SETTINGS)
-    assert draws == [len(splits["train"][1])] * SETTINGS.epochs
+    assert draws == [len(splits["train"][1])] * SETTINGS.epochs  # small data: one block
     monkeypatch.setattr(trainer, "dropout_mask", plain)
     h, b, p = SETTINGS.hidden, SETTINGS.batch_size, SETTINGS.dropout
+    monkeypatch.setattr(trainer, "KEEP_BLOCK_ELEMENTS", 2 * b * h + 1)  # two batches a block
     buf = trainer.Buffers.new(b, 2, h, 7, make_head(), torch.float32, torch.device("cpu"))
-    g_epoch, g_step, g_order = (generator(SEED, s) for s in (DROPOUT, DROPOUT, ORDER))
+    g_block, g_step, g_order = (generator(SEED, s) for s in (DROPOUT, DROPOUT, ORDER))
     for _ in range(2):
-        keep, start = trainer.epoch_keep(90, buf, p, g_epoch), 0
+        stream = trainer.KeepStream(90, b, buf, p, g_block)
         for idx in epoch_batches(90, b, g_order):
             step = dropout_mask(len(idx), h, p, g_step).t() * (1.0 / (1.0 - p))
-            torch.testing.assert_close(keep[:, start : start + len(idx)], step, rtol=0, atol=0)
-            start += len(idx)
+            torch.testing.assert_close(stream.take(len(idx)), step, rtol=0, atol=0)
+        assert stream.left == 0
 
 
 def test_adam_update_is_bitwise_the_unfused_sequence():

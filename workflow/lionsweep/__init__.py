@@ -6,4 +6,7 @@ __version__ = "0.1.0"
 # `train_shard` job (Snakemake retrains shards of another version) and a column of each
 # shard (aggregation refuses to mix versions). Shards without the column are version 1.
 # 2: a diverged model is masked on the device instead of frozen (issue 17).
-ENGINE_VERSION = 2
+# 3: Schedule-Free is evaluated at its averaged point x, as its reference's eval() (it was
+#    evaluated at y, the gradient point): its curves, best epochs and metrics move; weight
+#    EMA (ema_decay, issue 20) is new and off by default, and moves nothing else.
+ENGINE_VERSION = 3

@@ -17,6 +17,7 @@ from typing import Any
 from lionsweep.data.fetch import MIRROR_ENV
 from lionsweep.errors import LionSweepError
 from lionsweep.sweep.grid import check_defaults, check_grid, registry_hparams
+from lionsweep.sweep.halving import check_config as check_halving
 from lionsweep.sweep.sampling import check_sampling
 from lionsweep.sweep.shardcost import check_sharding
 
@@ -173,6 +174,7 @@ def check(config: dict[str, Any]) -> None:
     check_optimizers(config)
     check_confirm(config)
     check_sharding(config["sweep"])
+    check_halving(config)
 
 
 def confirm_seeds(config: dict[str, Any]) -> list[int]:

@@ -18,6 +18,7 @@ PACKAGE_ROOT = str(Path(str(workflow.current_basedir)).parent)
 sys.path.insert(0, PACKAGE_ROOT)
 
 from lionsweep import ENGINE_VERSION, layout, manifest  # noqa: E402
+from lionsweep.train import memory  # noqa: E402
 from lionsweep.config import (  # noqa: E402
     confirm_seeds,
     export_job_environment,
@@ -143,6 +144,9 @@ def shard_plan(dataset, optimizer):
     spec = grid_spec(config, dataset, optimizer)
     rows = grid_size(spec)
     sweep = config["sweep"]
+    # halving selects over a whole grid: one shard, whatever the sharding keys say
+    if config["training"].get("halving") is not None:
+        return [(0, rows)]
     if sweep["shard_seconds"] is None:
         return shard_bounds(rows, sweep["shard_size"])
     digest = os.path.basename(data_dir(dataset))
@@ -187,6 +191,48 @@ def all_shards(wildcards=None):
     ]
 
 
+def study_settings():
+    """The model and training sections as a job's memory request reads them."""
+    return {**config["model"], **config["training"]}
+
+
+def train_mem_mb(wildcards):
+    """A training job's memory request (MB): base + its dataset's data, from the prepared
+    meta.json, + training.memory_budget_mb for the models (lionsweep.train.memory). Snakemake
+    evaluates it again when the job is scheduled, its data then prepared; before that (a
+    dry run of an unprepared study) the models' budget + 1 GB stands in. The same for
+    every optimizer of a dataset: a SLURM array of its shards shares one request."""
+    return dataset_mem_mb(wildcards.dataset)
+
+
+def dataset_mem_mb(dataset):
+    meta = Path(data_dir(dataset)) / "meta.json"
+    if not meta.exists():
+        return config["training"]["memory_budget_mb"] + 1024
+    meta = json.loads(meta.read_text())
+    return max(memory.train_request_mb(meta, study_settings(), o) for o in OPTIMIZERS)
+
+
+def sweep_rows():
+    """Rows of the sweep table, known from the config: every grid's rows x seeds."""
+    grids = sum(
+        grid_size(grid_spec(config, d, o)) for d in DATASETS for o in OPTIMIZERS
+    )
+    return grids * len(SEEDS)
+
+
+def confirm_mem_mb(wildcards):
+    """The confirmation's request (MB): its largest training (dataset, optimizer) plus
+    the sweep it selects from, held meanwhile (lionsweep.train.memory.selection_mb)."""
+    training = max(dataset_mem_mb(d) for d in DATASETS)
+    return training + memory.selection_mb(sweep_rows())
+
+
+def results_mem_mb(stage):
+    """A results rule's request (MB), from the sweep's rows (lionsweep.train.memory)."""
+    return memory.results_request_mb(stage, sweep_rows())
+
+
 def shard_list(wildcards, input):
     """The aggregate's shards, written to a file whose path the job gets (a command
     line cannot hold 10^5 paths). Rewritten, atomically, whenever the job is planned,
@@ -202,11 +248,17 @@ def dataset_spec(dataset):
     return layout.preparing_spec(config["datasets"][dataset])
 
 
-def train_settings():
+def train_settings(dataset=None, halving=True):
     """What a shard's numbers depend on. Threads, memory and run time are left out:
-    they change how a job runs, not what it computes, and must not rerun the sweep."""
+    they change how a job runs, not what it computes, and must not rerun the sweep.
+    `halving` only when on (a study without it keeps its settings), with the metric
+    its rungs rank by where ``dataset`` sets one; never for the confirmation."""
     job_only = ("threads", "memory_budget_mb", "runtime_min")
+    if config["training"].get("halving") is None or not halving:
+        job_only += ("halving",)
     training = {k: v for k, v in config["training"].items() if k not in job_only}
+    if "halving" in training and dataset in PRIMARY_METRICS:
+        training["halving_metric"] = PRIMARY_METRICS[dataset]
     return {**config["model"], **training}
 
 
@@ -215,6 +267,8 @@ def sharding():
     model's version only when shards are sized by cost; fixed-size shards keep the
     digest they had before cost-aware shards existed)."""
     sweep = config["sweep"]
+    if config["training"].get("halving") is not None:
+        return {"shards": "one per grid (halving)"}
     if sweep["shard_seconds"] is None:
         return {"shard_size": sweep["shard_size"]}
     return {k: sweep[k] for k in ("shard_seconds", "shard_cost_model")}

@@ -18,10 +18,10 @@ rule confirm:
     # core draws the figures meanwhile.
     threads: 1
     resources:
-        mem_mb=config["training"]["memory_budget_mb"] + 1024,
+        mem_mb=confirm_mem_mb,  # training (meta.json) + the sweep (lionsweep.train.memory)
         runtime=config["training"]["runtime_min"],
     params:
-        settings=as_json(train_settings()),
+        settings=as_json(train_settings(halving=False)),
         results=SELECTION_SETTINGS,
         seeds=" ".join(map(str, CONFIRM_SEEDS)),
         data=[data_dir(d) for d in DATASETS],

@@ -19,6 +19,8 @@ rule tables:
         f"{LOGS}/results/tables.log",
     conda:
         "../../envs/lionsweep.yaml"
+    resources:
+        mem_mb=results_mem_mb("tables"),
     params:
         settings=RESULTS_SETTINGS,
         datasets=DATASETS,
@@ -46,6 +48,8 @@ rule figures:
         f"{LOGS}/results/figures.log",
     conda:
         "../../envs/lionsweep.yaml"
+    resources:
+        mem_mb=results_mem_mb("figures"),
     params:
         settings=RESULTS_SETTINGS,
         datasets=DATASETS,
@@ -99,6 +103,8 @@ rule report:
         f"{LOGS}/results/report.log",
     conda:
         "../../envs/lionsweep.yaml"
+    resources:
+        mem_mb=results_mem_mb("report"),
     params:
         snakefile=workflow.main_snakefile,
         details=f"{LOGS}/results/report.snakemake.log",

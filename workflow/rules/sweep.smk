@@ -26,10 +26,10 @@ rule train_shard:
         "../../envs/lionsweep.yaml"
     threads: config["training"]["threads"]
     resources:
-        mem_mb=config["training"]["memory_budget_mb"] + 1024,
+        mem_mb=train_mem_mb,  # data (meta.json) + models (lionsweep.train.memory)
         runtime=config["training"]["runtime_min"],
     params:
-        settings=as_json(train_settings()),
+        settings=lambda w: as_json(train_settings(w.dataset)),
         # a new engine version retrains every shard (lionsweep.ENGINE_VERSION)
         engine=ENGINE_VERSION,
         rows=shard_rows,
@@ -54,6 +54,8 @@ rule aggregate:
         f"{LOGS}/aggregate.log",
     conda:
         "../../envs/lionsweep.yaml"
+    resources:
+        mem_mb=results_mem_mb("aggregate"),
     params:
         # a digest of what the shards compute from: see sweep_digest in common.smk
         inputs=sweep_digest(),

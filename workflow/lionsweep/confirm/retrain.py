@@ -37,13 +37,14 @@ from lionsweep.results.selection import (
     PRIMARY,
     check_sweep,
     config_table,
-    load_sweep,
     parse_settings,
     restrict,
     select_honest,
 )
 from lionsweep.sweep.aggregate import nan_for_other_tasks
 from lionsweep.sweep.shards import check_device, train_configs
+from lionsweep.sweep.summary import load_columns
+from lionsweep.train.memory import selection_mb
 
 ROLES = ("default", "tuned")  # the role column's values, in this order
 KEYS = ["dataset", "optimizer", "seed", "role"]
@@ -154,6 +155,8 @@ def confirm(
     """The confirmation table: one row per (dataset, optimizer, seed, role), the sweep
     table's columns plus ``role`` and ``note``, sorted by key (stable bytes)."""
     check_device(settings.get("device"))
+    # the sweep's halving selects among a grid; the confirmation trains its picks whole
+    settings = {k: v for k, v in settings.items() if k not in ("halving", "halving_metric")}
     picks = plan(frame, metrics)
     lacking = sorted(set(picks["dataset"]) - set(data_dirs))
     if lacking:  # before any training, not after the datasets that have one
@@ -224,20 +227,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    frame = restrict(load_sweep(args.sweep, curves=False), args.datasets, args.optimizers)
+    results = parse_settings(args.results, "--results")
+    # only the columns selection reads (lionsweep.sweep.summary): not every metric of every row
+    frame = load_columns(args.sweep, extra=results["primary_metrics"].values())
+    frame = restrict(frame, args.datasets, args.optimizers)
     if not args.allow_sweep_seeds:
         check_seeds(frame, args.seeds)
     try:
         settings = json.loads(args.settings)
     except json.JSONDecodeError as err:
         raise LionSweepError(f"--settings is not valid JSON ({err})") from None
-    results = parse_settings(args.results, "--results")
     frame = with_primary(frame, results["primary_metrics"])
     metrics = Metrics(results["honest_metrics"])
+    # the training's grant: the job's, less what the selection holds (lionsweep.train.memory)
+    grant = None if args.job_mem_mb is None else args.job_mem_mb - selection_mb(len(frame))
     table = confirm(
-        frame, data_folders(args.data), args.seeds, settings, metrics, args.threads,
-        args.job_mem_mb,
-    )  # fmt: skip
+        frame, data_folders(args.data), args.seeds, settings, metrics, args.threads, grant
+    )
     write_parquet(table, args.output)
     digest = f" (inputs digest {args.inputs_digest})" if args.inputs_digest else ""
     print(f"{args.output}: {table.num_rows} rows, {len(args.seeds)} seeds{digest}")

@@ -259,14 +259,22 @@ def load_splits(directory: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray
     directory = Path(directory)
     out = {}
     for split_name in SPLITS:
-        table = pq.read_table(directory / f"{split_name}.parquet")
-        target = table.column(TARGET)
-        kind = np.float64 if pa.types.is_floating(target.type) else np.int64
-        y = target.to_numpy().astype(kind)
-        features = [c for c in table.column_names if c != TARGET]
-        x = np.column_stack([table.column(c).to_numpy() for c in features]).astype(np.float32)
-        out[split_name] = (x, y)
+        out[split_name] = _read_split(directory / f"{split_name}.parquet")
     return out
+
+
+def _read_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One split, X filled column by column into float32: the file's float64 columns
+    are never all in memory at once (lionsweep.train.memory.data_bytes counts one)."""
+    file = pq.ParquetFile(path)
+    target = file.read(columns=[TARGET]).column(TARGET)
+    kind = np.float64 if pa.types.is_floating(target.type) else np.int64
+    y = target.to_numpy().astype(kind)
+    features = [c for c in file.schema_arrow.names if c != TARGET]
+    x = np.empty((len(y), len(features)), dtype=np.float32)
+    for j, name in enumerate(features):
+        x[:, j] = file.read(columns=[name]).column(name).to_numpy()
+    return x, y
 
 
 def load_task(directory: str | Path) -> Task:

@@ -25,6 +25,7 @@ from lionsweep.optim.kernels_momentum import (
     adan_update,
     ademamix_update,
     schedulefree_update,
+    schedulefree_x,
     signum_update,
 )
 from lionsweep.optim.kernels_soap import SoapCoefs, soap_state, soap_update
@@ -77,4 +78,10 @@ FIELD_KERNELS: dict[str, tuple[Any, ...]] = {
         ref.soap,
         soap_state,
     ),
+}
+
+# Where an optimizer's model to evaluate is not its parameters: (p, states, coefs, out) ->
+# the point, written into ``out`` (the engine evaluates it; the weight EMA averages it).
+EVAL_POINTS: dict[str, Callable[..., Any]] = {
+    "schedulefree": lambda p, s, c, out: schedulefree_x(p, s[0], c.f["beta1"], out),
 }

@@ -12,6 +12,8 @@ enters; see docs/optimizers.md.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import NamedTuple
 
 from lionsweep.errors import LionSweepError
@@ -40,10 +42,15 @@ class HParam(NamedTuple):
 
 
 class Description(NamedTuple):
-    """An optimizer's hyperparameters (name -> HParam) and state tensors (names)."""
+    """An optimizer's hyperparameters (name -> HParam) and state tensors (names).
+
+    ``hparams`` are its step's (the kernels and the reference take exactly these);
+    ``averaging`` overrides :data:`AVERAGING` (the weight averaging every optimizer
+    accepts) for this entry: an ``_ema`` entry is its base with EMA required on."""
 
     hparams: dict[str, HParam]
     state: tuple[str, ...]
+    averaging: Mapping[str, HParam] = MappingProxyType({})
 
 
 LR = HParam(1e-3, 0.0, INF, (False, False))
@@ -53,6 +60,13 @@ DECAY = HParam(0.0, 0.0, INF)
 ADAM_HPARAMS = {"lr": LR, "beta1": BETA, "beta2": BETA._replace(default=0.999), "eps": EPS}
 ADAM_STATE = ("exp_avg", "exp_avg_sq")
 NESTEROV = HParam(1.0, 0.0, 1.0, (True, True), integer=True)  # a 0/1 switch
+# Weight averaging, applied by the engine around any optimizer's step (not the step's
+# hyperparameters, so no kernel or reference sees them): an EMA of the weights after
+# every step, as torch.optim.swa_utils.get_ema_multi_avg_fn; 0 = off (the default),
+# then a model evaluates its own weights. The evaluation uses the average.
+AVERAGING: dict[str, HParam] = {"ema_decay": HParam(0.0, 0.0, 1.0)}
+# The `_ema` entries' range: on (> 0); default torch's get_ema_multi_avg_fn(decay=0.999).
+EMA_ON = HParam(0.999, 0.0, 1.0, (False, False))
 
 # Registration order is the order of `names()`, of the grid's columns and of the tests.
 DESCRIPTIONS: dict[str, Description] = {
@@ -166,6 +180,17 @@ DESCRIPTIONS: dict[str, Description] = {
         ADAM_STATE,
     ),
 }
+# The benchmark ranks "AdamW + EMA" and "Muon + EMA" as optimizers of their own (tuned
+# separately), so they are entries of their own: the base's step, state and reference,
+# with EMA on (ema_decay in (0, 1), swept like any hyperparameter). A study lists them
+# like any optimizer; every other optimizer takes an ema_decay axis too (docs/optimizers.md).
+EMA_VARIANTS = {"adamw_ema": "adamw", "muon_ema": "muon"}
+DESCRIPTIONS.update(
+    {
+        name: DESCRIPTIONS[base]._replace(averaging={"ema_decay": EMA_ON})
+        for name, base in EMA_VARIANTS.items()
+    }
+)
 # Every optimizer has these: the tables' selection reads them (selection.REQUIRED).
 FROZEN_HPARAMS = ("lr", "weight_decay")
 assert all(set(FROZEN_HPARAMS) <= set(d.hparams) for d in DESCRIPTIONS.values())
@@ -177,8 +202,18 @@ def names() -> tuple[str, ...]:
 
 
 def hparam_names() -> tuple[str, ...]:
-    """Every optimizer's hyperparameters, first appearance first: the grid's columns."""
-    return tuple(dict.fromkeys(h for d in DESCRIPTIONS.values() for h in d.hparams))
+    """Every optimizer's hyperparameters, first appearance first, then the weight
+    averaging's (which every optimizer accepts): the grid's columns."""
+    return tuple(
+        dict.fromkeys([*(h for d in DESCRIPTIONS.values() for h in d.hparams), *AVERAGING])
+    )
+
+
+def accepted(name: str) -> dict[str, HParam]:
+    """What a grid, a study's defaults and the engine accept for optimizer ``name``: its
+    step's hyperparameters, then the weight averaging's (with the entry's own range)."""
+    described = describe(name)
+    return {**described.hparams, **AVERAGING, **described.averaging}
 
 
 # Grid axes every optimizer accepts: training settings swept like hyperparameters. Not

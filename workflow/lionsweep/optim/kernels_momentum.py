@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from lionsweep.optim.kernels import Hyper, _add_scaled, _bcast, _sub_scaled
-from lionsweep.optim.kernels_adam_family import AdamLike, decay_factor, ema_sq
+from lionsweep.optim.kernels_adam_family import AdamLike, decay_factor, ema_sq, f64
 
 
 class SignumCoefs:
@@ -104,7 +104,7 @@ def schedulefree_update(
     """One training step of ``schedulefree.AdamWScheduleFree`` (no warm-up): ``p`` holds
     y, the point where gradients are taken; ``z`` (state 0, p on step 1) is the base
     sequence. The model to evaluate is x = lerp(y, z, 1 - 1/beta1):
-    :func:`schedulefree_x`, which the engine does not apply yet. ``g`` is overwritten."""
+    :func:`schedulefree_x`, the registry entry's ``eval_point``. ``g`` is overwritten."""
     z, v = states
     b, f = c.b, c.f
     if step == 1:
@@ -122,6 +122,8 @@ def schedulefree_update(
 
 def schedulefree_x(y: Tensor, z: Tensor, beta1: Hyper, out: Tensor | None = None) -> Tensor:
     """Schedule-Free's evaluation point x from the trained y and the state z, as the
-    reference's ``optimizer.eval()`` (``y.lerp_(z, 1 - 1/beta1)``), without touching y."""
-    weight = 1.0 - 1.0 / _bcast(beta1, y)
+    reference's ``optimizer.eval()`` (``y.lerp_(z, 1 - 1/beta1)``), without touching y.
+    The weight is computed in float64 (the reference's Python float), then cast."""
+    one = 1.0 - 1.0 / f64(beta1) if isinstance(beta1, Tensor) else 1.0 - 1.0 / beta1
+    weight = _bcast(one, y)
     return torch.lerp(y, z, weight, out=out) if out is not None else torch.lerp(y, z, weight)

@@ -25,7 +25,7 @@ which changes results at the rounding level only.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,13 +34,16 @@ from torch import Tensor
 
 from lionsweep.errors import LionSweepError
 from lionsweep.optim import fused, kernels
-from lionsweep.optim.field import FIELD_KERNELS
+from lionsweep.optim.field import EVAL_POINTS, FIELD_KERNELS
 from lionsweep.optim.hparams import (
+    AVERAGING,
     DESCRIPTIONS,
+    EMA_VARIANTS,
     FROZEN_HPARAMS,
     TRAINING_AXES,
     Description,
     HParam,
+    accepted,
     describe,
     grid_columns,
     hparam_names,
@@ -132,6 +135,7 @@ def adamw_step(
 
 # ------------------------------------------------------------------ registry
 Update = Callable[[Tensor, Tensor, Sequence[Tensor], Any, int, Tensor | None], None]
+EvalPoint = Callable[[Tensor, Sequence[Tensor], Any, Tensor], Tensor]
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,9 @@ class OptimizerSpec:
     one in-place step of one stacked parameter; ``g`` may be overwritten, ``buffer``
     is optional scratch of p's shape. ``reference(params, hp, roles=None)`` builds the
     torch / package optimizer with plain floats that each model slice must match.
+    ``eval_point(p, states, coefs, out)``, where set, is the point to evaluate when it
+    is not ``p`` (Schedule-Free's x, the reference's ``eval()``), written into ``out``.
+    ``averaging``: the weight averaging's hyperparameters as this entry accepts them.
     """
 
     name: str
@@ -156,6 +163,12 @@ class OptimizerSpec:
     # State not shaped like p (SOAP's Gram matrices): ``extra_state(p, role)`` per
     # parameter, passed to ``update`` as the last element of ``states``.
     extra_state: Callable[[Tensor, str], Any] | None = None
+    eval_point: EvalPoint | None = None
+    averaging: Mapping[str, HParam] = field(default_factory=lambda: dict(AVERAGING))
+
+    def step_hparams(self, hp: Mapping[str, Hyper]) -> dict[str, Hyper]:
+        """``hp`` without the weight averaging's: what ``coefs`` takes."""
+        return {h: hp[h] for h in self.hparams}
 
 
 def _lion_reference(
@@ -216,13 +229,27 @@ KERNELS: dict[str, tuple[Any, ...]] = {
     ),
     **FIELD_KERNELS,
 }
+KERNELS.update({name: KERNELS[base] for name, base in EMA_VARIANTS.items()})
 assert tuple(KERNELS) == names(), (
     "lionsweep.optim.hparams and KERNELS must name the same optimizers"
 )
 
 
 def _entry(name: str, described: Description) -> OptimizerSpec:
-    return OptimizerSpec(name, described.hparams, described.state, *KERNELS[name])
+    base = EMA_VARIANTS.get(name, name)
+    averaging = {h: accepted(name)[h] for h in AVERAGING}
+    coefs, update, reference, *extra = KERNELS[name]  # (SOAP's) extra_state last
+    return OptimizerSpec(
+        name,
+        described.hparams,
+        described.state,
+        coefs,
+        update,
+        reference,
+        extra_state=extra[0] if extra else None,
+        eval_point=EVAL_POINTS.get(base),
+        averaging=averaging,
+    )
 
 
 REGISTRY: dict[str, OptimizerSpec] = {n: _entry(n, d) for n, d in DESCRIPTIONS.items()}
@@ -255,21 +282,23 @@ def _floats(name: str, h: str, values: Any) -> np.ndarray:
 
 
 def check_hparams(name: str, hparams: Mapping[str, Any]) -> int:
-    """Validate ``name``'s hyperparameter arrays (present, equal length, in range): K."""
+    """Validate ``name``'s hyperparameter arrays (present, equal length, in range): K.
+    The weight averaging's are optional (absent: the entry's default) but checked."""
     opt = spec(name)
     absent = [h for h in opt.hparams if h not in hparams]
     if absent:
         raise LionSweepError(f"hparams lack {absent} for {name}")
-    arrays = {h: _floats(name, h, hparams[h]) for h in opt.hparams}
+    ranges = {**opt.hparams, **{h: r for h, r in opt.averaging.items() if h in hparams}}
+    arrays = {h: _floats(name, h, hparams[h]) for h in ranges}
     lengths = {len(a) for a in arrays.values()}
     if len(lengths) != 1:
         raise LionSweepError(f"hparams arrays differ in length: {sorted(lengths)}")
     if lengths == {0}:
         raise LionSweepError(f"no configurations: the {name} hparams arrays are empty")
     for h, values in arrays.items():
-        bad = [i for i, v in enumerate(values) if not opt.hparams[h].contains(float(v))]
+        bad = [i for i, v in enumerate(values) if not ranges[h].contains(float(v))]
         if bad:
-            value, rng = float(values[bad[0]]), opt.hparams[h].describe()
+            value, rng = float(values[bad[0]]), ranges[h].describe()
             raise LionSweepError(
                 f"{name} hyperparameter {h}={value!r} (configuration {bad[0]}) is not {rng}"
             )
@@ -288,9 +317,11 @@ def batched_step(
     roles: Sequence[str] | None = None,
 ) -> None:
     """One step of registry optimizer ``name``; ``states[j]`` lists state ``j`` per param;
-    ``roles`` per param (:mod:`lionsweep.optim.roles`; default: all OTHER)."""
+    ``roles`` per param (:mod:`lionsweep.optim.roles`; default: all OTHER). The weight
+    averaging is the engine's, not the step's: its hyperparameters are ignored here."""
     opt = REGISTRY[name]
     roles = roles or [OTHER] * len(params)
+    hp = opt.step_hparams(hp)
     for i, (p, g) in enumerate(zip(params, grads, strict=True)):
         c = opt.coefs(p, hp, roles[i])
         buf = buffers[i] if buffers else torch.empty_like(p)
@@ -298,6 +329,7 @@ def batched_step(
 
 
 __all__ = [
+    "AVERAGING",
     "FROZEN_HPARAMS",
     "REGISTRY",
     "TRAINING_AXES",

@@ -11,10 +11,8 @@ bands are the min-max range over seeds. Optimizers and their axes come from the 
 from __future__ import annotations
 
 import argparse
-import math
 import warnings
 from pathlib import Path
-from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -38,6 +36,7 @@ from lionsweep.results.heatmap import (
     plot_heatmaps,
     set_scale,
 )
+from lionsweep.results.overview import DPI, plot_decay, plot_importance, plot_sensitivity
 from lionsweep.results.scoring import Metrics, failed, metric_of, score, with_primary
 from lionsweep.results.selection import (
     add_sweep_arguments,
@@ -45,9 +44,8 @@ from lionsweep.results.selection import (
     parse_settings,
     restrict,
     select_honest,
-    sensitivity,
 )
-from lionsweep.results.stats import importance, metric_info
+from lionsweep.results.stats import metric_info
 from lionsweep.results.writers import datasets_table
 from lionsweep.sweep.summary import configs as summary_configs
 from lionsweep.sweep.summary import load_columns, load_summary, with_curves
@@ -132,38 +130,6 @@ def plot_marginals(
     return fig, data
 
 
-def plot_sensitivity(
-    configs: pd.DataFrame, points: float, datasets: list[str], optimizers: list[str]
-) -> tuple[Figure, pd.DataFrame]:
-    data = sensitivity(configs, points)
-    opts = optimizers
-    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(datasets), 4))
-    width = 0.8 / len(opts)
-    for k, opt in enumerate(opts):
-        d = data[data["optimizer"] == opt].set_index("dataset").reindex(datasets)
-        x = np.arange(len(datasets)) + (k - (len(opts) - 1) / 2) * width
-        bars = ax.bar(x, 100 * d["share_within"].fillna(0), width, label=opt,
-                      color=color(opt, opts))  # fmt: skip
-        counts = [  # n/a: no grid point for that pair (a grid of the default alone)
-            f"{w:.0f}/{n:.0f}" if n > 0 else "n/a"
-            for w, n in zip(d["n_within"], d["n_grid"].fillna(0), strict=True)
-        ]
-        ax.bar_label(bars, counts, fontsize=7, padding=2)
-    ax.set_ylim(0, 115)
-    ax.set_xticks(np.arange(len(datasets)), datasets)
-    ax.set_xlabel("dataset")
-    ax.set_ylabel(f"grid within {points:g} point(s) of the best (%)")
-    names = ", ".join(dict.fromkeys(metric_of(configs, d).label for d in datasets))
-    ax.set_title(
-        f"How forgiving is the grid? (mean validation {names or 'accuracy'}; "
-        "a point = 0.01 of the metric)",
-        fontsize=9,
-    )
-    ax.legend(loc="upper right", ncols=len(opts), fontsize=8)
-    fig.tight_layout()
-    return fig, data
-
-
 def curve_data(
     frame: pd.DataFrame, dataset: str, optimizer: str, config_id: int, col: str, scale: float = 1.0
 ) -> dict:
@@ -238,106 +204,6 @@ def plot_curves(
     return fig, data
 
 
-def importance_data(configs: pd.DataFrame) -> pd.DataFrame:
-    """Main-effect shares (functional ANOVA, stats.importance) of the mean validation
-    primary metric per (dataset, optimizer), over the axes its grid has (``grid_axes``)."""
-    grid = configs[~configs["is_default"]]
-    rows = []
-    for (dataset, opt), g in grid.groupby(["dataset", "optimizer"], sort=False):
-        try:
-            shares = importance(g, "val_mean", grid_axes(g), metric_of(g, dataset).higher)
-        except LionSweepError:  # every point failed: nothing to decompose, drawn as n/a
-            continue
-        for part, share in shares.items():
-            if part != "filled":
-                rows.append({"dataset": dataset, "optimizer": opt, "part": part, "share": share,
-                             "n_failed_filled": int(shares["filled"])})  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def plot_importance(
-    configs: pd.DataFrame, datasets: list[str], optimizers: list[str]
-) -> tuple[Figure, pd.DataFrame]:
-    """Stacked main-effect shares; a pair without a grid, with every point failed or
-    with no variance over its grid (all points equal) is labelled n/a, with the reason."""
-    data = importance_data(configs)
-    pairs = [(d, o) for d in datasets for o in optimizers]
-    parts = list(dict.fromkeys(data["part"])) if not data.empty else []
-    fig, ax = plt.subplots(figsize=(9, 1.4 + 0.5 * len(pairs)))
-    left = np.zeros(len(pairs))
-    for part, shade in zip(parts, plt.get_cmap("Set2").colors, strict=False):
-        share = data[data["part"] == part].set_index(["dataset", "optimizer"])["share"]
-        values = 100 * share.reindex(pairs).fillna(0).to_numpy()
-        ax.barh(np.arange(len(pairs)), values, left=left, label=part, color=shade)
-        left += np.clip(values, 0, None)
-    for y, pair in enumerate(pairs):
-        if left[y] == 0:
-            ax.text(1, y, f"n/a: {_importance_gap(configs, *pair)}", va="center", fontsize=8)
-    ax.set_xlim(0, 100)
-    ax.set_yticks(np.arange(len(pairs)), [f"{d}, {o}" for d, o in pairs])
-    ax.invert_yaxis()
-    names = ", ".join(dict.fromkeys(metric_of(configs, d).label for d in datasets))
-    ax.set_xlabel(f"share of the variance of mean validation {names} over the grid (%)")
-    ax.set_title("Hyperparameter importance (functional ANOVA main effects)")
-    if parts:
-        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.tight_layout()
-    return fig, data
-
-
-def _importance_gap(configs: pd.DataFrame, dataset: str, optimizer: str) -> str:
-    """Why a pair has no importance bar."""
-    g = configs[(configs["dataset"] == dataset) & (configs["optimizer"] == optimizer)]
-    g = g[~g["is_default"]]
-    if g.empty:
-        return "no grid points"
-    if g["failed"].all():
-        return "every grid point failed"
-    return "no variance over the grid (one value per axis, or equal accuracies)"
-
-
-def decay_data(configs: pd.DataFrame, dataset: str, optimizer: str) -> dict[str, Any]:
-    """Mean val primary metric (accuracy in %) against the per-step decay lr * wd (wd > 0),
-    and the best at wd = 0 (the lowest for a loss)."""
-    g = configs[(configs["dataset"] == dataset) & (configs["optimizer"] == optimizer)]
-    g = g[~g["is_default"] & ~g["failed"]]
-    info = metric_of(configs, dataset)
-    pos = g[g["weight_decay"] > 0]
-    zero = g.loc[g["weight_decay"] == 0, "val_mean"]
-    return {
-        "x": (pos["lr"] * pos["weight_decay"]).to_numpy(),
-        "y": info.scale * pos["val_mean"].to_numpy(),
-        "best_wd0": info.scale * zero.agg(info.best) if len(zero) else math.nan,
-    }
-
-
-def plot_decay(
-    configs: pd.DataFrame, datasets: list[str], optimizers: list[str]
-) -> tuple[Figure, dict]:
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 4), squeeze=False)
-    data = {}
-    for ax, dataset in zip(axes[0], datasets, strict=True):
-        for opt in optimizers:
-            d = data[(dataset, opt)] = decay_data(configs, dataset, opt)
-            c = color(opt, optimizers)
-            ax.scatter(d["x"], d["y"], s=8, alpha=0.5, color=c, label=opt)
-            if math.isfinite(d["best_wd0"]):
-                ax.axhline(d["best_wd0"], ls=":", color=c, label=f"{opt}, best at wd = 0")
-        if any(data[(dataset, o)]["x"].size for o in optimizers):
-            ax.set_xscale("log")
-            ax.set_xlabel("lr x weight decay (per-step shrink factor, log scale)")
-        else:  # all-zero decay (or no working point): lr x wd has nothing to put on a log axis
-            ax.text(0.5, 0.5, "no grid point with weight decay > 0", ha="center",
-                    va="center", transform=ax.transAxes)  # fmt: skip
-            ax.set_xlabel("lr x weight decay (per-step shrink factor)")
-        ax.set_ylabel("mean " + metric_of(configs, dataset).axis())
-        ax.set_title(dataset)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig, data
-
-
 def rows_notes(datasets: pd.DataFrame) -> dict[str, str]:
     """Per dataset, the rows its figures rest on (from --meta), e.g. for a suptitle."""
     return {
@@ -359,7 +225,7 @@ def save(fig: Figure, outdir: Path, stem: str) -> list[Path]:
         path = outdir / f"{stem}.{ext}"
         write_atomic(
             path,
-            lambda tmp, ext=ext, meta=meta: fig.savefig(tmp, format=ext, dpi=150, metadata=meta),
+            lambda tmp, ext=ext, meta=meta: fig.savefig(tmp, format=ext, dpi=DPI, metadata=meta),
         )
         paths.append(path)
     plt.close(fig)
@@ -391,6 +257,7 @@ def run(args: argparse.Namespace) -> None:
     chosen = select_honest(configs)
     frame = with_curves(frame, args.sweep, chosen)
     points, ticks = float(cfg["sensitivity_points"]), int(cfg["tick_labels"])
+    width = int(cfg["figure_width_px"])
     draw = {
         "heatmap": lambda d: plot_heatmaps(configs, chosen, d, optimizers, ticks),
         "marginal": lambda d: plot_marginals(frame, metrics, d, optimizers, ticks),

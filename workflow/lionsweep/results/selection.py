@@ -63,6 +63,7 @@ DEFAULTS: dict[str, Any] = {
     "top_k": 10,
     "bootstrap_resamples": BOOTSTRAP_SAMPLES,
     "tick_labels": 6,
+    "figure_width_px": 3840,
     "baseline": "adamw",
     "paper_table": {},
     "sampled_edge_fraction": 0.05,
@@ -76,7 +77,7 @@ CHOSEN_METRICS = "primary_metrics"
 SAMPLED_RANGES = "sampled_ranges"
 
 
-INTEGER_MINIMA = {"top_k": 1, "bootstrap_resamples": 100, "tick_labels": 2}
+INTEGER_MINIMA = {"top_k": 1, "bootstrap_resamples": 100, "tick_labels": 2, "figure_width_px": 800}
 
 
 def parse_settings(text: str, flag: str = "--settings") -> dict[str, Any]:

@@ -231,3 +231,6 @@ def run(args: argparse.Namespace) -> None:
     rows = aggregate(shards, args.output, sink, max(1, args.row_group_mib) << 20)
     digest = f" (inputs digest {args.inputs_digest})" if args.inputs_digest else ""
     print(f"{args.output}: {rows} rows from {len(shards)} shards{digest}")
+    from lionsweep.sweep.halving import saved_line
+
+    print(saved_line(args.output))

@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lionsweep.errors import LionSweepError
-from lionsweep.optim.hparams import DESCRIPTIONS, TRAINING_AXES, HParam, grid_columns, names
+from lionsweep.optim.hparams import (
+    AVERAGING,
+    DESCRIPTIONS,
+    TRAINING_AXES,
+    HParam,
+    accepted,
+    grid_columns,
+    names,
+)
 from lionsweep.sweep.sampling import axis_range, check_sampling, is_sampled, sample, sampling_spec
 
 if TYPE_CHECKING:  # pandas and pyarrow are imported where used: the rules parse this module
@@ -101,12 +109,13 @@ def axis_length(axis: dict[str, Any]) -> int:
 
 
 def registry_hparams(optimizer: str, where: str) -> dict[str, HParam]:
-    """``optimizer``'s hyperparameters from the registry, or one line naming ``where``."""
+    """``optimizer``'s hyperparameters from the registry, the weight averaging's
+    (``ema_decay``, which every optimizer has) included, or one line naming ``where``."""
     if optimizer not in DESCRIPTIONS:
         raise LionSweepError(
             f"{where}: unknown optimizer {optimizer!r}; expected one of {', '.join(names())}"
         )
-    return DESCRIPTIONS[optimizer].hparams
+    return accepted(optimizer)
 
 
 def _not_its_param(optimizer: str, name: Any, hparams: dict[str, HParam]) -> str:
@@ -132,9 +141,10 @@ def check_grid(grid: Any, where: str, optimizer: str) -> None:
     for i, axis in enumerate(grid):
         name = axis.get("param") if isinstance(axis, dict) else None
         if not isinstance(name, str) or name not in hparams:
+            step = [h for h in own if h not in AVERAGING]
             raise LionSweepError(
-                f"{where}[{i}]: `param` must be one of {list(own)} ({optimizer}'s "
-                f"hyperparameters) or {list(TRAINING_AXES)} (training), not {name!r}"
+                f"{where}[{i}]: `param` must be one of {step} ({optimizer}'s hyperparameters), "
+                f"{list(AVERAGING)} (weight EMA) or {list(TRAINING_AXES)} (training), not {name!r}"
             )
         if name in seen:
             raise LionSweepError(f"{where}: param {name!r} appears twice (one axis per param)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,9 +25,12 @@ from lionsweep import ENGINE_VERSION, __version__
 from lionsweep.atomic import write_parquet
 from lionsweep.data.prepare import load_splits, load_task
 from lionsweep.errors import LionSweepError
-from lionsweep.optim.hparams import hparam_names
+from lionsweep.optim.hparams import AVERAGING, accepted, hparam_names
 from lionsweep.optim.registry import names as optimizer_names
+from lionsweep.sweep.halving import compute_saved
+from lionsweep.sweep.halving import parse as parse_halving
 from lionsweep.train.heads import HEADS, Task, as_task, curve_columns
+from lionsweep.train.memory import models_budget_mb, read_meta
 
 if TYPE_CHECKING:  # the engine imports torch: loaded only when a shard trains
     from lionsweep.train.engine import TrainSettings
@@ -48,21 +52,39 @@ def parse_rows(text: str) -> tuple[int, int]:
     return start, stop
 
 
-def memory_budget(job_mem_mb: int) -> int:
-    """The engine's chunking budget inside a job granted ``job_mem_mb``: 1 GB is left
-    for Python, torch and the data (half the job's memory on small grants)."""
-    return max(job_mem_mb - 1024, job_mem_mb // 2)
-
-
-def settings_from(config: dict[str, Any], threads: int | None, job_mem_mb: int | None = None):
-    """Build TrainSettings from the model+training config sections and the job's resources."""
+def settings_from(config: dict[str, Any], threads: int | None) -> TrainSettings:
+    """Build TrainSettings from the model+training config sections and the job's threads."""
     from lionsweep.train.engine import TrainSettings
 
     known = TrainSettings.__dataclass_fields__
     values = {k: v for k, v in config.items() if k in known and k != "threads"}
-    if job_mem_mb is not None:
-        values["memory_budget_mb"] = memory_budget(job_mem_mb)
     return TrainSettings(**values, threads=threads)
+
+
+def fit_to_grant(
+    settings: TrainSettings, job_mem_mb: int | None, data_dir: Path, optimizer: str
+) -> TrainSettings:
+    """A job granted ``job_mem_mb`` gives its models what the grant leaves after the base
+    and ``data_dir``'s data (lionsweep.train.memory), or stops here, in one line, before any
+    data is read, when not even one model fits. None (no grant): ``settings`` as given."""
+    if job_mem_mb is None:
+        return settings
+    training = dataclasses.asdict(settings)
+    budget = models_budget_mb(read_meta(data_dir), training, optimizer, job_mem_mb)
+    return dataclasses.replace(settings, memory_budget_mb=budget)
+
+
+def grid_hparams(configs: pd.DataFrame, optimizer: str) -> dict[str, np.ndarray]:
+    """Every hyperparameter column of grid-table rows (NaN: another optimizer's). The
+    weight averaging's, which every optimizer has, take ``optimizer``'s default where
+    NaN or absent (grid tables written before the weight EMA existed)."""
+    out = {}
+    for h in hparam_names():
+        values = configs[h].to_numpy(np.float64) if h in configs else np.full(len(configs), np.nan)
+        if h in AVERAGING:
+            values = np.where(np.isnan(values), accepted(optimizer)[h].default, values)
+        out[h] = values
+    return out
 
 
 def results_table(
@@ -86,8 +108,8 @@ def results_table(
             "is_default": rows["is_default"].to_numpy(bool),
         }
     )
-    for h in hparam_names():
-        frame[h] = rows[h].to_numpy(np.float64)
+    for h, values in grid_hparams(rows, meta["optimizer"]).items():
+        frame[h] = values
     for key in ("hidden", "batch_size"):
         frame[key] = np.full(k, meta["settings"][key], dtype=np.int64)
     frame["epochs"] = budgets(rows, meta["settings"]["epochs"])
@@ -95,13 +117,15 @@ def results_table(
     for key, value in out.items():
         if key in curves or key == "device":
             continue
-        if key in ("diverged_epoch", "best_epoch"):  # the engine's -1 = none: null here
+        if key in ("diverged_epoch", "best_epoch", "stopped_epoch"):  # engine's -1: null
             epochs = np.asarray(value, dtype=np.int64)
             frame[key] = pd.array(np.where(epochs < 0, None, epochs), dtype="Int64")
         elif key == "diverged":
             frame[key] = np.asarray(value, dtype=bool)
         else:
             frame[key] = np.asarray(value, dtype=np.float64)
+    if "stopped_epoch" not in out:  # trained every epoch of its budget (no halving)
+        frame["stopped_epoch"] = pd.array([None] * k, dtype="Int64")
     frame["device"] = str(out.get("device", "cpu"))
     frame["lionsweep_version"] = __version__
     frame["engine_version"] = np.full(k, ENGINE_VERSION, dtype=np.int64)
@@ -142,10 +166,13 @@ def train_budgets(
     check_splits(splits)
     data = device_data(splits, settings, make_head(kwargs.get("task", "binary")))
     epochs = budgets(configs, settings.epochs)
+    if kwargs.get("halving") is not None and len(np.unique(epochs)) > 1:
+        raise LionSweepError("training.halving cannot train a grid with an `epochs` axis")
+    columns = grid_hparams(configs, optimizer)
     out: dict[str, Any] = {}
     for budget in np.unique(epochs):
         idx = np.flatnonzero(epochs == budget)
-        hparams = {h: configs[h].to_numpy(np.float64)[idx] for h in hparam_names()}
+        hparams = {h: values[idx] for h, values in columns.items()}
         group = dataclasses.replace(settings, epochs=int(budget))
         part = train_grid(splits, optimizer, hparams, seed, group, data=data, **kwargs)
         out["device"] = part.pop("device")
@@ -235,14 +262,15 @@ def train_configs(
     a grid has the same curve width); None = the longest budget among ``configs``."""
     dataset, optimizer, seed, shard = key
     task = as_task(load_task(data_dir) if task is None else task)
-    settings = settings_from(config, threads, job_mem_mb)
+    settings = fit_to_grant(settings_from(config, threads), job_mem_mb, data_dir, optimizer)
     if width is None:
         width = int(budgets(configs, settings.epochs).max())
     start = time.perf_counter()
     splits = load_splits(data_dir)
     out = train_budgets(
-        splits, optimizer, configs, seed, settings, width, progress=progress, task=task
-    )
+        splits, optimizer, configs, seed, settings, width, progress=progress, task=task,
+        **halving_options(config),
+    )  # fmt: skip
     meta = {
         "task": task,
         "dataset": dataset,
@@ -253,6 +281,15 @@ def train_configs(
         "wall_time_s": time.perf_counter() - start,
     }
     return results_table(configs, out, meta)
+
+
+def halving_options(config: dict[str, Any]) -> dict[str, Any]:
+    """train_grid's halving arguments from a shard's settings (``halving`` and, where
+    the dataset sets a primary metric, ``halving_metric``); empty when off."""
+    halving = parse_halving(config.get("halving"), int(config["epochs"]))
+    if halving is None:
+        return {}
+    return {"halving": halving, "metric": config.get("halving_metric")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -303,3 +340,14 @@ def run(args: argparse.Namespace) -> None:
     )
     diverged = int(pc.sum(table.column("diverged")).as_py() or 0)
     print(f"{args.output}: {table.num_rows} configurations, {diverged} diverged")
+    print(halving_line(table), file=sys.stderr)
+
+
+def halving_line(table: pa.Table) -> str:
+    """The log's compute line: model-epochs trained of the full budget's."""
+    keys = ["dataset", "optimizer", "seed", "epochs", "stopped_epoch"]
+    saved = compute_saved(table.select(keys).to_pandas()).iloc[0]
+    return (
+        f"halving: {saved.model_epochs} of {saved.full_model_epochs} model-epochs trained "
+        f"({100 * saved.saved_fraction:.1f}% saved)"
+    )

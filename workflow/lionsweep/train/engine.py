@@ -40,22 +40,24 @@ from tqdm.auto import tqdm
 from lionsweep import ENGINE_VERSION
 from lionsweep.errors import LionSweepError
 from lionsweep.optim import registry as optim
+from lionsweep.sweep.halving import Halving
 from lionsweep.train.heads import SPLITS, Head, Task, make_head, result_columns
+from lionsweep.train.memory import model_bytes
 from lionsweep.train.model import (
     DROPOUT,
     ORDER,
     BatchedMLP,
-    Workspace,
     epoch_batches,
     generator,
     init_single,
 )
 from lionsweep.train.trainer import (
     Buffers,
+    ChunkState,
+    KeepStream,
     Split,
     assemble,
     end_of_epoch,
-    epoch_keep,
     load_batch,
     new_state,
     to_host,
@@ -126,24 +128,25 @@ def bytes_per_model(
     optimizer: str,
     rows: int | None = None,
     width: int = 1,
+    averaged: bool = False,
 ) -> int:
-    """Estimated peak bytes one configuration needs (params, state, buffers, metrics)."""
-    elem = torch.empty(0, dtype=getattr(torch, settings.dtype)).element_size()
-    h = settings.hidden
-    # model, grads, optimizer scratch, best-epoch copy, the optimizer's state tensors,
-    # + 1 transient: oneDNN returns fresh GEMM outputs (grads, activations) each step.
-    copies = 5 + len(optim.spec(optimizer).state)
-    rows = rows or settings.batch_size
-    ws = Workspace.elements_per_model(rows, h, width) + rows * h
-    # eval outputs in dtype plus ~10 float64/int64 [n] temporaries per output in the metrics
-    return elem * (copies * _n_params(d, h, width) + ws + n_max * width) + 80 * n_max * width
+    """Estimated peak bytes one configuration needs (params, state, buffers, metrics):
+    :func:`lionsweep.train.memory.model_bytes`, which the rules' memory requests use too;
+    ``averaged``: its chunk keeps a weight EMA (one more copy)."""
+    optim.spec(optimizer)  # a one-line error for an unknown optimizer
+    training = {"hidden": settings.hidden, "batch_size": rows or settings.batch_size}
+    training = {**training, "dtype": settings.dtype}
+    return model_bytes(n_max, d, training, optimizer, width, averaged)
 
 
-def step_bytes_per_model(d: int, settings: TrainSettings, optimizer: str, width: int = 1) -> int:
+def step_bytes_per_model(
+    d: int, settings: TrainSettings, optimizer: str, width: int = 1, averaged: bool = False
+) -> int:
     """Bytes one model touches per training step (its cache footprint)."""
     elem = torch.empty(0, dtype=getattr(torch, settings.dtype)).element_size()
     h = settings.hidden
-    copies = 3 + len(optim.spec(optimizer).state)  # params, grads, scratch, state
+    # params, grads, scratch, state (+ the weight EMA)
+    copies = 3 + len(optim.spec(optimizer).state) + int(averaged)
     return elem * (copies * _n_params(d, h, width) + 2 * settings.batch_size * h)
 
 
@@ -179,14 +182,20 @@ def device_free_bytes(dev: torch.device) -> int | None:
 
 
 def chunk_plan(
-    k: int, data: dict[str, Split], settings: TrainSettings, optimizer: str, head: Head
+    k: int,
+    data: dict[str, Split],
+    settings: TrainSettings,
+    optimizer: str,
+    head: Head,
+    averaged: bool = False,
 ) -> list[slice]:
-    """The chunks :func:`train_grid` trains ``k`` configurations in, on ``data``'s device."""
-    d = data["train"].xa.shape[1] - 1
+    """The chunks :func:`train_grid` trains ``k`` configurations in, on ``data``'s device
+    (``averaged``: some configuration keeps a weight EMA)."""
+    d = data["train"].x.shape[1]
     n_max = max(data[s].n for s in SPLITS)
-    per_model = bytes_per_model(n_max, d, settings, optimizer, width=head.width)
-    step_bytes = step_bytes_per_model(d, settings, optimizer, head.width)
-    free = device_free_bytes(data["train"].xa.device)
+    per_model = bytes_per_model(n_max, d, settings, optimizer, width=head.width, averaged=averaged)
+    step_bytes = step_bytes_per_model(d, settings, optimizer, head.width, averaged)
+    free = device_free_bytes(data["train"].x.device)
     return plan_chunks(k, per_model, settings.memory_budget_mb, step_bytes, free)
 
 
@@ -202,8 +211,16 @@ def check_splits(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
             raise LionSweepError(f"split {s!r}: X {x.shape} / y {y.shape} do not match")
         if x.shape[0] == 0:
             raise LionSweepError(f"split {s!r} has no rows")
-        if x.dtype.kind not in "biuf" or not np.isfinite(x.astype(np.float64)).all():
+        if x.dtype.kind not in "biuf" or not _all_finite(x):
             raise LionSweepError(f"split {s!r}: X must be finite numbers")
+
+
+def _all_finite(x: np.ndarray, rows: int = 2**16) -> bool:
+    """Whether every value of X is finite, in blocks of rows: no float64 copy of X
+    (a cast keeps inf and NaN, so a float array is checked as it is; ints are finite)."""
+    if x.dtype.kind != "f":
+        return True
+    return all(np.isfinite(x[i : i + rows]).all() for i in range(0, len(x), rows))
 
 
 def _check_inputs(
@@ -229,6 +246,52 @@ def device_data(
     return {s: Split(*splits[s], s, head, dtype, dev) for s in SPLITS}
 
 
+def start_chunk(
+    data: dict[str, Split],
+    optimizer: str,
+    hp: dict[str, Tensor],
+    seed: int,
+    settings: TrainSettings,
+    head: Head,
+) -> tuple[ChunkState, Buffers]:
+    """A chunk of k configurations at epoch 0: every model the seed's init, its buffers."""
+    train = data["train"]
+    dtype, dev = train.x.dtype, train.x.device
+    k, h, d1 = len(hp["lr"]), settings.hidden, train.x.shape[1] + 1
+    init = init_single(d1 - 1, h, seed, head.width)
+    model = BatchedMLP.from_single(init, k, dtype, dev)
+    st = new_state(model, optim.spec(optimizer), hp, head, settings.epochs)
+    return st, Buffers.new(settings.batch_size, k, h, d1, head, dtype, dev)
+
+
+def train_epochs(
+    st: ChunkState,
+    buf: Buffers,
+    data: dict[str, Split],
+    opt: optim.OptimizerSpec,
+    head: Head,
+    settings: TrainSettings,
+    gens: tuple[torch.Generator, torch.Generator],
+    epochs: range,
+    progress: bool = False,
+) -> None:
+    """Train ``epochs`` (1-based) with the seed's (batch order, dropout) generators, which
+    must stand where those epochs begin (successive halving resumes at a rung)."""
+    train, b, p = data["train"], settings.batch_size, float(settings.dropout)
+    g_order, g_drop = gens
+    bar = tqdm(epochs, desc="epochs", leave=False, file=sys.stderr, disable=not progress)
+    for epoch in bar:
+        # Drawn on the host generators (common random numbers on every device): two
+        # host-to-device copies per epoch, no read.
+        batches = torch.cat(epoch_batches(train.n, b, g_order)).to(train.x.device).split(b)
+        keep = KeepStream(train.n, b, buf, p, g_drop)
+        for idx in batches:
+            load_batch(buf, train, idx, keep.take(len(idx)))
+            train_step(st, buf, len(idx), head, opt, p)
+        end_of_epoch(st, data["val"], buf, head, epoch)
+    bar.close()
+
+
 def train_chunk(
     data: dict[str, Split],
     optimizer: str,
@@ -243,29 +306,42 @@ def train_chunk(
     ``hp``: [k] tensors in the training dtype, on the host (which are zero is decided
     there). A dead model's final weights are whatever training left (no result)."""
     head = head or make_head()
-    opt = optim.spec(optimizer)
-    train = data["train"]
-    dtype, dev = train.xa.dtype, train.xa.device
-    k, h, b = len(hp["lr"]), settings.hidden, settings.batch_size
-    d1, p = train.xa.shape[1], float(settings.dropout)
-    init = init_single(d1 - 1, h, seed, head.width)
-    st = new_state(BatchedMLP.from_single(init, k, dtype, dev), opt, hp, head, settings.epochs)
-    buf = Buffers.new(b, k, h, d1, head, dtype, dev)
-    g_order, g_drop = generator(seed, ORDER), generator(seed, DROPOUT)
+    st, buf = start_chunk(data, optimizer, hp, seed, settings, head)
+    gens = generator(seed, ORDER), generator(seed, DROPOUT)
     epochs = range(1, settings.epochs + 1)
-    bar = tqdm(epochs, desc="epochs", leave=False, file=sys.stderr, disable=not progress)
-    for epoch in bar:
-        # Drawn on the host generators (common random numbers on every device): two
-        # host-to-device copies per epoch, no read.
-        batches = torch.cat(epoch_batches(train.n, b, g_order)).to(dev).split(b)
-        keep, start = epoch_keep(train.n, buf, p, g_drop), 0
-        for idx in batches:
-            cols = None if keep is None else keep[:, start : start + len(idx)]
-            start += load_batch(buf, train, idx, cols)
-            train_step(st, buf, len(idx), head, opt, p)
-        end_of_epoch(st, data["val"], buf, head, epoch)
-    bar.close()
+    train_epochs(st, buf, data, optim.spec(optimizer), head, settings, gens, epochs, progress)
     return to_host(assemble(st, data, buf, head)), st.model
+
+
+def _train_chunks(
+    data: dict[str, Split],
+    optimizer: str,
+    hp_all: dict[str, Tensor],
+    seed: int,
+    settings: TrainSettings,
+    progress: bool,
+    head: Head,
+) -> dict[str, np.ndarray]:
+    """All K configurations of ``hp_all``, chunk by chunk, as arrays in input order."""
+    k = len(hp_all["lr"])
+    results: dict[str, np.ndarray] = {}
+    averaged = bool((hp_all["ema_decay"] > 0).any())
+    chunks = chunk_plan(k, data, settings, optimizer, head, averaged)
+    for sl in tqdm(chunks, desc="chunks", file=sys.stderr, disable=not progress):
+        part, _ = train_chunk(
+            data,
+            optimizer,
+            {n: v[sl] for n, v in hp_all.items()},
+            seed,
+            settings,
+            progress,
+            head,
+        )
+        for key, val in part.items():
+            if key not in results:
+                results[key] = np.empty((k, *val.shape[1:]), dtype=val.dtype)
+            results[key][sl] = val
+    return results
 
 
 def train_grid(
@@ -277,6 +353,8 @@ def train_grid(
     progress: bool = True,
     task: Task | str = "binary",
     data: dict[str, Split] | None = None,
+    halving: Halving | None = None,
+    metric: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Train every configuration in ``hparams`` (arrays of length K) on ``splits``.
 
@@ -286,38 +364,33 @@ def train_grid(
     them once. Returns arrays of length K in input order (curves [K, epochs]) under
     :func:`lionsweep.train.heads.result_columns` (see docs/schema.md). ``best_epoch`` is -1
     for diverged models (their best-epoch metrics are NaN). ``device`` is returned as a
-    plain string.
+    plain string. ``halving``: successive halving over all K (:mod:`lionsweep.sweep.halving`;
+    ``metric``: the validation metric its rungs rank by, None = the head's primary),
+    which adds ``stopped_epoch``. The weight averaging's hyperparameters (``ema_decay``)
+    are optional: absent, the optimizer's default (0, off, but for the ``_ema`` entries).
     """
     head = make_head(task)
     k = _check_inputs(splits, optimizer, hparams)
+    averaging = {h: r.default for h, r in optim.spec(optimizer).averaging.items()}
     dtype = getattr(torch, settings.dtype)
     old_threads = torch.get_num_threads()
     if settings.threads:
         torch.set_num_threads(settings.threads)
     try:
         data = data or device_data(splits, settings, head)
+        given = {**{h: np.full(k, v) for h, v in averaging.items()}, **hparams}
         hp_all = {  # on the host: see train_chunk
-            n: torch.as_tensor(np.atleast_1d(np.asarray(hparams[n], dtype=np.float64)))
+            n: torch.as_tensor(np.atleast_1d(np.asarray(given[n], dtype=np.float64)))
             .ravel()
             .to(dtype)
-            for n in REQUIRED_HPARAMS[optimizer]
+            for n in (*REQUIRED_HPARAMS[optimizer], *averaging)
         }
-        results: dict[str, np.ndarray] = {}
-        chunks = chunk_plan(k, data, settings, optimizer, head)
-        for sl in tqdm(chunks, desc="chunks", file=sys.stderr, disable=not progress):
-            part, _ = train_chunk(
-                data,
-                optimizer,
-                {n: v[sl] for n, v in hp_all.items()},
-                seed,
-                settings,
-                progress,
-                head,
-            )
-            for key, val in part.items():
-                if key not in results:
-                    results[key] = np.empty((k, *val.shape[1:]), dtype=val.dtype)
-                results[key][sl] = val
+        if halving is None:
+            results = _train_chunks(data, optimizer, hp_all, seed, settings, progress, head)
+        else:
+            from lionsweep.train.halving_engine import train_halving  # imports this module
+
+            results = train_halving(data, optimizer, hp_all, seed, settings, head, halving, metric)
     finally:
         torch.set_num_threads(old_threads)
     out: dict[str, np.ndarray] = dict(results)

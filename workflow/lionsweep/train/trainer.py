@@ -1,7 +1,7 @@
 """One chunk of K models through training, in named parts (used by :mod:`lionsweep.train.engine`).
 
 The parts: :class:`ChunkState` (parameters, gradients, optimizer state, alive mask,
-best-epoch copy, curves), :func:`train_step` (one mini-batch), :func:`end_of_epoch`
+best-epoch copy, curves, weight EMA), :func:`train_step` (one mini-batch), :func:`end_of_epoch`
 (validation curve, best-weights tracking, divergence epochs), :func:`assemble` (the
 per-configuration results) and :func:`to_host`. The task head (:mod:`lionsweep.train.heads`)
 and the optimizer step (:mod:`lionsweep.optim.registry`) are the two seams; nothing here knows
@@ -23,13 +23,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lionsweep.optim.registry import OptimizerSpec
+from lionsweep.optim.kernels import _bcast
+from lionsweep.optim.registry import EvalPoint, OptimizerSpec
 from lionsweep.train.heads import LOSS_CURVE, SPLITS, Head, curve_columns
 from lionsweep.train.model import BatchedMLP, Workspace, backward, dropout_mask, forward
 
 
 class Split:
-    """One split on the device: X with a ones column appended, and the head's targets."""
+    """One split on the device: X [n, D] in the training dtype and the head's targets.
+
+    X is not copied when it already is what training needs (float32 on the CPU: the
+    tensor shares the NumPy array's memory); the first layer's bias column of ones is
+    appended per batch in the fixed-size buffers, never to the whole split."""
 
     def __init__(
         self,
@@ -40,11 +45,10 @@ class Split:
         dtype: torch.dtype,
         dev: torch.device,
     ):
-        xt = torch.as_tensor(np.asarray(x, dtype=np.float32)).to(dtype)
-        self.xa = torch.cat([xt, torch.ones(len(xt), 1, dtype=dtype)], dim=1).to(dev)
+        self.x = torch.as_tensor(np.asarray(x, dtype=np.float32)).to(dtype).to(dev)
         y_eval, y_train = head.encode(y, name, dtype)
         self.y, self.yt = y_eval.to(dev), y_train.to(dev)  # metrics: [n]; training: [W, n]
-        self.n = len(xt)
+        self.n = len(self.x)
 
 
 @dataclass
@@ -52,7 +56,8 @@ class Buffers:
     """Fixed-shape per-step inputs (partial batches are zero-padded) and the workspace."""
 
     ws: Workspace
-    x: Tensor  # [B, D+1]
+    x: Tensor  # [B, D+1]: the batch's rows, then the bias column (1; padding rows 0)
+    rows: Tensor  # [B, D]: the rows gathered from the split (contiguous)
     xt: Tensor  # [D+1, B]: x transposed, contiguous (the weight-gradient GEMM's operand)
     y: Tensor  # [W, B]
     w: Tensor  # [B] row weights: 1/n real rows, 0 padding
@@ -67,7 +72,36 @@ class Buffers:
 
         ws = Workspace(b, k, h, dtype, dev, head.width)
         w = head.target_width
-        return cls(ws, zeros(b, d1), zeros(d1, b), zeros(w, b), zeros(b), zeros(h, b))
+        return cls(
+            ws, zeros(b, d1), zeros(b, d1 - 1), zeros(d1, b), zeros(w, b), zeros(b), zeros(h, b)
+        )
+
+
+@dataclass
+class Averaging:
+    """The weight EMA of a chunk where some model has ``ema_decay`` > 0 (a chunk where
+    none has gets none: no copy, no kernel). As torch's ``AveragedModel`` with
+    ``get_ema_multi_avg_fn(decay)``, updated after every step: the first update copies
+    the weights, later ones ``ema.lerp_(w, 1 - decay)``. A model with decay 0 has weight
+    1, and ``lerp`` with weight 1 is exactly ``w``: it evaluates its own weights."""
+
+    ema: BatchedMLP
+    weight: list[Tensor]  # per parameter: 1 - decay per model, broadcast, on the device
+
+    @classmethod
+    def new(cls, model: BatchedMLP, decay: Tensor) -> Averaging | None:
+        """``decay``: [K] on the host (whether any model averages is decided there)."""
+        if not bool((decay > 0).any()):
+            return None
+        one_minus = 1.0 - decay.to(torch.float64)  # the reference's Python float
+        return cls(model.clone(), [_bcast(one_minus, p) for p in model.params()])
+
+    def update(self, current: BatchedMLP, step: int) -> None:
+        for avg, w, weight in zip(self.ema.params(), current.params(), self.weight, strict=True):
+            if step == 1:
+                avg.copy_(w)
+            else:
+                avg.lerp_(w, weight)
 
 
 @dataclass
@@ -89,6 +123,29 @@ class ChunkState:
     step: int = 0
     val_out: Tensor | None = None  # the last validation outputs (reused by assemble)
     extra: list | None = None  # per parameter, the optimizer's extra_state (SOAP's)
+    eval_point: EvalPoint | None = None  # the optimizer's, where it evaluates elsewhere
+    averaging: Averaging | None = None  # the weight EMA, where any model has one
+
+
+def eval_point(st: ChunkState) -> BatchedMLP:
+    """The optimizer's point to evaluate: its parameters, or (Schedule-Free) the point
+    its reference's ``eval()`` sets, written into the scratch copy (free between steps)."""
+    if st.eval_point is None:
+        return st.model
+    states = [s.params() for s in st.states]
+    params = zip(st.model.params(), st.scratch.params(), strict=True)
+    return BatchedMLP(
+        *(
+            st.eval_point(p, [s[i] for s in states], st.coefs[i], out)
+            for i, (p, out) in enumerate(params)
+        )
+    )
+
+
+def eval_weights(st: ChunkState) -> BatchedMLP:
+    """The weights every evaluation uses (curves, best epoch, final metrics): the EMA
+    where the chunk has one (models without: their own, exactly), else the eval point."""
+    return st.averaging.ema if st.averaging is not None else eval_point(st)
 
 
 def new_state(
@@ -101,13 +158,15 @@ def new_state(
     def full(shape: tuple[int, ...], value: float, dtype: torch.dtype) -> Tensor:
         return torch.full(shape, value, dtype=dtype, device=dev)
 
+    steps = opt.step_hparams(hp)
+    decay = hp.get("ema_decay", torch.tensor(opt.averaging["ema_decay"].default).expand(k))
     return ChunkState(
         model=model,
         grads=model.zeros_like(),
         scratch=model.zeros_like(),
         states=[model.zeros_like() for _ in opt.state],
         best=model.clone(),
-        coefs=[opt.coefs(p, hp, r) for p, r in zip(model.params(), model.ROLES, strict=True)],
+        coefs=[opt.coefs(p, steps, r) for p, r in zip(model.params(), model.ROLES, strict=True)],
         alive=torch.ones(k, dtype=torch.bool, device=dev),
         best_score=full((k,), -math.inf, torch.float64),
         best_epoch=full((k,), 0, torch.int64),
@@ -116,28 +175,56 @@ def new_state(
         extra=None
         if opt.extra_state is None
         else [opt.extra_state(p, r) for p, r in zip(model.params(), model.ROLES, strict=True)],
+        eval_point=opt.eval_point,
+        averaging=Averaging.new(model, decay),
     )
 
 
-def epoch_keep(n: int, buf: Buffers, p: float, gen: torch.Generator) -> Tensor | None:
-    """One epoch's dropout masks times 1/(1-p), transposed: [H, n] on the device.
+# Dropout masks are drawn per block of whole batches of at most this many elements:
+# [H, n] for a whole epoch was the largest tensor of a job on large datasets.
+KEEP_BLOCK_ELEMENTS = 2**21
 
-    One draw of ``n`` rows gives row for row the masks the per-step draws gave
-    (:func:`dropout_mask` consumes the generator's uniforms element by element), so
-    the numbers stay common random numbers while the hot loop does no host-side
-    draw and no host-to-device copy per step."""
-    mask = dropout_mask(n, buf.keep.shape[0], p, gen)
-    if mask is None:
-        return None
-    return mask.t().to(device=buf.keep.device, dtype=buf.keep.dtype) * (1.0 / (1.0 - p))
+
+class KeepStream:
+    """One epoch's dropout masks times 1/(1-p), transposed ([H, rows] on the device),
+    handed out batch by batch, drawn in blocks of whole batches.
+
+    A block of ``m`` rows gives row for row the masks one draw of the epoch's ``n`` rows
+    gave (:func:`dropout_mask` consumes the generator's uniforms element by element),
+    so the numbers stay common random numbers, while the hot loop does a host-side draw
+    and a host-to-device copy once per block, not per step, and memory stays bounded."""
+
+    def __init__(self, n: int, b: int, buf: Buffers, p: float, gen: torch.Generator):
+        h = buf.keep.shape[0]
+        self.left, self.p, self.gen, self.buf = n, p, gen, buf
+        self.block_rows = b * max(1, KEEP_BLOCK_ELEMENTS // (b * h))
+        self.block: Tensor | None = None
+        self.start = 0
+
+    def take(self, nb: int) -> Tensor | None:
+        """The next ``nb`` rows' masks ([H, nb]), None without dropout."""
+        if self.p <= 0:
+            return None
+        if self.block is None or self.start >= self.block.shape[1]:
+            rows = min(self.block_rows, self.left)
+            mask = dropout_mask(rows, self.buf.keep.shape[0], self.p, self.gen)
+            keep = self.buf.keep
+            self.block = mask.t().to(device=keep.device, dtype=keep.dtype) * (1.0 / (1.0 - self.p))
+            self.left -= rows
+            self.start = 0
+        cols = self.block[:, self.start : self.start + nb]
+        self.start += nb
+        return cols
 
 
 def load_batch(buf: Buffers, train: Split, idx: Tensor, keep: Tensor | None) -> int:
-    """Copy one mini-batch (rows ``idx``) and its dropout columns ``keep`` ([H, nb],
-    from :func:`epoch_keep`) into the buffers."""
+    """Copy one mini-batch (rows ``idx``, then the bias column of ones) and its dropout
+    columns ``keep`` ([H, nb], from :class:`KeepStream`) into the buffers."""
     nb, b = len(idx), buf.x.shape[0]
     idx = idx.to(buf.x.device)
-    torch.index_select(train.xa, 0, idx, out=buf.x[:nb])
+    torch.index_select(train.x, 0, idx, out=buf.rows[:nb])
+    buf.x[:nb, :-1] = buf.rows[:nb]
+    buf.x[:nb, -1] = 1
     buf.y[:, :nb] = train.yt.index_select(1, idx)
     buf.w[:nb] = 1.0 / nb
     if nb < b:  # zero-pad: fixed GEMM shapes, padded rows carry no gradient
@@ -168,6 +255,8 @@ def train_step(st: ChunkState, buf: Buffers, nb: int, head: Head, opt: Optimizer
     states = [s.params() for s in st.states] + ([st.extra] if st.extra is not None else [])
     for i, (p_, g_) in enumerate(zip(params, grads, strict=True)):
         opt.update(p_, g_, [s[i] for s in states], st.coefs[i], st.step, scratch[i])
+    if st.averaging is not None:
+        st.averaging.update(eval_point(st), st.step)
 
 
 def outputs(
@@ -182,13 +271,13 @@ def outputs(
         out = torch.empty(shape, dtype=model.w2.dtype, device=model.w2.device)
     rows = ws.rows
     for start in range(0, data.n, rows):
-        chunk = data.xa[start : start + rows]
+        chunk = data.x[start : start + rows]
         m = len(chunk)
+        xbuf[:m, :-1] = chunk  # + the bias column, as in training (see Split)
+        xbuf[:m, -1] = 1
         if m < rows:
-            xbuf[:m] = chunk
             xbuf[m:] = 0
-            chunk = xbuf
-        out[:, :, start : start + m] = forward(model, chunk, ws, None)[:, :, :m]
+        out[:, :, start : start + m] = forward(model, xbuf, ws, None)[:, :, :m]
     return out
 
 
@@ -201,7 +290,8 @@ def end_of_epoch(st: ChunkState, val: Split, buf: Buffers, head: Head, epoch: in
     """Check the weights, store the validation curves, copy improved models' weights:
     all with masks on the device (``torch.where`` copies exactly what index_copy did)."""
     st.alive.logical_and_(st.model.finite())
-    out = st.val_out = outputs(st.model, val, buf.ws, buf.x, st.val_out)
+    weights = eval_weights(st)
+    out = st.val_out = outputs(weights, val, buf.ws, buf.x, st.val_out)
     loss, score = head.curve(out, val.y)
     st.alive.logical_and_(torch.isfinite(out).flatten(1).all(dim=1))
     dead = ~st.alive
@@ -212,7 +302,7 @@ def end_of_epoch(st: ChunkState, val: Split, buf: Buffers, head: Head, epoch: in
     improved = st.alive & (score > st.best_score)
     st.best_score = torch.where(improved, score, st.best_score)
     st.best_epoch.masked_fill_(improved, epoch)
-    for dst, src in zip(st.best.params(), st.model.params(), strict=True):
+    for dst, src in zip(st.best.params(), weights.params(), strict=True):
         torch.where(_per_model(improved, dst), src, dst, out=dst)
 
 
@@ -245,9 +335,10 @@ def assemble(st: ChunkState, data: dict[str, Split], buf: Buffers, head: Head) -
     last = st.curves[LOSS_CURVE].shape[1]
     stale = (st.alive & (st.best_epoch != last)).nonzero().flatten()
     res: dict[str, dict[str, Tensor]] = {}
+    weights = eval_weights(st)
     for split in SPLITS:
         reuse = split == "val" and st.val_out is not None
-        final = st.val_out if reuse else outputs(st.model, data[split], buf.ws, buf.x)
+        final = st.val_out if reuse else outputs(weights, data[split], buf.ws, buf.x)
         res[split] = head.evaluate(final, data[split].y)
         if len(stale) == 0:
             res[f"best_{split}"] = res[split]
