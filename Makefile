@@ -43,7 +43,7 @@ run: install
 # The budget curve (config/budget.yaml): the paper's grids, halving, random and Sobol samples.
 budget: install
 	snakemake --cores $(CORES) --configfile config/config.yaml $(ARGS)
-	snakemake --cores $(CORES) --configfile config/budget_halving.yaml $(ARGS)
+	snakemake --cores $(CORES) --configfile config/budget.yaml config/budget_halving.yaml $(ARGS)
 	snakemake --cores $(CORES) --configfile config/budget.yaml config/budget_random.yaml $(ARGS)
 	snakemake --cores $(CORES) --configfile config/budget.yaml $(ARGS)
 

@@ -171,7 +171,7 @@ def test_samples_take_the_first_n_in_config_order() -> None:
 def test_halving_selects_among_full_budget_survivors_and_counts_stopped_epochs() -> None:
     frame = tiny()
     honest = int(select_honest(config_table(frame, FINAL))["config_id"].iloc[0])
-    frame["stopped_epoch"] = 5
+    frame["stopped_epoch"] = pd.array([pd.NA] * len(frame), dtype="Int64")  # null: full budget
     stop = frame["config_id"].isin([honest, 0, 1, 2, 3]) & (frame["seed"] == 2)
     frame.loc[stop, "stopped_epoch"] = 1  # the honest choice stopped early in one seed
     table = curve(frame, "halving")

@@ -117,6 +117,15 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     return float(v[min(np.searchsorted(cum, q - 1e-12), len(v) - 1)])
 
 
+def trained_epochs(frame: pd.DataFrame) -> pd.Series:
+    """Each row's model-epochs: its ``stopped_epoch`` where halving stopped it (null:
+    it trained its whole budget), else its ``epochs`` (lionsweep.sweep.halving)."""
+    full = frame["epochs"].astype(np.float64)
+    if STOPPED not in frame.columns:
+        return full
+    return frame[STOPPED].astype("Float64").fillna(full).astype(np.float64)
+
+
 def candidates(frame: pd.DataFrame, configs: pd.DataFrame, metrics: Metrics) -> Candidates:
     """One (dataset, optimizer)'s sweep rows and config table as ``Candidates``."""
     ranked = rank_grid(configs)
@@ -124,7 +133,7 @@ def candidates(frame: pd.DataFrame, configs: pd.DataFrame, metrics: Metrics) -> 
     rows = frame.assign(_test=score(frame, metrics, "test"))
     by_seed = rows.pivot(index="config_id", columns="seed", values="_test")
     grid = configs[~configs["is_default"]].sort_values("config_id")
-    spent = rows[STOPPED] if STOPPED in rows.columns else rows["epochs"]
+    spent = trained_epochs(rows)
     compute = rows.assign(_spent=spent.astype(np.float64)).groupby("config_id")["_spent"].mean()
     return Candidates(
         ranked_ids=ids,
@@ -185,7 +194,7 @@ def halving_point(c: Candidates, frame: pd.DataFrame, level: float) -> list[dict
     """One point: the best configuration every seed carried to the full budget."""
     if STOPPED not in frame.columns:
         raise LionSweepError(f"budget curve: kind halving needs a sweep with {STOPPED!r}")
-    full = frame[STOPPED].astype(np.float64) >= frame["epochs"].astype(np.float64)
+    full = trained_epochs(frame) >= frame["epochs"].astype(np.float64)
     seeds_done = frame[full].groupby("config_id")["seed"].nunique()
     finished = set(seeds_done[seeds_done == frame["seed"].nunique()].index)
     probs = np.zeros(len(c.ranked_ids))
