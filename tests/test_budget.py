@@ -237,3 +237,27 @@ def test_budget_stage_writes_table_and_figure(tmp_path: Path) -> None:
     assert "Table: The budget curve" in (tmp_path / "budget_curve.md").read_text()
     assert (tmp_path / "budget_curve.png").stat().st_size > 10_000
     assert (tmp_path / "budget_curve.pdf").exists()
+
+
+@pytest.mark.parametrize(
+    ("entry", "words"),
+    [
+        ({"study": "paper", "kind": "grid"}, r"budget_curve\[0\]\.kind must be one of"),
+        ({"kind": "subsets"}, r"budget_curve\[0\] must be \{study"),
+        ("paper", r"budget_curve\[0\] must be \{study"),
+    ],
+)
+def test_bad_budget_curve_entries_are_one_line(entry, words: str) -> None:
+    from lionsweep.results.budget_stage import entries
+
+    with pytest.raises(LionSweepError, match=words):
+        entries({"budget_curve": [entry]})
+
+
+def test_sweeps_must_match_the_entries(tmp_path: Path) -> None:
+    from lionsweep.results.budget_stage import curve
+    from lionsweep.results.selection import settings
+
+    cfg = settings({"budget_curve": [{"study": "a", "kind": "subsets"}]})
+    with pytest.raises(LionSweepError, match="2 path"):
+        curve([tmp_path / "a", tmp_path / "b"], cfg, None, None)
