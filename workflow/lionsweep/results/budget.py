@@ -65,6 +65,7 @@ COLUMNS = [
     "p_selected",
     "p_grid_best",
     "config_id",
+    "default_test_{m}_mean",
     "n_grid",
     "n_seeds",
 ]
@@ -216,6 +217,8 @@ def budget_table(
     for (dataset, optimizer), here in frame.groupby(GROUP, sort=False):
         conf = configs[(configs["dataset"] == dataset) & (configs["optimizer"] == optimizer)]
         c = candidates(here, conf, metrics)
+        default = conf.loc[conf["is_default"], "test_mean"]  # NaN where it failed
+        base = float(default.iloc[0]) if len(default) else math.nan
         if kind == "subsets":
             points = subset_curve(c, level)
         elif kind == "samples":
@@ -231,6 +234,7 @@ def budget_table(
                     "kind": kind,
                     "metric": c.metric,
                     "n_grid": len(c.grid_ids),
+                    "default_test_{m}_mean": base,
                     **p,
                 }
             )

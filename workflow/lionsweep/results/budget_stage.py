@@ -34,7 +34,8 @@ CAPTION = (
     "seed carried to the full budget. compute_epochs: model-epochs per seed. lo/hi: central "
     "{level} range over the draw of the candidates and the seeds; subset_lo/hi: over the "
     "draw alone (seed means). p_selected: chance that some candidate trained without "
-    "diverging. p_grid_best: chance that the selection is the whole grid's (the study's "
+    "diverging. default_test: the default configuration's mean over seeds. p_grid_best: "
+    "chance that the selection is the whole grid's (the study's "
     "honest choice). config_id: the selection where it is certain (samples, halving, the "
     "whole grid)."
 )
@@ -112,6 +113,15 @@ def plot(table: pd.DataFrame, datasets: list[str]) -> Any:
     for ax, dataset in zip(axes[0], datasets, strict=False):
         here = table[table["dataset"] == dataset]
         metric = here["metric"].iloc[0] if len(here) else "acc"
+        defaults = here.groupby("optimizer", sort=False)[f"default_test_{metric}_mean"].first()
+        for optimizer, value in defaults.dropna().items():  # the untuned reference
+            ax.axhline(
+                value * metric_info(metric).scale,
+                color="0.4",
+                lw=1,
+                linestyle=styles.get(optimizer, "-"),
+                label=f"default, {optimizer}",
+            )
         for (method, optimizer), g in here.groupby(["method", "optimizer"], sort=False):
             _draw(
                 ax,
@@ -141,7 +151,7 @@ def plot(table: pd.DataFrame, datasets: list[str]) -> Any:
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8)
     title = "Budget curve: test metric of the validation-selected configuration among N "
-    title += "candidates (band: central interval over candidate draws and seeds)"
+    title += "candidates (band: central interval over candidate draws and seeds; grey: the default)"
     fig.suptitle(title, fontsize=9)
     fig.tight_layout(rect=(0, 0.06 + 0.035 * (len(labels) // 5), 1, 1))
     return fig
