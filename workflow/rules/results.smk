@@ -81,9 +81,11 @@ rule budget:
         settings=RESULTS_SETTINGS,
         datasets=DATASETS,
         optimizers=OPTIMIZERS,
+        tables=f"{RESULTS}/tables",
+        figures=f"{RESULTS}/figures",
     shell:
         "MPLBACKEND=Agg python -m lionsweep budget --sweeps {input.sweeps:q}"
-        " --table-dir {RESULTS}/tables --figure-dir {RESULTS}/figures"
+        " --table-dir {params.tables:q} --figure-dir {params.figures:q}"
         " --settings {params.settings:q} --datasets {params.datasets:q}"
         " --optimizers {params.optimizers:q} > {log:q} 2>&1"
 
