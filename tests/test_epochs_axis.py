@@ -93,15 +93,15 @@ def data(tmp_path_factory) -> Path:
 
 
 def _shard(data: Path, tmp: Path, grid: list[dict], epochs: int, name: str) -> pd.DataFrame:
-    from lionsweep.sweep.shards import train_shard
+    from lionsweep.sweep.shards import ShardJob, train_shard
 
     frame = expand(grid_spec(_config(grid, epochs=epochs), "d", "lion"))
     path = tmp / f"grid_{name}.parquet"
     frame.to_parquet(path)
     out = tmp / f"shard_{name}.parquet"
     settings = {**SETTINGS, "epochs": epochs}
-    table = train_shard(path, data, "d", "lion", 1, 0, (0, len(frame)), settings, 1, out,
-                        progress=False)  # fmt: skip
+    job = ShardJob(path, data, "d", "lion", 1, 0, (0, len(frame)), settings, out, threads=1)
+    table = train_shard(job, progress=False)
     return table.to_pandas()
 
 
@@ -213,14 +213,15 @@ def test_every_shard_pads_its_curves_to_the_grid_s_longest_budget(
 ) -> None:
     """A shard holding only 3-epoch rows of a [3, 5] grid still stores 5-epoch curves, so
     that the shards of one grid aggregate into columns of one width."""
-    from lionsweep.sweep.shards import train_shard
+    from lionsweep.sweep.shards import ShardJob, train_shard
 
     grid = [{"param": "epochs", "values": [3, 5]}, LR]
     frame = expand(grid_spec(_config(grid), "d", "lion"))
     path = tmp_path / "grid.parquet"
     frame.to_parquet(path)
     out = tmp_path / "shard.parquet"
-    table = train_shard(path, data, "d", "lion", 1, 0, (0, 2), SETTINGS, 1, out, progress=False)
+    job = ShardJob(path, data, "d", "lion", 1, 0, (0, 2), SETTINGS, out, threads=1)
+    table = train_shard(job, progress=False)
     shard = table.to_pandas()
     assert shard.epochs.tolist() == [3, 3]
     for curve in shard.curve_val_acc:

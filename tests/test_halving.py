@@ -17,6 +17,7 @@ from helpers import linear_splits, train_batched
 
 from lionsweep.config import validate
 from lionsweep.errors import LionSweepError
+from lionsweep.optim.hparams import accepted
 from lionsweep.sweep.halving import Halving, compute_saved, model_epochs, parse, survivors
 from lionsweep.train import halving_engine
 from lionsweep.train.engine import TrainSettings, train_grid
@@ -100,6 +101,32 @@ def test_chunking_changes_no_number(splits, halved, monkeypatch):
     for key, val in halved.items():
         if key != "device":
             assert np.array_equal(val, chunked[key], equal_nan=val.dtype.kind == "f"), key
+
+
+def test_survivors_carry_their_weight_ema_across_chunks(splits, monkeypatch):
+    """Models with and without a weight EMA, regrouped from chunks of 4 at each rung:
+    each still equals its solo run (EMA included) cut at its stopped epoch."""
+    monkeypatch.setattr(
+        halving_engine,
+        "chunk_plan",
+        lambda k, *a: [slice(i, min(i + 4, k)) for i in range(0, k, 4)],
+    )
+    hp = {**lion_grid(10), "ema_decay": np.tile([0.0, 0.9, 0.5], 4)[:10]}
+    got = train_grid(splits, "lion", hp, 0, SETTINGS, progress=False, halving=HALVING)
+    stopped = got["stopped_epoch"]
+    assert (stopped == -1).sum() == 2 and set(stopped.tolist()) == {1, 3, -1}
+    assert hp["ema_decay"][stopped == -1].any()  # an averaging model survives to the end
+    for i in range(10):
+        epochs = SETTINGS.epochs if stopped[i] == -1 else int(stopped[i])
+        short = dataclasses.replace(SETTINGS, epochs=epochs)
+        solo = train_grid(splits, "lion", {n: v[[i]] for n, v in hp.items()}, 0, short, False)
+        assert_same(got, {k: v for k, v in solo.items() if k != "device"}, i, epochs)
+
+
+def test_soap_refuses_halving_in_one_line(splits):
+    hp = {h: np.full(2, d.default) for h, d in accepted("soap").items()}
+    with pytest.raises(LionSweepError, match=r"soap's extra state .* without halving"):
+        train_grid(splits, "soap", hp, 0, SETTINGS, progress=False, halving=HALVING)
 
 
 def test_a_lower_is_better_metric_ranks_the_other_way(splits):

@@ -170,7 +170,7 @@ def _train(data: Path, tmp_path: Path, optimizer: str, grid: list[dict], seed: i
     """One shard of ``optimizer``'s grid on prepared ``data``, the task read from meta.json
     (as `lionsweep train` does): the shard table as pandas."""
     from lionsweep.sweep.grid import expand, grid_spec
-    from lionsweep.sweep.shards import train_shard
+    from lionsweep.sweep.shards import ShardJob, train_shard
 
     config = {"optimizers": {optimizer: {"grid": grid}}}
     frame = expand(grid_spec(config, "d", optimizer))
@@ -178,7 +178,8 @@ def _train(data: Path, tmp_path: Path, optimizer: str, grid: list[dict], seed: i
     frame.to_parquet(grid_path)
     out = tmp_path / f"shard_{optimizer}_{seed}.parquet"
     rows = (0, len(frame))
-    train_shard(grid_path, data, "d", optimizer, seed, 0, rows, SETTINGS, 1, out, progress=False)
+    job = ShardJob(grid_path, data, "d", optimizer, seed, 0, rows, SETTINGS, out, threads=1)
+    train_shard(job, progress=False)
     return pd.read_parquet(out)
 
 

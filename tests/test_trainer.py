@@ -44,13 +44,13 @@ def _chunk(splits, hp, settings):
 def _count_outputs(monkeypatch) -> list[tuple[int, int]]:
     """Record (models, rows) of every evaluation pass."""
     calls: list[tuple[int, int]] = []
-    plain = trainer.outputs
+    plain = trainer.predict
 
     def counting(model, data, *args, **kwargs):
         calls.append((model.k, data.n))
         return plain(model, data, *args, **kwargs)
 
-    monkeypatch.setattr(trainer, "outputs", counting)
+    monkeypatch.setattr(trainer, "predict", counting)
     return calls
 
 

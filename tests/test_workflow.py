@@ -152,26 +152,16 @@ def test_rerun_does_nothing(finished: Path, mirror: Path) -> None:
 
 def test_sharding_does_not_change_numbers(finished: Path, tmp_path: Path) -> None:
     """A whole grid trained as one shard equals the same grid trained in shards."""
-    from lionsweep.sweep.shards import train_shard
+    from lionsweep.sweep.shards import ShardJob, train_shard
 
     cfg = yaml.safe_load((finished / "config" / "test.yaml").read_text())
     settings = {**cfg["model"], **cfg["training"]}
     out = tmp_path / "one.parquet"
     grid = finished / RESULTS / "grids/spambase/lion.parquet"
     (data,) = (finished / "results/data/spambase").glob("*/")
-    table = train_shard(
-        grid,
-        data,
-        "spambase",
-        "lion",
-        1,
-        0,
-        (0, pq.read_metadata(grid).num_rows),  # the whole grid as one shard
-        settings,
-        1,
-        out,
-        progress=False,
-    )
+    whole = (0, pq.read_metadata(grid).num_rows)  # the whole grid as one shard
+    job = ShardJob(grid, data, "spambase", "lion", 1, 0, whole, settings, out, threads=1)
+    table = train_shard(job, progress=False)
     alone = table.to_pandas().drop(columns=[*VOLATILE, "shard"])
     sweep = comparable(finished / RESULTS / "sweep.parquet").drop(columns=["shard"])
     sharded = sweep[(sweep.dataset == "spambase") & (sweep.optimizer == "lion") & (sweep.seed == 1)]

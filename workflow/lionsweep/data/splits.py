@@ -178,7 +178,7 @@ def split_indices(
             f"(each of {', '.join(SPLITS)} needs one)"
         )
     index = np.arange(len(y))
-    try:  # sklearn's train_test_split, bit for bit, without its 1.2 s import (stratify.py)
+    try:  # sklearn's train_test_split, bit for bit, without its slow import (stratify.py)
         rest, test = train_test_split(index, n_test, y if stratify else None, split["seed"])
         train, val = train_test_split(rest, n_val, y[rest] if stratify else None, split["seed"])
     except ValueError as err:  # e.g. a class with a single member

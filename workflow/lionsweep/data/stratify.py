@@ -1,7 +1,7 @@
 """scikit-learn's ``train_test_split`` for an index array, without importing scikit-learn.
 
-Importing ``sklearn.model_selection`` pulls in scipy.stats and costs about 1.2 s of CPU,
-two thirds of a ``prepare`` job; a study of many datasets pays it once per dataset for
+Importing ``sklearn.model_selection`` pulls in scipy.stats and costs most of a
+``prepare`` job's CPU (docs/performance.md); a study of many datasets pays it once per dataset for
 one seeded shuffle. This is the same algorithm (sklearn 1.x ``StratifiedShuffleSplit``
 and ``ShuffleSplit``: the same ``RandomState`` draws in the same order), so a seed gives
 the same rows as before, bit for bit (tests/test_stratify.py compares with sklearn).

@@ -4,7 +4,7 @@ valid range) and its state tensors.
 Why a module of its own: the workflow's rules check the config, expand the grids and
 size the shards from these descriptions every time Snakemake parses the workflow
 (every invocation, every dry run, every cluster job). Importing torch for that cost
-~1.5-2 s each time. :mod:`lionsweep.optim.registry` adds the batched step and the reference
+seconds each time. :mod:`lionsweep.optim.registry` adds the batched step and the reference
 implementation to each entry here (its ``REGISTRY``), and is the only place torch
 enters; see docs/optimizers.md.
 """

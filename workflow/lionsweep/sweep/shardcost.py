@@ -1,6 +1,6 @@
 """Shard sizes from estimated training cost, so that each job is tens of seconds of work.
 
-Why: starting a training process (Python, torch, the data) costs ~1.5 s on the
+Why: starting a training process (Python, torch, the data) costs seconds on the
 2-core CI machine, and a fixed count of configurations per shard made Titanic's
 cheap 8,001-point grid 8 jobs per seed that spent longer starting than training.
 A shard is instead sized by what its configurations cost to train: the engine's

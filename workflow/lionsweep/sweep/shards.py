@@ -12,6 +12,7 @@ import dataclasses
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -152,12 +153,12 @@ def train_budgets(
     configs: pd.DataFrame,
     seed: int,
     settings: TrainSettings,
-    width: int,
+    curve_epochs: int,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """Train ``configs`` grouped by their epochs budget, each group with that budget; the
-    results come back in ``configs``' order, curves NaN-padded to ``width`` epochs (the
-    grid's longest budget, so every shard of a grid has the same curve width). With a
+    results come back in ``configs``' order, curves NaN-padded to ``curve_epochs`` epochs (the
+    grid's longest budget, so every shard of a grid has the same curve length). With a
     constant lr and seed-only random streams, an E-epoch run is the first E epochs of a
     longer one, so grouping changes no number. The data goes to the device once."""
     from lionsweep.train.engine import check_splits, device_data, train_grid
@@ -178,7 +179,7 @@ def train_budgets(
         out["device"] = part.pop("device")
         for key, val in part.items():
             if key not in out:
-                shape = (len(configs), width) if val.ndim == 2 else (len(configs),)
+                shape = (len(configs), curve_epochs) if val.ndim == 2 else (len(configs),)
                 fill = np.nan if val.dtype.kind == "f" else 0
                 out[key] = np.full(shape, fill, dtype=val.dtype)
             if val.ndim == 2:
@@ -207,39 +208,55 @@ def check_device(device: str | None) -> None:
     )
 
 
-def train_shard(
-    grid_path: Path,
-    data_dir: Path,
-    dataset: str,
-    optimizer: str,
-    seed: int,
-    shard: int,
-    rows: tuple[int, int],
-    config: dict[str, Any],
-    threads: int | None,
-    output: Path,
-    progress: bool = True,
-    job_mem_mb: int | None = None,
-    task: Task | str | None = None,
-) -> pa.Table:
-    """``task``: a ``lionsweep.train.heads.Task`` or its name (the engine's seam); None = the
-    prepared data's own, from its meta.json (as the workflow runs it)."""
-    check_device(config.get("device"))
-    task = as_task(load_task(data_dir) if task is None else task)  # before the grid is read
-    grid = pq.read_table(grid_path).to_pandas()
-    configs = shard_slice(grid, rows)
+@dataclass(frozen=True)
+class ShardJob:
+    """One ``train_shard`` job, as the rule gives it: which rows of which grid to train, on
+    which prepared data and seed, with which settings, and where the shard goes."""
+
+    grid: Path
+    data: Path
+    dataset: str
+    optimizer: str
+    seed: int
+    shard: int
+    rows: tuple[int, int]
+    settings: dict[str, Any]
+    output: Path
+    threads: int | None = None
+    job_mem_mb: int | None = None  # the scheduler's grant; None: no grant to fit
+
+    @property
+    def key(self) -> tuple[str, str, int, int]:
+        """(dataset, optimizer, seed, shard): the columns every row of the shard carries."""
+        return (self.dataset, self.optimizer, self.seed, self.shard)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ShardJob:
+        return cls(
+            args.grid, args.data, args.dataset, args.optimizer, args.seed, args.shard,
+            args.rows, json.loads(args.settings), args.output, args.threads, args.job_mem_mb,
+        )  # fmt: skip
+
+
+def train_shard(job: ShardJob, progress: bool = True, task: Task | str | None = None) -> pa.Table:
+    """Train ``job``'s rows of its grid and write its shard. ``task``: a
+    ``lionsweep.train.heads.Task`` or its name (the engine's seam); None = the prepared
+    data's own, from its meta.json (as the workflow runs it)."""
+    check_device(job.settings.get("device"))
+    task = as_task(load_task(job.data) if task is None else task)  # before the grid is read
+    grid = pq.read_table(job.grid).to_pandas()
     table = train_configs(
-        configs,
-        data_dir,
-        (dataset, optimizer, seed, shard),
-        config,
-        threads,
+        shard_slice(grid, job.rows),
+        job.data,
+        job.key,
+        job.settings,
+        job.threads,
         progress=progress,
-        job_mem_mb=job_mem_mb,
+        job_mem_mb=job.job_mem_mb,
         task=task,
-        width=int(budgets(grid, settings_from(config, threads).epochs).max()),
+        curve_epochs=int(budgets(grid, settings_from(job.settings, job.threads).epochs).max()),
     )
-    write_parquet(table, output)
+    write_parquet(table, job.output)
     return table
 
 
@@ -252,23 +269,23 @@ def train_configs(
     progress: bool = True,
     job_mem_mb: int | None = None,
     task: Task | str | None = None,
-    width: int | None = None,
+    curve_epochs: int | None = None,
 ) -> pa.Table:
     """Train ``configs`` (grid-table rows: config_id, is_default, hyperparameters) on the
     prepared data in ``data_dir`` for ``key`` = (dataset, optimizer, seed, shard): the one
     path from a grid's rows to the sweep table's rows, shared by the sweep's shards and
     the confirmation stage, so that both train (and record) exactly the same thing.
-    ``width``: the curves' epochs (the whole grid's longest budget, so that every shard of
-    a grid has the same curve width); None = the longest budget among ``configs``."""
+    ``curve_epochs``: the curves' epochs (the whole grid's longest budget, so that every shard of
+    a grid has the same curve length); None = the longest budget among ``configs``."""
     dataset, optimizer, seed, shard = key
     task = as_task(load_task(data_dir) if task is None else task)
     settings = fit_to_grant(settings_from(config, threads), job_mem_mb, data_dir, optimizer)
-    if width is None:
-        width = int(budgets(configs, settings.epochs).max())
+    if curve_epochs is None:
+        curve_epochs = int(budgets(configs, settings.epochs).max())
     start = time.perf_counter()
     splits = load_splits(data_dir)
     out = train_budgets(
-        splits, optimizer, configs, seed, settings, width, progress=progress, task=task,
+        splits, optimizer, configs, seed, settings, curve_epochs, progress=progress, task=task,
         **halving_options(config),
     )  # fmt: skip
     meta = {
@@ -324,20 +341,7 @@ def check_engine(version: int | None) -> None:
 
 def run(args: argparse.Namespace) -> None:
     check_engine(args.engine_version)
-    table = train_shard(
-        args.grid,
-        args.data,
-        args.dataset,
-        args.optimizer,
-        args.seed,
-        args.shard,
-        args.rows,
-        json.loads(args.settings),
-        args.threads,
-        args.output,
-        progress=not args.no_progress,
-        job_mem_mb=args.job_mem_mb,
-    )
+    table = train_shard(ShardJob.from_args(args), progress=not args.no_progress)
     diverged = int(pc.sum(table.column("diverged")).as_py() or 0)
     print(f"{args.output}: {table.num_rows} configurations, {diverged} diverged")
     print(halving_line(table), file=sys.stderr)

@@ -239,7 +239,7 @@ def backward(
     # dZ = dout . w2 * scale where the unit is active and kept (a > 0), else 0.
     w2s = model.w2 * scale if scale != 1.0 else model.w2
     # dW2 = dout . a^T as a batched GEMV: one read of ``a``, where mul + sum took a
-    # write and a re-read of [K, H, rows] (2x faster on the 2-core CPU, any width).
+    # write and a re-read of [K, H, rows] (any width; docs/performance.md).
     torch.bmm(dl, a.transpose(1, 2), out=grads.w2)
     if model.width == 1:
         torch.mul(dl, w2s.view(k, h, 1), out=ws.t)

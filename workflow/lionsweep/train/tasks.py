@@ -3,7 +3,7 @@ the :class:`Task` value (classes, target scaling) that a prepared dataset record
 
 Why a module of its own: preparing data, aggregating shards and writing tables and
 figures need these values but never train, and took them from :mod:`lionsweep.train.heads`,
-which imports torch (~1.5-2 s per job). The heads add what training needs: the
+which imports torch (seconds per job). The heads add what training needs: the
 loss gradient, the metrics and the checks (:func:`lionsweep.train.heads.as_task`).
 """
 

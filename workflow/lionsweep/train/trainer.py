@@ -259,7 +259,7 @@ def train_step(st: ChunkState, buf: Buffers, nb: int, head: Head, opt: Optimizer
         st.averaging.update(eval_point(st), st.step)
 
 
-def outputs(
+def predict(
     model: BatchedMLP, data: Split, ws: Workspace, xbuf: Tensor, out: Tensor | None = None
 ) -> Tensor:
     """Eval-mode outputs [K, C, n], in fixed-size (zero-padded) row blocks.
@@ -291,7 +291,7 @@ def end_of_epoch(st: ChunkState, val: Split, buf: Buffers, head: Head, epoch: in
     all with masks on the device (``torch.where`` copies exactly what index_copy did)."""
     st.alive.logical_and_(st.model.finite())
     weights = eval_weights(st)
-    out = st.val_out = outputs(weights, val, buf.ws, buf.x, st.val_out)
+    out = st.val_out = predict(weights, val, buf.ws, buf.x, st.val_out)
     loss, score = head.curve(out, val.y)
     st.alive.logical_and_(torch.isfinite(out).flatten(1).all(dim=1))
     dead = ~st.alive
@@ -306,7 +306,7 @@ def end_of_epoch(st: ChunkState, val: Split, buf: Buffers, head: Head, epoch: in
         torch.where(_per_model(improved, dst), src, dst, out=dst)
 
 
-def _best_outputs(
+def _best_predictions(
     st: ChunkState, final: Tensor, data: Split, buf: Buffers, stale: Tensor
 ) -> Tensor:
     """Best-epoch outputs, written over ``final`` (the last weights' outputs).
@@ -316,11 +316,11 @@ def _best_outputs(
     models (the same property that makes chunking invisible), so the others'
     best outputs are exactly their final ones."""
     if len(stale) == st.model.k:
-        return outputs(st.best, data, buf.ws, buf.x, final)
+        return predict(st.best, data, buf.ws, buf.x, final)
     sub = BatchedMLP(*(t.index_select(0, stale) for t in st.best.params()))
     x = buf.x
     ws = Workspace(buf.ws.rows, len(stale), sub.hidden, x.dtype, x.device, sub.width)
-    return final.index_copy_(0, stale, outputs(sub, data, ws, x))
+    return final.index_copy_(0, stale, predict(sub, data, ws, x))
 
 
 def assemble(st: ChunkState, data: dict[str, Split], buf: Buffers, head: Head) -> dict[str, Tensor]:
@@ -338,12 +338,12 @@ def assemble(st: ChunkState, data: dict[str, Split], buf: Buffers, head: Head) -
     weights = eval_weights(st)
     for split in SPLITS:
         reuse = split == "val" and st.val_out is not None
-        final = st.val_out if reuse else outputs(weights, data[split], buf.ws, buf.x)
+        final = st.val_out if reuse else predict(weights, data[split], buf.ws, buf.x)
         res[split] = head.evaluate(final, data[split].y)
         if len(stale) == 0:
             res[f"best_{split}"] = res[split]
         else:  # ``final`` is overwritten (val: after its last use)
-            best = _best_outputs(st, final, data[split], buf, stale)
+            best = _best_predictions(st, final, data[split], buf, stale)
             res[f"best_{split}"] = head.evaluate(best, data[split].y)
     st.val_out = None
     dead = ~st.alive
