@@ -203,7 +203,8 @@ def halving_point(c: Candidates, frame: pd.DataFrame, level: float) -> list[dict
     if hit:
         probs[hit[0]] = 1.0
     cost = float(sum(c.compute[int(i)] for i in c.grid_ids))
-    return [_row(c, probs, level) | {"n_candidates": len(c.grid_ids), "compute_epochs": cost}]
+    row = _row(c, probs, level) | {"n_candidates": len(c.grid_ids), "compute_epochs": cost}
+    return [row | {"p_grid_best": math.nan}]  # its ranking mixes epochs: no grid's choice
 
 
 def budget_table(
