@@ -179,7 +179,7 @@ def test_halving_selects_among_full_budget_survivors_and_counts_stopped_epochs()
     row = table.iloc[0]
     assert row["compute_epochs"] == pytest.approx(12 * 5 - 4 * len({honest, 0, 1, 2, 3}) / 3)
     assert row["config_id"] != honest
-    assert math.isnan(row["p_grid_best"])
+    assert math.isnan(row["p_grid_best"]) and math.isnan(row["default_test_acc_mean"])
     survivors = frame[~frame["config_id"].isin([honest, 0, 1, 2, 3])]
     want = select_honest(config_table(survivors, FINAL))
     assert row["config_id"] == want["config_id"].iloc[0]

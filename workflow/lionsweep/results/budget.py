@@ -204,7 +204,8 @@ def halving_point(c: Candidates, frame: pd.DataFrame, level: float) -> list[dict
         probs[hit[0]] = 1.0
     cost = float(sum(c.compute[int(i)] for i in c.grid_ids))
     row = _row(c, probs, level) | {"n_candidates": len(c.grid_ids), "compute_epochs": cost}
-    return [row | {"p_grid_best": math.nan}]  # its ranking mixes epochs: no grid's choice
+    # its ranking mixes epochs (no grid's choice), and its default was halved too
+    return [row | {"p_grid_best": math.nan}]
 
 
 def budget_table(
@@ -219,7 +220,7 @@ def budget_table(
         conf = configs[(configs["dataset"] == dataset) & (configs["optimizer"] == optimizer)]
         c = candidates(here, conf, metrics)
         default = conf.loc[conf["is_default"], "test_mean"]  # NaN where it failed
-        base = float(default.iloc[0]) if len(default) else math.nan
+        base = float(default.iloc[0]) if len(default) and kind != "halving" else math.nan
         if kind == "subsets":
             points = subset_curve(c, level)
         elif kind == "samples":
