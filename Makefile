@@ -14,11 +14,12 @@ export XDG_CACHE_HOME := $(abspath .cache)
 export MPLCONFIGDIR := $(abspath .cache)/matplotlib
 endif
 
-.PHONY: help install run report test lint bench bench-gpu bench-scale gpu-check clean
+.PHONY: help install run budget report test lint bench bench-gpu bench-scale gpu-check clean
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make run    - install into $(VENV) and run the whole study (snakemake --cores $(CORES); ARGS=-n: a dry run)"
+	@echo "make budget - the budget curve's four studies (config/budget.yaml), then its table and figure"
 	@echo "make report - results/paper/report.html, tables and figures brought up to date first"
 	@echo "make test   - install into $(VENV) and run the test suite"
 	@echo "make lint   - ruff, snakefmt --check, snakemake --lint"
@@ -38,6 +39,13 @@ install: $(VENV)/.installed
 
 run: install
 	snakemake --cores $(CORES) --configfile config/config.yaml $(ARGS)
+
+# The budget curve (config/budget.yaml): the paper's grids, halving, random and Sobol samples.
+budget: install
+	snakemake --cores $(CORES) --configfile config/config.yaml $(ARGS)
+	snakemake --cores $(CORES) --configfile config/budget.yaml config/budget_halving.yaml $(ARGS)
+	snakemake --cores $(CORES) --configfile config/budget.yaml config/budget_random.yaml $(ARGS)
+	snakemake --cores $(CORES) --configfile config/budget.yaml $(ARGS)
 
 report: install
 	snakemake report --cores $(CORES) --configfile config/config.yaml

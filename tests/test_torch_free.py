@@ -91,3 +91,7 @@ def test_aggregate_tables_and_figures_without_torch(tmp_path, torch_refused):
     lionsweep(torch_refused, "figures", *names, "--outdir", str(tmp_path / "figures"),
               "--summary", str(summary))  # fmt: skip
     assert list((tmp_path / "tables").glob("*.md")) and list((tmp_path / "figures").glob("*.png"))
+    budget = json.dumps({"budget_curve": [{"study": "s", "kind": "subsets"}]})  # mixed tasks
+    dirs = ["--table-dir", str(tmp_path / "tables"), "--figure-dir", str(tmp_path / "figures")]
+    lionsweep(torch_refused, "budget", "--sweeps", str(sweep), "--settings", budget, *dirs)
+    assert set(pd.read_csv(tmp_path / "tables" / "budget_curve.csv")["dataset"]) == set(tasks)

@@ -281,3 +281,38 @@ def test_a_results_option_retrains_nothing(finished: Path, mirror: Path) -> None
     )
     assert "rule train_shard" not in proc.stdout and "rule confirm" not in proc.stdout
     assert "rule tables" in proc.stdout
+
+
+def test_budget_curve_by_configuration_alone(finished: Path, mirror: Path) -> None:
+    """`results.budget_curve` naming the study's own sweep plans the `budget` rule, which
+    writes the table and figure; its whole-grid rows are the honest table's choice."""
+    (finished / "config" / "budget_self.yaml").write_text(
+        yaml.safe_dump({"results": {"budget_curve": [{"study": "test", "kind": "subsets"}]}})
+    )
+    target = str(RESULTS / "tables" / "budget_curve.csv")
+    configs = ("--configfile", "config/test.yaml", "config/budget_self.yaml")
+    snakemake(finished, target, "--cores", "1", *configs, mirror=mirror)
+    table = pd.read_csv(finished / target)
+    honest = pd.read_csv(finished / RESULTS / "tables" / "honest_table.csv")
+    full = table[table["n_candidates"] == table["n_grid"]].merge(
+        honest, on=["dataset", "optimizer"]
+    )
+    assert len(full) == len(honest) and (full["config_id_x"] == full["config_id_y"]).all()
+    assert full["test_acc_mean_x"].to_numpy() == pytest.approx(full["test_acc_mean_y"].to_numpy())
+    assert (finished / RESULTS / "figures" / "budget_curve.png").stat().st_size > 10_000
+    # another study's sweep that was never run: the run stops before any job, naming it
+    for path in (finished / RESULTS).glob("*/budget_curve.*"):
+        path.unlink()
+    (finished / "config" / "budget_other.yaml").write_text(
+        yaml.safe_dump({"results": {"budget_curve": [{"study": "nothere", "kind": "samples"}]}})
+    )
+    proc = snakemake(
+        finished,
+        "-n",
+        "--configfile",
+        "config/test.yaml",
+        "config/budget_other.yaml",
+        mirror=mirror,
+        check=False,
+    )
+    assert proc.returncode != 0 and "results/nothere/sweep.parquet" in proc.stdout + proc.stderr

@@ -34,6 +34,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "tables": ("lionsweep.results.tables", "write the result tables (CSV, Markdown, LaTeX)"),
     "figures": ("lionsweep.results.figures", "draw the result figures (PNG, PDF)"),
+    "budget": (
+        "lionsweep.results.budget_stage",
+        "the budget curve: selected test metric against N candidates (table and figure)",
+    ),
     "report": (
         "lionsweep.results.report",
         "write the HTML report atomically (the `report` rule, over current results)",

@@ -86,6 +86,15 @@ SELECTION_SETTINGS = as_json(
         **CHOSEN_METRICS,
     }
 )
+# The budget curve's sweeps (results.budget_curve): this study's own, or another's.
+BUDGET = config.get("results", {}).get("budget_curve") or []
+
+
+def budget_sweeps():
+    """The sweeps results.budget_curve reads, in its order (the `budget` rule's inputs)."""
+    return [f"{layout.study_dir(e['study'])}/sweep.parquet" for e in BUDGET]
+
+
 # What the study folder holds (lionsweep.manifest): claimed in onstart, before any job.
 STUDY_MANIFEST = manifest.study_manifest(
     DATASETS,

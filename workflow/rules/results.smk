@@ -2,7 +2,7 @@
 # datasets' meta (never retrains).
 # File names come from lionsweep.results.files, which the writers use too.
 
-from lionsweep.results.files import figure_outputs, table_outputs
+from lionsweep.results.files import budget_outputs, figure_outputs, table_outputs
 
 
 rule tables:
@@ -63,6 +63,33 @@ rule figures:
         " --optimizers {params.optimizers:q} --meta {input.meta:q} > {log:q} 2>&1"
 
 
+# The budget curve (lionsweep.results.budget): only when results.budget_curve names sweeps
+# (budget_sweeps); another study's sweep must have been run with its own config first.
+rule budget:
+    input:
+        sweeps=budget_sweeps(),
+    output:
+        [
+            report(path, **kw) if kw else path
+            for path, kw in budget_outputs(BUDGET, RESULTS)
+        ],
+    log:
+        f"{LOGS}/results/budget.log",
+    conda:
+        "../../envs/lionsweep.yaml"
+    params:
+        settings=RESULTS_SETTINGS,
+        datasets=DATASETS,
+        optimizers=OPTIMIZERS,
+        tables=f"{RESULTS}/tables",
+        figures=f"{RESULTS}/figures",
+    shell:
+        "MPLBACKEND=Agg python -m lionsweep budget --sweeps {input.sweeps:q}"
+        " --table-dir {params.tables:q} --figure-dir {params.figures:q}"
+        " --settings {params.settings:q} --datasets {params.datasets:q}"
+        " --optimizers {params.optimizers:q} > {log:q} 2>&1"
+
+
 # The documented way to the HTML report: its inputs are every table and figure, so
 # they are brought up to date first (a bare `snakemake --report` packages stale ones).
 rule report:
@@ -71,6 +98,7 @@ rule report:
         CONFIRM,
         rules.tables.output,
         rules.figures.output,
+        rules.budget.output,
     output:
         f"{RESULTS}/report.html",
     log:

@@ -41,6 +41,9 @@ GLOBAL = {
 # The field's figure (lionsweep.results.field.plot_ranks), on the same condition as its tables.
 FIELD_FIGURES = {"ranks": "Optimizer ranks"}
 FIGURE_FORMATS = ("png", "pdf")
+# The budget curve (lionsweep.results.budget): one table and one figure, written by the
+# `budget` rule when `results.budget_curve` names sweeps to read.
+BUDGET = "budget_curve"
 
 Output = tuple[str, dict[str, Any] | None]
 
@@ -96,4 +99,27 @@ def figure_outputs(
                     "labels": {"figure": kind, "dataset": dataset},
                 }
             out.append((f"{outdir}/{stem}.{ext}", report))
+    return out
+
+
+def budget_outputs(
+    entries: list[dict[str, Any]] | None, results: str = "results/paper"
+) -> list[Output]:
+    """The budget curve's table and figure files; none when ``results.budget_curve`` is off."""
+    if not entries:
+        return []
+    out: list[Output] = []
+    for ext in TABLE_FORMATS:
+        report = None
+        if ext == "html":
+            report = {"caption": f"../report/{BUDGET}.rst", "category": "Tables",
+                      "labels": {"table": BUDGET}}  # fmt: skip
+        out.append((f"{results}/tables/{BUDGET}.{ext}", report))
+    for ext in FIGURE_FORMATS:
+        report = None
+        if ext == "png":
+            report = {"caption": f"../report/{BUDGET}.rst", "category": "Figures",
+                      "subcategory": "Budget curve",
+                      "labels": {"figure": BUDGET, "dataset": "all"}}  # fmt: skip
+        out.append((f"{results}/figures/{BUDGET}.{ext}", report))
     return out

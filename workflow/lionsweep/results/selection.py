@@ -67,6 +67,7 @@ DEFAULTS: dict[str, Any] = {
     "baseline": "adamw",
     "paper_table": {},
     "sampled_edge_fraction": 0.05,
+    "budget_curve": [],  # sweeps the budget curve reads (lionsweep.results.budget_stage)
 }
 # Not a `results:` key: {dataset: metric} of datasets.<name>.primary_metric, which the
 # workflow adds to the settings it passes (with_primary applies it).
