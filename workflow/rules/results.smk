@@ -81,8 +81,8 @@ rule budget:
         settings=RESULTS_SETTINGS,
         datasets=DATASETS,
         optimizers=OPTIMIZERS,
-        tables=f"{RESULTS}/tables",
-        figures=f"{RESULTS}/figures",
+        tables=lambda w, output: os.path.dirname(output[0]),  # tables first, then figures
+        figures=lambda w, output: os.path.dirname(output[-1]),
     shell:
         "MPLBACKEND=Agg python -m lionsweep budget --sweeps {input.sweeps:q}"
         " --table-dir {params.tables:q} --figure-dir {params.figures:q}"
