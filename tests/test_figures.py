@@ -483,3 +483,15 @@ def test_importance_and_sensitivity_cover_four_optimizers() -> None:
             reg.loc[opt, "n_within"] == near
             and reg.loc[opt, "best_val_r2"] == g["val_r2_mean"].max()
         )
+
+
+def test_marginal_means_lie_within_their_seed_range(tmp_path: Path) -> None:
+    """Seeds that agree (a one-value axis, a saturated metric): the mean of three equal
+    floats can round below their minimum (0.7), which made the capped error bar of a
+    one-value axis negative and the figures job fail (the field study's SGD momentum)."""
+    frame = sgd_regression_sweep()
+    frame["val_r2"] = 0.7
+    fig, data = plot_marginals(frame, FINAL, "diabetes", ["lion", "sgd"])
+    for d in data.values():
+        assert ((d["mean"] >= d["lo"]) & (d["mean"] <= d["hi"])).all()
+    save(fig, tmp_path, "marginal_diabetes")

@@ -72,7 +72,8 @@ def marginal_data(
         per = g.groupby([axis, "seed"])["_acc"].agg(best=info.best, median="median")
         for stat in ("best", "median"):
             s = per[stat].groupby(level=0)
-            out = pd.DataFrame({"mean": s.mean(), "lo": s.min(), "hi": s.max()})
+            lo, hi = s.min(), s.max()  # the mean of equal values can round below them
+            out = pd.DataFrame({"mean": s.mean().clip(lo, hi), "lo": lo, "hi": hi})
             rows.append(out.reset_index(names="value").assign(axis=axis, stat=stat))
     columns = ["axis", "stat", "value", "mean", "lo", "hi"]
     return pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)
