@@ -17,7 +17,7 @@ from synthetic_sweep import DEGENERATE, diverge, make_sweep, to_parquet
 from conftest import copy_workflow, snakemake
 from lionsweep.cli import main
 from lionsweep.results.figures import plot_curves, plot_heatmaps, plot_marginals, save
-from lionsweep.results.files import figure_outputs, table_outputs
+from lionsweep.results.files import figure_outputs, figure_stems, table_outputs
 from lionsweep.results.heatmap import edges, grid_scale
 from lionsweep.results.overview import decay_data, plot_decay, plot_importance, plot_sensitivity
 from lionsweep.results.scoring import Metrics
@@ -456,7 +456,7 @@ def test_four_optimizers_and_three_tasks_through_the_cli(tmp_path: Path) -> None
     out = tmp_path / "figures"
     args = ["figures", "--sweep", str(path), "--outdir", str(out), "--datasets", *TASKS]
     assert main([*args, "--optimizers", *OPTS4]) == 0
-    for stem, _, _ in __import__("lionsweep.results.files").outputs.figure_stems(list(TASKS)):
+    for stem, _, _ in figure_stems(list(TASKS)):
         assert (out / f"{stem}.png").read_bytes().startswith(b"\x89PNG")
 
 

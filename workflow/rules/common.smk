@@ -63,7 +63,7 @@ SEEDS = config["sweep"]["seeds"]
 RESULTS = layout.study_dir(STUDY)
 LOGS = layout.study_logs(STUDY)
 SWEEP = f"{RESULTS}/sweep.parquet"
-SUMMARY = f"{RESULTS}/summary.parquet"  # a row per configuration (lionsweep.sweep.summary)
+SUMMARY = f"{RESULTS}/summary.parquet"  # a row per configuration (sweep/summary.py)
 CONFIRM = f"{RESULTS}/confirm.parquet"
 # The field's rank figure reads the confirmation (lionsweep.results.files.is_field): only then
 # do the figures wait for it.
