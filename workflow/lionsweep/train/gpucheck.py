@@ -243,8 +243,14 @@ def measure(optimizer: str, task: str, settings: Any, simulate: bool) -> Reads:
     return Reads(chunks, per_step, per_epoch, (base - in_loop + assembly) / chunks)
 
 
-def check_all(device: str, simulate: bool, dtype: str = "float32") -> tuple[list[str], Reads]:
-    """Every optimizer x head: (one line per failure, the worst counts)."""
+def check_all(
+    device: str,
+    simulate: bool,
+    dtype: str = "float32",
+    optimizers: list[str] | None = None,
+    tasks: list[str] | None = None,
+) -> tuple[list[str], Reads]:
+    """Every optimizer x head (or those given): (one line per failure, the worst counts)."""
     from torch._subclasses.fake_tensor import FakeTensorDeviceMismatchError
 
     from lionsweep.optim import registry as optim
@@ -252,8 +258,8 @@ def check_all(device: str, simulate: bool, dtype: str = "float32") -> tuple[list
 
     settings = TrainSettings(hidden=8, dropout=0.25, batch_size=B, dtype=dtype, device=device)
     failures, found = [], []
-    for optimizer in optim.names():
-        for task in TASKS:
+    for optimizer in optimizers or optim.names():
+        for task in tasks or TASKS:
             try:
                 found.append(measure(optimizer, task, settings, simulate))
             except FakeTensorDeviceMismatchError as err:
@@ -275,6 +281,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="simulated CUDA tensors (FakeTensorMode): no GPU needed",
     )
+    parser.add_argument(
+        "--optimizers", nargs="+", metavar="NAME", help="only these optimizers (default: all)"
+    )
+    parser.add_argument(
+        "--tasks", nargs="+", choices=TASKS, metavar="TASK", help="only these heads (default: all)"
+    )
 
 
 def run(args: argparse.Namespace) -> None:
@@ -285,7 +297,7 @@ def run(args: argparse.Namespace) -> None:
             "gpu-check: no CUDA device here, nothing to check (--simulate runs the simulated tier)"
         )
         return
-    failures, worst = check_all("cuda", args.simulate)
+    failures, worst = check_all("cuda", args.simulate, optimizers=args.optimizers, tasks=args.tasks)
     mismatches = sum("device mismatch" in f for f in failures)
     where = "simulated cuda" if args.simulate else f"cuda ({torch.cuda.get_device_name()})"
     for line in failures:
