@@ -20,6 +20,7 @@ import pytest
 from synthetic_sweep import DEGENERATE, diverge, make_sweep, to_parquet
 
 from lionsweep.cli import main
+from lionsweep.errors import LionSweepError
 from lionsweep.results.selection import Metrics, check_sweep, config_table
 from lionsweep.sweep.aggregate import SORT_KEYS, aggregate
 from lionsweep.sweep.summary import KINDS, SummaryWriter, configs, load_summary
@@ -77,11 +78,16 @@ def test_streamed_sweep_is_the_whole_table_merge(tmp_path: Path, group_bytes: in
     assert groups == (len(shards) if group_bytes == 1 else 1)
 
 
-def summaries(frame: pd.DataFrame, tmp_path: Path) -> pd.DataFrame:
+def summaries(frame: pd.DataFrame, tmp_path: Path, **writer: int) -> pd.DataFrame:
     shards = write_shards(frame, tmp_path / "shards", size=5)
     summary = tmp_path / "summary.parquet"
-    aggregate(shards, tmp_path / "sweep.parquet", SummaryWriter(summary))
+    with SummaryWriter(summary, **writer) as sink:
+        aggregate(shards, tmp_path / "sweep.parquet", sink)
     return load_summary(summary)
+
+
+# in memory (the defaults), and spilled at every part into ranges of 3 configurations
+WRITERS = {"in memory": {}, "spilled, ranges of 3": {"bucket": 3, "spill_bytes": 1}}
 
 
 CASES = {
@@ -92,14 +98,16 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("writer", WRITERS)
 @pytest.mark.parametrize("case", CASES)
-def test_summary_gives_config_table_s_numbers(case: str, tmp_path: Path) -> None:
+def test_summary_gives_config_table_s_numbers(case: str, writer: str, tmp_path: Path) -> None:
     """Per configuration, for final and best-epoch metrics alike: the frame a stage
-    computes from the whole sweep, to the last bit, degenerate sweeps included."""
+    computes from the whole sweep, to the last bit, degenerate sweeps included, whether
+    a grid is summarized at once or range by range from the scratch file."""
     frame = CASES[case]()
     if case == "three tasks, four optimizers":
         diverge(frame, (frame["config_id"] % 5 == 1) & (frame["seed"] == 1))
-    summary = summaries(frame, tmp_path)
+    summary = summaries(frame, tmp_path, **WRITERS[writer])
     sweep = check_sweep(pq.read_table(tmp_path / "sweep.parquet").to_pandas())
     for kind in KINDS:
         expected = config_table(sweep, Metrics(kind))
@@ -166,3 +174,48 @@ def test_peak_memory_does_not_grow_with_the_shards(tmp_path: Path) -> None:
     many = peak_rss_mib(wide_shards(tmp_path / "many", 100), tmp_path / "many.parquet")
     assert pq.read_metadata(tmp_path / "many.parquet").num_rows == 200_000
     assert many < 1.2 * few, json.dumps({"10 shards MiB": few, "100 shards MiB": many})
+
+
+def test_a_spilled_grid_is_summarized_one_range_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19: a grid of 10^6 configurations x seeds was summarized in pandas at once
+    (2.3 GB at 100x). Spilled, no call sees more than one range's rows, and the scratch
+    folder is gone afterwards."""
+    import lionsweep.sweep.summary as summary_module
+
+    seen: list[int] = []
+    real = summary_module.summarize
+    monkeypatch.setattr(
+        summary_module, "summarize", lambda f, **kw: seen.append(len(f)) or real(f, **kw)
+    )
+    frame = make_sweep(datasets=("toy",), optimizers=("lion",), seeds=(0, 1, 2))
+    n_configs = frame["config_id"].nunique()
+    assert n_configs > 8
+    summary = summaries(frame, tmp_path, bucket=4, spill_bytes=1)
+    assert len(summary) == n_configs
+    assert max(seen) == 4 * 3 and sum(seen) == len(frame)
+    assert not list(tmp_path.glob(".summary-*")) and not list(tmp_path.glob(".*.part"))
+
+
+def test_a_failing_summary_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A summary that fails after some ranges were spilled and written leaves neither a
+    summary, its temporary nor the scratch folder."""
+    import lionsweep.sweep.summary as summary_module
+
+    calls: list[int] = []
+    real = summary_module.summarize
+
+    def failing(frame: pd.DataFrame, **kw: bool) -> pd.DataFrame:
+        calls.append(len(frame))
+        if len(calls) == 3:
+            raise LionSweepError("a range failed")
+        return real(frame, **kw)
+
+    monkeypatch.setattr(summary_module, "summarize", failing)
+    frame = make_sweep(datasets=("toy",), optimizers=("lion", "sgd"))
+    shards = write_shards(frame, tmp_path / "shards", size=5)
+    writer = SummaryWriter(tmp_path / "summary.parquet", bucket=2, spill_bytes=1)
+    with pytest.raises(LionSweepError, match="a range failed"), writer as sink:
+        aggregate(shards, tmp_path / "sweep.parquet", sink)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shards"]

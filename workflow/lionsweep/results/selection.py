@@ -175,11 +175,13 @@ def _check_columns(frame: pd.DataFrame, curves: bool) -> None:
         raise LionSweepError(f"missing columns {missing} (see docs/schema.md)")
 
 
-def check_sweep(frame: pd.DataFrame, curves: bool = False) -> pd.DataFrame:
+def check_sweep(frame: pd.DataFrame, curves: bool = False, whole: bool = True) -> pd.DataFrame:
     """Validate invariants the statistics rely on; returns the frame sorted by key.
 
     A sweep without ``primary_metric`` (written before tasks) is binary accuracy, and a
-    hyperparameter column an older sweep lacks is NaN (no optimizer of it had it).
+    hyperparameter column an older sweep lacks is NaN (no optimizer of it had it). Not
+    ``whole``: a configuration range, which holds the default in one range only (the
+    summary's; ``aggregate`` has checked the whole grids).
     """
     if frame.empty:
         raise LionSweepError("the sweep table is empty")
@@ -208,7 +210,7 @@ def check_sweep(frame: pd.DataFrame, curves: bool = False) -> pd.DataFrame:
         bad = sizes[sizes > 1].index.tolist()
         raise LionSweepError(f"seeds cover different numbers of configurations in {bad}")
     defaults = frame[frame["is_default"]].groupby([*GROUP, "seed"]).size()
-    if len(defaults) != int(counts.sum()) or (defaults != 1).any():
+    if whole and (len(defaults) != int(counts.sum()) or (defaults != 1).any()):
         raise LionSweepError("each (dataset, optimizer, seed) needs exactly one is_default row")
     frame["diverged"] = frame["diverged"].astype(bool)
     return frame.sort_values(keys, kind="stable").reset_index(drop=True)
@@ -229,18 +231,36 @@ def config_table(frame: pd.DataFrame, metrics: Metrics) -> pd.DataFrame:
         _test=score(frame, metrics, "test"),
     )
     keys = [*GROUP, "config_id"]
+    # each configuration's rows one block, seeds in order: its statistics then depend on
+    # nothing else (pandas' grouped mean does: its rounding follows the table's layout),
+    # so the summary, built a configuration range at a time, has the same bits
+    f = f.sort_values([*keys, "seed"], kind="stable")
     g = f.groupby(keys, sort=True)
     out = g[["is_default", *HPARAMS]].first()
     out["metric"] = g[PRIMARY].first()
     out["n_seeds"] = g.size()
     out["n_failed_seeds"] = g["_failed"].sum().astype(np.int64)
     out["failed"] = out["n_failed_seeds"] > 0
+    sizes = out["n_seeds"].to_numpy()
     for name, col in (("val", "_val"), ("val_loss", "_val_loss"), ("test", "_test")):
-        out[f"{name}_mean"] = g[col].mean()
-        out[f"{name}_sd"] = g[col].std(ddof=1)
+        out[f"{name}_mean"], out[f"{name}_sd"] = block_stats(f[col].to_numpy(), sizes)
     stats = [c for c in out.columns if c.endswith(("_mean", "_sd"))]
     out.loc[out["failed"], stats] = np.nan
     return with_named_copies(out).reset_index()
+
+
+def block_stats(values: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sd (ddof 1; NaN for one value) of consecutive blocks of ``sizes`` values,
+    each summed in order (two passes): the same bits wherever the block sits."""
+    if not len(sizes):
+        return np.empty(0), np.empty(0)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    values = values.astype(np.float64)
+    mean = np.add.reduceat(values, starts) / sizes
+    dev = values - np.repeat(mean, sizes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sd = np.sqrt(np.add.reduceat(dev * dev, starts) / (sizes - 1))
+    return mean, np.where(sizes > 1, sd, np.nan)
 
 
 def with_named_copies(out: pd.DataFrame) -> pd.DataFrame:

@@ -12,6 +12,7 @@ the kernel's argument-list limit.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 from collections.abc import Iterator
@@ -223,12 +224,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     shards = [*(read_list(args.shard_list) if args.shard_list else []), *args.shards]
-    sink = None
-    if args.summary is not None:
-        from lionsweep.sweep.summary import SummaryWriter
+    with contextlib.ExitStack() as stack:
+        sink = None
+        if args.summary is not None:
+            from lionsweep.sweep.summary import SummaryWriter
 
-        sink = SummaryWriter(args.summary)
-    rows = aggregate(shards, args.output, sink, max(1, args.row_group_mib) << 20)
+            sink = stack.enter_context(SummaryWriter(args.summary))
+        rows = aggregate(shards, args.output, sink, max(1, args.row_group_mib) << 20)
     digest = f" (inputs digest {args.inputs_digest})" if args.inputs_digest else ""
     print(f"{args.output}: {rows} rows from {len(shards)} shards{digest}")
     from lionsweep.sweep.halving import saved_line

@@ -13,14 +13,17 @@ dataset and optimizer, so one (dataset, optimizer)'s rows are buffered at a time
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lionsweep.atomic import write_parquet
+from lionsweep.atomic import atomic_path
 from lionsweep.errors import LionSweepError
 from lionsweep.results.selection import (
     FALLBACK_METRIC,
@@ -40,6 +43,8 @@ KINDS = ("final", "best_epoch")
 STATS = ("val_mean", "val_sd", "val_loss_mean", "val_loss_sd", "test_mean", "test_sd")
 COUNTS = ("n_failed_seeds",)
 PREFIX = {"final": "", "best_epoch": "best_"}  # summary columns of each metric kind
+BUCKET_CONFIGS = 20_000  # configurations summarized at a time (x seeds rows in pandas)
+SPILL_BYTES = 64 << 20  # a (dataset, optimizer) buffered past this goes to scratch disk
 
 
 def metric_columns(metric: str) -> list[str]:
@@ -57,9 +62,10 @@ def needed_columns(schema: pa.Schema, metrics: list[str]) -> list[str]:
     return [c for c in schema.names if c in wanted]
 
 
-def summarize(frame: pd.DataFrame) -> pd.DataFrame:
-    """The summary rows of a sweep (or of one dataset and optimizer of it)."""
-    frame = check_sweep(frame)
+def summarize(frame: pd.DataFrame, whole: bool = True) -> pd.DataFrame:
+    """The summary rows of a sweep, or of part of it (not ``whole``: a configuration
+    range of one dataset and optimizer, which need not hold the default)."""
+    frame = check_sweep(frame, whole=whole)
     tables = {kind: config_table(frame, Metrics(kind)) for kind in KINDS}
     first = tables["final"]
     out = first[[*GROUP, "config_id", "is_default", *HPARAMS, "metric", "n_seeds"]].copy()
@@ -70,14 +76,36 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 class SummaryWriter:
-    """Accumulates the sweep's rows in order, one (dataset, optimizer) at a time, and
-    writes the summary on ``close``."""
+    """Summarizes the sweep's rows as ``aggregate`` streams them, a configuration range
+    at a time, and writes the summary atomically on ``close``.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    Rows arrive seed by seed, so a configuration's seeds are a whole grid apart: a
+    (dataset, optimizer)'s narrow columns (``needed_columns``) are buffered, and past
+    ``spill_bytes`` spilled to a scratch Parquet file in row groups of one range of
+    ``bucket`` configurations each. At the group's end each range is read back alone
+    and summarized with ``summarize`` (``config_table`` is per configuration, so the
+    ranges' rows are the whole group's), and written out as its own row group. Memory
+    thus holds one range, not one grid (10^6 configurations x seeds at 100x)."""
+
+    def __init__(
+        self, path: Path, bucket: int = BUCKET_CONFIGS, spill_bytes: int = SPILL_BYTES
+    ) -> None:
+        self.path, self.bucket, self.spill_bytes = Path(path), max(1, bucket), spill_bytes
         self.group: tuple[str, str] | None = None
         self.parts: list[pa.Table] = []
-        self.done: list[pd.DataFrame] = []
+        self.size = 0
+        self.stack = contextlib.ExitStack()  # the scratch folder and the atomic output
+        self.scratch: Path | None = None
+        self.spilled: pq.ParquetWriter | None = None
+        self.row_groups: dict[int, list[int]] = {}  # configuration range -> scratch groups
+        self.n_spilled = 0
+        self.out: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> SummaryWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stack.__exit__(*exc)  # on an error: no summary and no temporary left
 
     def add(self, part: pa.Table) -> None:
         if part.num_rows == 0:
@@ -96,17 +124,73 @@ class SummaryWriter:
                 f"the shards have no columns {missing}: no summary (see docs/schema.md)"
             )
         self.parts.append(part.select(columns))
+        self.size += self.parts[-1].nbytes
+        if self.size >= self.spill_bytes:
+            self.spill()
+
+    def spill(self) -> None:
+        """The buffered rows to the scratch file, a row group per configuration range."""
+        rows = pa.concat_tables(self.parts)
+        self.parts, self.size = [], 0
+        if self.scratch is None:
+            self.scratch = Path(self.stack.enter_context(tempfile.TemporaryDirectory(
+                prefix=".summary-", dir=self.path.parent)))  # fmt: skip
+        if self.spilled is None:
+            self.spilled = pq.ParquetWriter(self.scratch / "rows.parquet", rows.schema)
+        for bucket, piece in by_range(rows, self.bucket):  # one row group per write
+            self.row_groups.setdefault(bucket, []).append(self.n_spilled)
+            self.spilled.write_table(piece, row_group_size=piece.num_rows)
+            self.n_spilled += 1
+
+    def ranges(self) -> Iterator[pa.Table]:
+        """The group's rows, one configuration range at a time (all at once when the
+        group never passed ``spill_bytes``)."""
+        if self.spilled is None:
+            if self.parts:
+                yield pa.concat_tables(self.parts)
+            return
+        if self.parts:
+            self.spill()
+        self.spilled.close()
+        where = self.scratch / "rows.parquet"
+        with pq.ParquetFile(where) as file:
+            for bucket in sorted(self.row_groups):
+                yield file.read_row_groups(self.row_groups[bucket], use_threads=False)
+        where.unlink()
+        self.spilled, self.row_groups, self.n_spilled = None, {}, 0
 
     def flush(self) -> None:
-        if self.parts:
-            self.done.append(summarize(pa.concat_tables(self.parts).to_pandas()))
-        self.parts = []
+        for rows in self.ranges():
+            self.write(summary_table(summarize(rows.to_pandas(), whole=False)))
+        self.parts, self.size = [], 0
+
+    def write(self, table: pa.Table) -> None:
+        if self.out is None:
+            tmp = self.stack.enter_context(atomic_path(self.path))
+            self.out = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+        try:
+            self.out.write_table(table.cast(self.out.schema))
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+            raise LionSweepError(f"{self.path}: summary parts disagree ({err})") from None
 
     def close(self) -> None:
         self.flush()
-        if not self.done:
+        if self.out is None:
             raise LionSweepError("no rows to summarize")
-        write_parquet(summary_table(pd.concat(self.done, ignore_index=True)), self.path)
+        self.out.close()
+        self.stack.close()  # the summary moves into place, the scratch folder goes
+
+
+def by_range(rows: pa.Table, bucket: int) -> Iterator[tuple[int, pa.Table]]:
+    """``rows`` cut by configuration range (``config_id // bucket``), ranges ascending,
+    each keeping its rows' order (seed, then config_id)."""
+    ranges = rows.column("config_id").to_numpy() // bucket
+    order = np.argsort(ranges, kind="stable")
+    ranges = ranges[order]
+    rows = rows.take(pa.array(order))
+    cuts = np.flatnonzero(np.diff(ranges)) + 1
+    for start, stop in zip([0, *cuts], [*cuts, len(ranges)], strict=True):
+        yield int(ranges[start]), rows.slice(start, stop - start)
 
 
 def summary_table(frame: pd.DataFrame) -> pa.Table:
