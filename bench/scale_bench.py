@@ -10,9 +10,9 @@ The default study is config/config.yaml's: titanic's 20^3 grid, spambase's and
 mushroom's 10^3, lion and adamw, 3 seeds, 20 epochs, shards of 1,000 configurations
 (60,018 rows). A scale multiplies each grid's lr axis (finer grids: the datasets and so
 the number of figures stay those of the study). ``confirm`` trains; its measured part
-is what it does before training (import, read, select: ``lionsweep.confirm.retrain.plan``),
-named ``confirm-plan``. Peak RSS is ``getrusage(RUSAGE_CHILDREN)`` of a wrapper process
-that runs the one command.
+is what it does before training (import, read, select:
+``lionsweep.confirm.retrain.from_summary``), named ``confirm-plan``. Peak RSS is
+``getrusage(RUSAGE_CHILDREN)`` of a wrapper process that runs the one command.
 
     .venv/bin/python bench/scale_bench.py --scales 1 10 [--stages aggregate tables]
 """
@@ -107,12 +107,13 @@ def commands(folder: Path, shards: list[Path]) -> dict[str, list[str]]:
     listing.write_text("".join(f"{p}\n" for p in shards))
     sweep, summary = str(folder / "sweep.parquet"), str(folder / "summary.parquet")
     py, common = sys.executable, ["--datasets", *GRIDS, "--optimizers", *OPTIMIZERS]
-    plan = (
-        "import sys; from lionsweep.confirm.retrain import plan; "
-        "from lionsweep.results.selection import Metrics, restrict; "
-        "from lionsweep.sweep.summary import load_columns; "
-        "f = restrict(load_columns(sys.argv[1]), sys.argv[2:5], sys.argv[5:]); "
-        "print(len(plan(f, Metrics('final'))))"
+    plan = (  # the rule's path: the sweep's seeds, then a grid of the summary at a time
+        "import argparse, sys; from pathlib import Path; "
+        "from lionsweep.confirm.retrain import from_summary; "
+        "from lionsweep.results.scoring import Metrics; "
+        "a = argparse.Namespace(sweep=Path(sys.argv[1]), summary=Path(sys.argv[2]), "
+        "datasets=sys.argv[3:6], optimizers=sys.argv[6:]); "
+        "print(len(from_summary(a, Metrics('final'))[0]))"
     )
     ls = [py, "-m", "lionsweep"]
     out = {"tables": ["--outdir", str(folder / "tables")]}
@@ -120,7 +121,7 @@ def commands(folder: Path, shards: list[Path]) -> dict[str, list[str]]:
     out["figures"] = ["--summary", summary, "--outdir", str(folder / "figures")]
     return {
         "aggregate": [*ls, "aggregate", *out["aggregate"]],
-        "confirm-plan": [py, "-c", plan, sweep, *GRIDS, *OPTIMIZERS],
+        "confirm-plan": [py, "-c", plan, sweep, summary, *GRIDS, *OPTIMIZERS],
         "tables": [*ls, "tables", "--sweep", sweep, *out["tables"], *common],
         "figures": [*ls, "figures", "--sweep", sweep, *out["figures"], *common],
     }
@@ -157,12 +158,17 @@ def main() -> None:
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
     parser.add_argument("--workdir", type=Path, default=ROOT / "results" / "bench-scale")
     parser.add_argument("--keep", action="store_true", help="keep each scale's files")
+    parser.add_argument("--reuse", action="store_true", help="reuse a kept scale's shards")
     args = parser.parse_args()
     results: dict[str, list[tuple[int, float, float]]] = {s: [] for s in args.stages}
     for scale in args.scales:
         folder = args.workdir / f"{scale}x"
-        shutil.rmtree(folder, ignore_errors=True)
-        shards, _ = write_study(folder, scale)
+        listing = folder / "shards" / "list.txt"
+        if args.reuse and listing.exists():  # a kept study (--keep): its shards as written
+            shards = [Path(line) for line in listing.read_text().splitlines()]
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+            shards, _ = write_study(folder, scale)
         cmds = commands(folder, shards)
         rows = 0
         for stage in ("aggregate", *[s for s in args.stages if s != "aggregate"]):

@@ -25,7 +25,7 @@ from synthetic_sweep import diverge, make_sweep, to_parquet
 
 from lionsweep.cli import main
 from lionsweep.config import confirm_seeds, validate
-from lionsweep.confirm.retrain import check_seeds, confirm, plan
+from lionsweep.confirm.retrain import check_seeds, confirm, plan, plan_summary
 from lionsweep.errors import LionSweepError
 from lionsweep.results.claims import CONFIRMED
 from lionsweep.results.confirmed import confirmed_table, gains, load_confirm
@@ -33,6 +33,7 @@ from lionsweep.results.scoring import FINAL
 from lionsweep.results.selection import NO_GRID_POINT, check_sweep, config_table, select_honest
 from lionsweep.results.tables import run_tables
 from lionsweep.results.tradeoff import seeds_tradeoff
+from lionsweep.sweep.summary import summarize, summary_groups, summary_table
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 SETTINGS = {"hidden": 8, "dropout": 0.2, "epochs": 2, "batch_size": 16, "dtype": "float32"}
@@ -81,8 +82,8 @@ def test_overlap_message_names_the_shared_seeds(config: dict) -> None:
 def test_cli_refuses_sweep_seeds_unless_asked() -> None:
     frame = make_sweep(seeds=(0, 1, 2))
     with pytest.raises(LionSweepError, match=r"confirm seeds \[1\] are sweep seeds"):
-        check_seeds(frame, [1, 7])
-    check_seeds(frame, [7, 8])
+        check_seeds(frame["seed"].unique().tolist(), [1, 7])
+    check_seeds(frame["seed"].unique().tolist(), [7, 8])
 
 
 # ------------------------------------------------------------------ picking
@@ -111,6 +112,37 @@ def test_plan_records_a_failed_selection() -> None:
     lost = picks.loc[("toy", "lion", "tuned")]
     assert pd.isna(lost.config_id) and lost.note == NO_GRID_POINT
     assert picks.loc[("toy", "lion", "default"), "note"] == ""
+
+
+@pytest.mark.parametrize("degenerate", [False, True])
+def test_plan_from_the_summary_is_the_plan_from_rows(
+    tmp_path: Path, degenerate: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19: confirm selects from summary.parquet one (dataset, optimizer) at a time
+    (the rows of a 100x sweep held 5 GB); the picks are those of the sweep's rows, a pair
+    without a working grid point included, and no read holds another pair's rows."""
+    import lionsweep.sweep.summary as summary_module
+
+    frame = make_sweep(datasets=("toy", "wide"), optimizers=("lion", "adamw", "sgd"))
+    if degenerate:
+        diverge(frame, (frame.optimizer == "lion") & (frame.dataset == "toy") & ~frame.is_default)
+    summary = tmp_path / "summary.parquet"
+    # row groups of a few configurations, as the summary's ranges are written
+    pq.write_table(summary_table(summarize(frame)), summary, row_group_size=7)
+    read: list[set[tuple[str, str]]] = []
+    real = summary_module.configs
+    monkeypatch.setattr(
+        summary_module,
+        "configs",
+        lambda s, m: read.append(set(zip(s.dataset, s.optimizer, strict=True))) or real(s, m),
+    )
+    groups = summary_groups(summary)
+    pairs = frame.groupby(["dataset", "optimizer"]).size().index.tolist()
+    assert list(groups) == pairs
+    assert set(groups.values()) == {"acc"}
+    picks = plan_summary(summary, FINAL, list(groups))
+    pd.testing.assert_frame_equal(picks, plan(frame, FINAL), check_exact=True)
+    assert [len(r) for r in read] == [1] * len(groups)
 
 
 # ------------------------------------------------------------------ training (real engine)

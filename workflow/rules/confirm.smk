@@ -6,6 +6,8 @@
 rule confirm:
     input:
         sweep=SWEEP,
+        # selection reads the per-configuration summary, a grid at a time (issue 19)
+        summary=SUMMARY,
         data=[f for d in DATASETS for f in (*prepared(d), f"{data_dir(d)}/meta.json")],
     output:
         CONFIRM,
@@ -31,7 +33,8 @@ rule confirm:
         # makes the confirmation out of date even when the sweep table was not rebuilt
         inputs=sweep_digest(),
     shell:
-        "python -m lionsweep confirm --sweep {input.sweep:q} --data {params.data:q}"
+        "python -m lionsweep confirm --sweep {input.sweep:q} --summary {input.summary:q}"
+        " --data {params.data:q}"
         " --seeds {params.seeds:q} --settings {params.settings:q} --results {params.results:q}"
         " --datasets {params.datasets:q} --optimizers {params.optimizers:q} --threads {threads}"
         " --job-mem-mb {resources.mem_mb} --inputs-digest {params.inputs:q}"

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from lionsweep.atomic import write_parquet
 from lionsweep.errors import LionSweepError
@@ -43,7 +44,7 @@ from lionsweep.results.selection import (
 )
 from lionsweep.sweep.aggregate import nan_for_other_tasks
 from lionsweep.sweep.shards import check_device, train_configs
-from lionsweep.sweep.summary import load_columns
+from lionsweep.sweep.summary import group_configs, load_columns, summary_groups
 from lionsweep.train.memory import selection_mb
 
 ROLES = ("default", "tuned")  # the role column's values, in this order
@@ -52,10 +53,21 @@ OUT_OF_KEY = ("shard",)  # a sweep column that means nothing here
 
 
 def plan(frame: pd.DataFrame, metrics: Metrics) -> pd.DataFrame:
+    """Per (dataset, optimizer) of the sweep's rows: the default and the honest choice."""
+    return plan_configs(config_table(check_sweep(frame), metrics))
+
+
+def plan_summary(path: Path, metrics: Metrics, pairs: list[tuple[str, str]]) -> pd.DataFrame:
+    """``plan`` from summary.parquet, one (dataset, optimizer) read at a time: memory
+    holds one grid's configurations, not the sweep's rows (issue 19)."""
+    plans = [plan_configs(group_configs(path, metrics, d, o)) for d, o in pairs]
+    return pd.concat(plans, ignore_index=True)
+
+
+def plan_configs(configs: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, optimizer): the default and the honest choice (``select_honest``),
     as grid-table rows (config_id, is_default, hyperparameters) with their ``role``.
     A pair without a working grid point gets a tuned row with NA config_id and ``note``."""
-    configs = config_table(check_sweep(frame), metrics)
     chosen = select_honest(configs).set_index(GROUP)
     rows = []
     for (dataset, optimizer), g in configs.groupby(GROUP, sort=True):
@@ -81,11 +93,11 @@ def _config(row: pd.Series) -> dict[str, Any]:
     }
 
 
-def check_seeds(frame: pd.DataFrame, seeds: list[int]) -> None:
+def check_seeds(swept: list[int], seeds: list[int]) -> None:
     """Fresh seeds only: a sweep seed would report the selection's own luck again."""
     if not seeds:
         raise LionSweepError("confirm: no seeds given (confirm.seeds must be at least 1)")
-    reused = sorted(set(seeds) & set(frame["seed"].unique().tolist()))
+    reused = sorted(set(seeds) & set(swept))
     if reused:
         raise LionSweepError(
             f"confirm seeds {reused} are sweep seeds (sweep.seeds): the confirmation must "
@@ -152,12 +164,28 @@ def confirm(
     threads: int | None = None,
     job_mem_mb: int | None = None,
 ) -> pa.Table:
+    """The confirmation of the sweep's rows ``frame`` (``confirm_picks``)."""
+    primary = frame.groupby("dataset")[PRIMARY].first().to_dict() if PRIMARY in frame else {}
+    return confirm_picks(
+        plan(frame, metrics), primary, data_dirs, seeds, settings, threads, job_mem_mb
+    )
+
+
+def confirm_picks(
+    picks: pd.DataFrame,
+    primary: dict[str, str],
+    data_dirs: dict[str, Path],
+    seeds: list[int],
+    settings: dict[str, Any],
+    threads: int | None = None,
+    job_mem_mb: int | None = None,
+) -> pa.Table:
     """The confirmation table: one row per (dataset, optimizer, seed, role), the sweep
-    table's columns plus ``role`` and ``note``, sorted by key (stable bytes)."""
+    table's columns plus ``role`` and ``note``, sorted by key (stable bytes).
+    ``primary``: each dataset's primary metric in the sweep, kept over training's own."""
     check_device(settings.get("device"))
     # the sweep's halving selects among a grid; the confirmation trains its picks whole
     settings = {k: v for k, v in settings.items() if k not in ("halving", "halving_metric")}
-    picks = plan(frame, metrics)
     lacking = sorted(set(picks["dataset"]) - set(data_dirs))
     if lacking:  # before any training, not after the datasets that have one
         raise LionSweepError(f"--data: no prepared data folder for dataset(s) {lacking}")
@@ -173,11 +201,10 @@ def confirm(
             flush=True,
         )
     table = pa.concat_tables(tables, promote_options="default")
-    if PRIMARY in frame.columns:  # training writes its task's; keep the sweep's (with_primary)
-        chosen = frame.groupby("dataset")[PRIMARY].first()
-        primary = chosen.loc[table.column("dataset").to_pandas()].tolist()
+    if primary:  # training writes its task's; keep the sweep's (with_primary)
+        names = [primary[d] for d in table.column("dataset").to_pylist()]
         at = table.schema.get_field_index(PRIMARY)
-        table = table.set_column(at, PRIMARY, pa.array(primary, pa.string()))
+        table = table.set_column(at, PRIMARY, pa.array(names, pa.string()))
     return nan_for_other_tasks(table).sort_by([(k, "ascending") for k in KEYS])
 
 
@@ -209,6 +236,9 @@ def seed_list(text: str) -> list[int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sweep", required=True, type=Path, help="results/<study>/sweep.parquet")
+    parser.add_argument(
+        "--summary", type=Path, help="results/<study>/summary.parquet (select from it)"
+    )
     parser.add_argument("--data", required=True, nargs="+", type=Path, help="prepared folders")
     parser.add_argument("--seeds", required=True, type=seed_list, help='e.g. "1000 1001 1002"')
     parser.add_argument("--settings", required=True, help="model+training config as JSON")
@@ -228,22 +258,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     results = parse_settings(args.results, "--results")
-    # only the columns selection reads (lionsweep.sweep.summary): not every metric of every row
-    frame = load_columns(args.sweep, extra=results["primary_metrics"].values())
-    frame = restrict(frame, args.datasets, args.optimizers)
-    if not args.allow_sweep_seeds:
-        check_seeds(frame, args.seeds)
     try:
         settings = json.loads(args.settings)
     except json.JSONDecodeError as err:
         raise LionSweepError(f"--settings is not valid JSON ({err})") from None
-    frame = with_primary(frame, results["primary_metrics"])
     metrics = Metrics(results["honest_metrics"])
+    if args.summary is not None and not results["primary_metrics"]:
+        picks, primary, swept, rows = from_summary(args, metrics)
+    else:  # a configured primary metric: the summary holds each task's own
+        picks, primary, swept, rows = from_rows(args, results, metrics)
+    if not args.allow_sweep_seeds:
+        check_seeds(swept, args.seeds)
     # the training's grant: the job's, less what the selection holds (lionsweep.train.memory)
-    grant = None if args.job_mem_mb is None else args.job_mem_mb - selection_mb(len(frame))
-    table = confirm(
-        frame, data_folders(args.data), args.seeds, settings, metrics, args.threads, grant
-    )
+    grant = None if args.job_mem_mb is None else args.job_mem_mb - selection_mb(rows)
+    dirs = data_folders(args.data)
+    table = confirm_picks(picks, primary, dirs, args.seeds, settings, args.threads, grant)
     write_parquet(table, args.output)
     digest = f" (inputs digest {args.inputs_digest})" if args.inputs_digest else ""
     print(f"{args.output}: {table.num_rows} rows, {len(args.seeds)} seeds{digest}")
+
+
+Picked = tuple[pd.DataFrame, dict[str, str], list[int], int]
+
+
+def from_summary(args: argparse.Namespace, metrics: Metrics) -> Picked:
+    """The picks from summary.parquet, a grid at a time; the sweep gives its seeds only."""
+    groups = summary_groups(args.summary)
+    pairs = pd.DataFrame([(d, o, m) for (d, o), m in groups.items()], columns=[*GROUP, "metric"])
+    pairs = restrict(pairs, args.datasets, args.optimizers, str(args.summary))
+    keys = list(zip(pairs["dataset"], pairs["optimizer"], strict=True))
+    try:
+        seeds = pq.read_table(args.sweep, columns=["seed"]).column("seed").unique().to_pylist()
+        rows = pq.read_metadata(args.sweep).num_rows  # as the rule's request counts them
+    except (OSError, pa.ArrowInvalid, KeyError) as err:
+        raise LionSweepError(f"{args.sweep}: not a readable sweep table ({err})") from None
+    primary = dict(zip(pairs["dataset"], pairs["metric"], strict=True))
+    return plan_summary(args.summary, metrics, keys), primary, seeds, rows
+
+
+def from_rows(args: argparse.Namespace, results: dict[str, Any], metrics: Metrics) -> Picked:
+    """The picks from the sweep's rows (only the columns selection reads)."""
+    frame = load_columns(args.sweep, extra=results["primary_metrics"].values())
+    frame = with_primary(
+        restrict(frame, args.datasets, args.optimizers), results["primary_metrics"]
+    )
+    primary = frame.groupby("dataset")[PRIMARY].first().to_dict()
+    return plan(frame, metrics), primary, frame["seed"].unique().tolist(), len(frame)

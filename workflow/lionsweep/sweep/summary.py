@@ -204,6 +204,31 @@ def load_summary(path: str | Path) -> pd.DataFrame:
         raise LionSweepError(f"{path}: not a readable summary table ({err})") from None
 
 
+def summary_groups(path: str | Path) -> dict[tuple[str, str], str]:
+    """Each (dataset, optimizer) of the summary, in its order, with its primary metric:
+    three dictionary-encoded columns, whatever the number of configurations."""
+    columns = [*GROUP, "metric"]
+    try:
+        table = pq.read_table(path, columns=columns, read_dictionary=columns)
+        table = table.unify_dictionaries()  # each row group has its own
+    except (OSError, pa.ArrowInvalid) as err:
+        raise LionSweepError(f"{path}: not a readable summary table ({err})") from None
+    keys = table.group_by(columns, use_threads=False).aggregate([]).to_pylist()
+    return {(k["dataset"], k["optimizer"]): k["metric"] for k in sorted(
+        keys, key=lambda k: (k["dataset"], k["optimizer"]))}  # fmt: skip
+
+
+def group_configs(path: str | Path, metrics: Metrics, dataset: str, optimizer: str) -> pd.DataFrame:
+    """``configs`` of one (dataset, optimizer), read alone: the summary is written a
+    configuration range per row group, so the filter skips the others' row groups."""
+    where = [("dataset", "=", dataset), ("optimizer", "=", optimizer)]
+    try:
+        summary = pq.read_table(path, filters=where).to_pandas()
+    except (OSError, pa.ArrowInvalid) as err:
+        raise LionSweepError(f"{path}: not a readable summary table ({err})") from None
+    return configs(summary, metrics)
+
+
 def configs(summary: pd.DataFrame, metrics: Metrics) -> pd.DataFrame:
     """``selection.config_table(sweep, metrics)`` from the summary: the same frame."""
     prefix = PREFIX[metrics.kind]
