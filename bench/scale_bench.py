@@ -116,7 +116,7 @@ def commands(folder: Path, shards: list[Path]) -> dict[str, list[str]]:
         "print(len(from_summary(a, Metrics('final'))[0]))"
     )
     ls = [py, "-m", "lionsweep"]
-    out = {"tables": ["--outdir", str(folder / "tables")]}
+    out = {"tables": ["--summary", summary, "--outdir", str(folder / "tables")]}
     out["aggregate"] = ["--shard-list", str(listing), "--output", sweep, "--summary", summary]
     out["figures"] = ["--summary", summary, "--outdir", str(folder / "figures")]
     return {
@@ -171,7 +171,12 @@ def main() -> None:
             shards, _ = write_study(folder, scale)
         cmds = commands(folder, shards)
         rows = 0
-        for stage in ("aggregate", *[s for s in args.stages if s != "aggregate"]):
+        reused = (
+            args.reuse and (folder / "sweep.parquet").exists() and "aggregate" not in args.stages
+        )
+        for stage in ([] if reused else ["aggregate"]) + [
+            s for s in args.stages if s != "aggregate"
+        ]:
             seconds, peak = measure(cmds[stage], folder / f"{stage}.log")
             rows = rows or pq.read_metadata(folder / "sweep.parquet").num_rows
             if stage in results:

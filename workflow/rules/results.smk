@@ -8,6 +8,7 @@ from lionsweep.results.files import budget_outputs, figure_outputs, table_output
 rule tables:
     input:
         sweep=SWEEP,
+        summary=SUMMARY,
         confirm=CONFIRM,
         meta=[f"{data_dir(d)}/meta.json" for d in DATASETS],
     output:
@@ -28,7 +29,7 @@ rule tables:
         outdir=lambda w, output: os.path.dirname(output[0]),
     shell:
         "python -m lionsweep tables --sweep {input.sweep:q} --confirm {input.confirm:q}"
-        " --outdir {params.outdir:q}"
+        " --summary {input.summary:q} --outdir {params.outdir:q}"
         " --settings {params.settings:q} --datasets {params.datasets:q}"
         " --optimizers {params.optimizers:q} --meta {input.meta:q} > {log:q} 2>&1"
 

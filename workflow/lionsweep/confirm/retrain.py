@@ -283,17 +283,14 @@ Picked = tuple[pd.DataFrame, dict[str, str], list[int], int]
 
 def from_summary(args: argparse.Namespace, metrics: Metrics) -> Picked:
     """The picks from summary.parquet, a grid at a time; the sweep gives its seeds only."""
-    groups = summary_groups(args.summary)
-    pairs = pd.DataFrame([(d, o, m) for (d, o), m in groups.items()], columns=[*GROUP, "metric"])
-    pairs = restrict(pairs, args.datasets, args.optimizers, str(args.summary))
-    keys = list(zip(pairs["dataset"], pairs["optimizer"], strict=True))
+    groups = summary_groups(args.summary, args.datasets, args.optimizers)
     try:
         seeds = pq.read_table(args.sweep, columns=["seed"]).column("seed").unique().to_pylist()
         rows = pq.read_metadata(args.sweep).num_rows  # as the rule's request counts them
     except (OSError, pa.ArrowInvalid, KeyError) as err:
         raise LionSweepError(f"{args.sweep}: not a readable sweep table ({err})") from None
-    primary = dict(zip(pairs["dataset"], pairs["metric"], strict=True))
-    return plan_summary(args.summary, metrics, keys), primary, seeds, rows
+    primary = {d: m for (d, _), m in groups.items()}
+    return plan_summary(args.summary, metrics, list(groups)), primary, seeds, rows
 
 
 def from_rows(args: argparse.Namespace, results: dict[str, Any], metrics: Metrics) -> Picked:

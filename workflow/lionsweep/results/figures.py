@@ -235,7 +235,6 @@ def save(fig: Figure, outdir: Path, stem: str) -> list[Path]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_sweep_arguments(parser)
-    parser.add_argument("--summary", type=Path, help="results/<study>/summary.parquet")
     parser.add_argument("--confirm", type=Path, help="confirm.parquet (the field's rank figure)")
 
 

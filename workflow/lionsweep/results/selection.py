@@ -75,6 +75,7 @@ CHOSEN_METRICS = "primary_metrics"
 # Not a `results:` key either: {dataset: {optimizer: {param: [low, high, scale]}}} of the
 # sampled axes (lionsweep.sweep.grid.sampled_ranges), which the workflow adds when a grid has any.
 SAMPLED_RANGES = "sampled_ranges"
+GRID_COUNTS = "grid_counts"  # configs.attrs key: (points, failed) per (dataset, optimizer)
 
 
 INTEGER_MINIMA = {"top_k": 1, "bootstrap_resamples": 100, "tick_labels": 2, "figure_width_px": 800}
@@ -180,8 +181,9 @@ def check_sweep(frame: pd.DataFrame, curves: bool = False, whole: bool = True) -
 
     A sweep without ``primary_metric`` (written before tasks) is binary accuracy, and a
     hyperparameter column an older sweep lacks is NaN (no optimizer of it had it). Not
-    ``whole``: a configuration range, which holds the default in one range only (the
-    summary's; ``aggregate`` has checked the whole grids).
+    ``whole``: part of a sweep (a configuration range, a batch of rows), whose seeds need
+    not cover the same configurations nor hold the default (``aggregate`` checked that
+    of the whole grids).
     """
     if frame.empty:
         raise LionSweepError("the sweep table is empty")
@@ -206,7 +208,7 @@ def check_sweep(frame: pd.DataFrame, curves: bool = False, whole: bool = True) -
         raise LionSweepError("duplicate (dataset, optimizer, seed, config_id) rows")
     counts = frame.groupby(GROUP)["seed"].nunique()
     sizes = frame.groupby([*GROUP, "seed"]).size().groupby(level=[0, 1]).nunique()
-    if (sizes > 1).any():
+    if whole and (sizes > 1).any():
         bad = sizes[sizes > 1].index.tolist()
         raise LionSweepError(f"seeds cover different numbers of configurations in {bad}")
     defaults = frame[frame["is_default"]].groupby([*GROUP, "seed"]).size()
@@ -274,6 +276,17 @@ def with_named_copies(out: pd.DataFrame) -> pd.DataFrame:
             for stat in ("mean", "sd"):
                 out.loc[here, f"{named}_{stat}"] = out.loc[here, f"{generic}_{stat}"]
     return out
+
+
+def grid_counts(configs: pd.DataFrame) -> dict[tuple[str, str], tuple[int, int]]:
+    """Each (dataset, optimizer)'s grid points and failed points: ``configs.attrs``'
+    where the table holds only some of them (``results.reads.compact_configs``)."""
+    if GRID_COUNTS in configs.attrs:
+        return configs.attrs[GRID_COUNTS]
+    grid = configs[~configs["is_default"]]
+    failed = grid.groupby(GROUP)["failed"].agg(["size", "sum"])
+    out = {k: (int(n), int(f)) for k, (n, f) in zip(failed.index, failed.to_numpy(), strict=True)}
+    return {k: out.get(k, (0, 0)) for k in configs.groupby(GROUP).size().index}
 
 
 def rank_grid(configs: pd.DataFrame) -> pd.DataFrame:
@@ -397,6 +410,9 @@ def restrict(
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     """The command line shared by `lionsweep tables` and `lionsweep figures`."""
     parser.add_argument("--sweep", required=True, type=Path, help="results/sweep.parquet")
+    parser.add_argument(
+        "--summary", type=Path, help="results/<study>/summary.parquet (per configuration)"
+    )
     parser.add_argument("--outdir", required=True, type=Path)
     parser.add_argument("--settings", default="{}", help="the `results:` config section as JSON")
     parser.add_argument("--datasets", nargs="*", help="datasets to report, in this order")

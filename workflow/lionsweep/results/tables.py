@@ -28,6 +28,7 @@ from lionsweep.results.field import NOT_AVAILABLE as FIELD_NOT_AVAILABLE
 from lionsweep.results.field import field_tables
 from lionsweep.results.files import is_field, table_names
 from lionsweep.results.paper import PAPER_OPTIMIZER, PICKED, paper_tables
+from lionsweep.results.reads import compact_configs, table_rows
 from lionsweep.results.scoring import Metrics, by_metric, metric_of, with_primary
 from lionsweep.results.selection import (
     GROUP,
@@ -35,6 +36,7 @@ from lionsweep.results.selection import (
     NO_GRID_POINT,
     add_sweep_arguments,
     config_table,
+    grid_counts,
     metric_info,
     parse_settings,
     per_seed,
@@ -53,7 +55,7 @@ from lionsweep.results.stats import (
     paired,
 )
 from lionsweep.results.writers import datasets_table, dropped_note, write_table
-from lionsweep.sweep.summary import load_columns
+from lionsweep.sweep.summary import load_columns, summary_groups
 
 
 def shown_hparams(configs: pd.DataFrame) -> list[str]:
@@ -83,7 +85,7 @@ def honest_table(
     keeps its default's numbers and n/a for the rest, with the reason in ``note``.
     """
     chosen = mark_grid_edges(select_honest(configs), configs).set_index(GROUP)
-    grid = configs[~configs["is_default"]]
+    counts = grid_counts(configs)
     shown = shown_hparams(configs)
     rows = []
     for dataset, optimizer in configs.groupby(GROUP).size().index:
@@ -91,7 +93,6 @@ def honest_table(
         test = metrics.col("test", info.name)
         base = per_seed(frame, dataset, optimizer, _default_id(configs, dataset, optimizer), test)
         b = mean_ci(base, level, info.bounds)
-        g = grid[(grid["dataset"] == dataset) & (grid["optimizer"] == optimizer)]
         row: dict[str, Any] = {"dataset": dataset, "optimizer": optimizer, "metric": info.name}
         row |= {"metrics": metrics.kind, "config_id": pd.NA}
         row |= {k: math.nan for k in (*shown, "at_grid_edge", "val_{m}_mean")}
@@ -99,7 +100,8 @@ def honest_table(
         row |= {"default_test_{m}_mean": b.mean, "default_test_{m}_lo": b.lo}
         row |= {"default_test_{m}_hi": b.hi}
         row |= {f"gain_{k}": math.nan for k in ("mean", "lo", "hi", "boot_lo", "boot_hi")}
-        row |= {"n_seeds": b.n, "n_grid": len(g), "n_failed": int(g["failed"].sum())}
+        n_grid, n_failed = counts[(dataset, optimizer)]
+        row |= {"n_seeds": b.n, "n_grid": n_grid, "n_failed": n_failed}
         row["note"] = "; ".join(filter(None, (NO_GRID_POINT, diverged_note(b.dropped, len(base)))))
         if (dataset, optimizer) in chosen.index:
             r = chosen.loc[(dataset, optimizer)]
@@ -140,16 +142,20 @@ def run_tables(
     meta: list[Path] | None = None,
     optimizers: list[str] | None = None,
     confirm: pd.DataFrame | None = None,
+    configs: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
     """All tables as DataFrames (numbers, not strings): the testable core of `run`.
 
     ``confirm``: confirm.parquet's rows (``lionsweep.results.confirmed.load_confirm``); without
-    it the `confirmed` table is n/a and the claims have no confirmed protocol."""
+    it the `confirmed` table is n/a and the claims have no confirmed protocol. ``configs``:
+    the configurations (``results.reads``: of a sweep too large for ``frame`` to hold it
+    whole); by default ``frame``'s."""
     cfg = settings(cfg)
     metrics, level = Metrics(cfg["honest_metrics"]), float(cfg["ci_level"])
     resamples = int(cfg["bootstrap_resamples"])
     order = datasets or sorted(frame["dataset"].unique())
-    configs = with_sampled_ranges(config_table(frame, metrics), cfg)
+    configs = config_table(frame, metrics) if configs is None else configs
+    configs = with_sampled_ranges(configs, cfg)
     paper, paper_seeds = paper_tables(frame, configs, cfg["paper_table"])
     honest = honest_table(frame, configs, metrics, level, resamples)
     out = {
@@ -359,19 +365,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--confirm", type=Path, help="results/<study>/confirm.parquet")
 
 
+def read(args: argparse.Namespace, cfg: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The rows and configurations the tables read (issue 19): from the summary, a grid
+    at a time, and the rows they pair (``results.reads``); with a configured primary
+    metric (the summary holds each task's own), the rows selection reads, whole."""
+    if args.summary is None or cfg["primary_metrics"]:
+        extra = cfg["primary_metrics"].values()
+        frame = restrict(load_columns(args.sweep, extra=extra), args.datasets, args.optimizers)
+        return with_primary(frame, cfg["primary_metrics"]), None
+    full = settings(cfg)
+    pairs = summary_groups(args.summary, args.datasets, args.optimizers)
+    configs = compact_configs(args.summary, Metrics(full["honest_metrics"]), pairs, full["top_k"])
+    rows = restrict(table_rows(args.sweep, configs), args.datasets, args.optimizers)
+    return rows, configs
+
+
 def run(args: argparse.Namespace) -> None:
-    # only the columns selection reads (issue 19: memory scales with them, not the sweep's)
     cfg = parse_settings(args.settings)
-    extra = cfg["primary_metrics"].values()
-    frame = restrict(load_columns(args.sweep, extra=extra), args.datasets, args.optimizers)
-    frame = with_primary(frame, cfg["primary_metrics"])
+    frame, configs = read(args, cfg)
     confirm = None
     if args.confirm is not None:
         metrics = Metrics(settings(cfg)["honest_metrics"])
         confirm = load_confirm(args.confirm, metrics)
         confirm = restrict(confirm, args.datasets, args.optimizers, str(args.confirm))
         check_primary(confirm, frame, args.confirm)
-    tables = run_tables(frame, cfg, args.datasets, args.meta, args.optimizers, confirm)
+    tables = run_tables(frame, cfg, args.datasets, args.meta, args.optimizers, confirm, configs)
     for name in table_names(args.optimizers or list(frame["optimizer"].unique())):
         text = caption(name, tables[name], settings(cfg), tables["datasets"])
         write_table(tables[name], name, args.outdir, text)

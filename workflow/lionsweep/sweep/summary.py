@@ -35,6 +35,7 @@ from lionsweep.results.selection import (
     check_sweep,
     config_table,
     metric_info,
+    restrict,
     with_named_copies,
 )
 from lionsweep.train.tasks import PRIMARY_METRIC
@@ -204,18 +205,21 @@ def load_summary(path: str | Path) -> pd.DataFrame:
         raise LionSweepError(f"{path}: not a readable summary table ({err})") from None
 
 
-def summary_groups(path: str | Path) -> dict[tuple[str, str], str]:
-    """Each (dataset, optimizer) of the summary, in its order, with its primary metric:
-    three dictionary-encoded columns, whatever the number of configurations."""
+def summary_groups(
+    path: str | Path, datasets: list[str] | None = None, optimizers: list[str] | None = None
+) -> dict[tuple[str, str], str]:
+    """Each (dataset, optimizer) of the summary, in its order, with its primary metric
+    (three dictionary-encoded columns, whatever the number of configurations); only
+    ``datasets`` and ``optimizers`` when given, each of which must be there."""
     columns = [*GROUP, "metric"]
     try:
         table = pq.read_table(path, columns=columns, read_dictionary=columns)
         table = table.unify_dictionaries()  # each row group has its own
     except (OSError, pa.ArrowInvalid) as err:
         raise LionSweepError(f"{path}: not a readable summary table ({err})") from None
-    keys = table.group_by(columns, use_threads=False).aggregate([]).to_pylist()
-    return {(k["dataset"], k["optimizer"]): k["metric"] for k in sorted(
-        keys, key=lambda k: (k["dataset"], k["optimizer"]))}  # fmt: skip
+    keys = table.group_by(columns, use_threads=False).aggregate([]).to_pandas()
+    keys = restrict(keys.astype(str), datasets, optimizers, str(path)).sort_values(GROUP)
+    return {(d, o): m for d, o, m in keys[columns].itertuples(index=False, name=None)}
 
 
 def group_configs(path: str | Path, metrics: Metrics, dataset: str, optimizer: str) -> pd.DataFrame:
@@ -240,15 +244,15 @@ def configs(summary: pd.DataFrame, metrics: Metrics) -> pd.DataFrame:
     return with_named_copies(out)
 
 
-def load_columns(path: str | Path, curves: bool = False, extra: Iterable[str] = ()) -> pd.DataFrame:
-    """The sweep's rows with only the columns selection and the figures read (and the
-    validation curves with ``curves``), checked as ``selection.load_sweep`` checks;
-    ``extra``: metrics read besides the rows' own (datasets.<name>.primary_metric)."""
+def sweep_metrics(path: str | Path, extra: Iterable[str] = ()) -> tuple[pa.Schema, list[str]]:
+    """The sweep's schema (its required columns checked) and the primary metrics its
+    rows name, with ``extra`` (configured ones), read from one dictionary column."""
     try:
         schema = pq.read_schema(path)
         metrics = [FALLBACK_METRIC]
         if PRIMARY in schema.names:
-            found = pq.read_table(path, columns=[PRIMARY]).column(PRIMARY).unique()
+            found = pq.read_table(path, columns=[PRIMARY], read_dictionary=[PRIMARY])
+            found = found.column(PRIMARY).unique()
             metrics = [m for m in found.to_pylist() if m] or metrics
         metrics = list(dict.fromkeys([*metrics, *extra]))
     except (OSError, ValueError) as err:
@@ -256,6 +260,14 @@ def load_columns(path: str | Path, curves: bool = False, extra: Iterable[str] = 
     missing = [c for c in REQUIRED if c not in schema.names]
     if missing:
         raise LionSweepError(f"{path}: missing columns {missing} (see docs/schema.md)")
+    return schema, metrics
+
+
+def load_columns(path: str | Path, curves: bool = False, extra: Iterable[str] = ()) -> pd.DataFrame:
+    """The sweep's rows with only the columns selection and the figures read (and the
+    validation curves with ``curves``), checked as ``selection.load_sweep`` checks;
+    ``extra``: metrics read besides the rows' own (datasets.<name>.primary_metric)."""
+    schema, metrics = sweep_metrics(path, extra)
     try:  # an unknown metric name in the sweep: say which file
         columns = needed_columns(schema, metrics)
     except LionSweepError as err:

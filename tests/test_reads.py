@@ -1,0 +1,78 @@
+"""The tables of a sweep of any size (issue 19): from the summary's compact
+configurations and the rows they pair, read a grid and a batch at a time, every table
+is the one the whole sweep gives, to the last bit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from synthetic_sweep import DEGENERATE, diverge, make_sweep, to_parquet
+
+import lionsweep.results.reads as reads
+from lionsweep.results.scoring import Metrics
+from lionsweep.results.selection import check_sweep, config_table, grid_counts
+from lionsweep.results.tables import run_tables
+from lionsweep.sweep.summary import summarize, summary_groups, summary_table
+
+TASKS = {"titanic": "binary", "wine": "multiclass", "diabetes": "regression"}
+
+
+def _field() -> pd.DataFrame:
+    frame = make_sweep(datasets=tuple(TASKS), optimizers=("lion", "adamw", "sgd"), task=TASKS)
+    diverge(frame, (frame["config_id"] % 4 == 1) & (frame["seed"] == 1))
+    return frame
+
+
+CASES_BIG = "three tasks, diverged seeds"
+CASES = {CASES_BIG: _field, **DEGENERATE}
+
+
+def write(frame: pd.DataFrame, tmp_path: Path) -> tuple[Path, Path]:
+    """sweep.parquet and summary.parquet in row groups of a few rows (as ranges are)."""
+    sweep, summary = tmp_path / "sweep.parquet", tmp_path / "summary.parquet"
+    to_parquet(check_sweep(frame), sweep)
+    pq.write_table(summary_table(summarize(frame)), summary, row_group_size=7)
+    return sweep, summary
+
+
+@pytest.mark.parametrize("kind", ["final", "best_epoch"])
+@pytest.mark.parametrize("case", CASES)
+def test_tables_from_the_summary_are_the_whole_sweep_s(
+    case: str, kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches of 29 rows (so a seed's test-selected best is found across batches),
+    the top 2 configurations kept per grid: every table equal to the whole sweep's."""
+    monkeypatch.setattr(reads, "BATCH_ROWS", 29)
+    frame = CASES[case]()
+    sweep, summary = write(frame, tmp_path)
+    cfg = {"top_k": 2, "honest_metrics": kind, "bootstrap_resamples": 200}
+    configs = reads.compact_configs(summary, Metrics(kind), summary_groups(summary), 2)
+    rows = reads.table_rows(sweep, configs)
+    assert len(rows) <= len(frame) and (len(rows) < len(frame) or case != CASES_BIG)
+    got = run_tables(rows, cfg, configs=configs)
+    expected = run_tables(check_sweep(frame), cfg)
+    assert got.keys() == expected.keys()
+    for name, table in expected.items():
+        pd.testing.assert_frame_equal(got[name], table, check_exact=True, obj=name)
+
+
+def test_compact_configs_keep_what_the_tables_read(tmp_path: Path) -> None:
+    """Per grid: the default, the top k, the best decayed and undecayed point and each
+    axis's extremes; the grid's size and failures whole in attrs."""
+    frame = _field()
+    _, summary = write(frame, tmp_path)
+    full = config_table(check_sweep(frame), Metrics("final"))
+    compact = reads.compact_configs(summary, Metrics("final"), summary_groups(summary), 1)
+    assert len(compact) < len(full)
+    assert grid_counts(compact) == grid_counts(full)
+    for (d, o), g in full.groupby(["dataset", "optimizer"]):
+        kept = compact[(compact.dataset == d) & (compact.optimizer == o)]
+        grid, mine = g[~g.is_default], kept[~kept.is_default]
+        for h in ("lr", "beta1", "weight_decay", "momentum"):
+            same = (grid[h].min(), grid[h].max()), (mine[h].min(), mine[h].max())
+            np.testing.assert_equal(*same)
+        assert kept.is_default.sum() == 1
