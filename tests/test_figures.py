@@ -84,7 +84,7 @@ def test_heatmap_is_best_over_beta1_of_seed_means(sweep, configs) -> None:
 
 
 def test_marginals_best_and_median_per_seed(sweep) -> None:
-    fig, data = plot_marginals(sweep, FINAL, "toy", OPTS)
+    fig, data = plot_marginals(sweep, None, FINAL, "toy", OPTS)
     g = grid_of(sweep, "toy", "lion")
     g = g[~g["diverged"]]
     per = g.groupby(["lr", "seed"])["val_acc"].agg(["max", "median"]) * 100
@@ -274,7 +274,7 @@ def _draw_all(frame: pd.DataFrame) -> dict[str, Figure]:
     d = datasets[0]
     return {
         "heatmap": heatmaps(configs, chosen, d, opts)[0],
-        "marginal": plot_marginals(frame, FINAL, d, opts)[0],
+        "marginal": plot_marginals(frame, None, FINAL, d, opts)[0],
         "curves": plot_curves(frame, chosen, d, opts)[0],
         "sensitivity": plot_sensitivity(configs, 1.0, datasets, opts)[0],
         "importance": plot_importance(configs, datasets, opts)[0],
@@ -422,7 +422,7 @@ def test_sgd_heatmap_is_best_over_its_own_axes_in_r2(tmp_path: Path) -> None:
 
 def test_sgd_marginals_and_curves_name_r2_and_momentum(tmp_path: Path) -> None:
     frame = sgd_regression_sweep()
-    fig, data = plot_marginals(frame, FINAL, "diabetes", ["lion", "sgd"])
+    fig, data = plot_marginals(frame, None, FINAL, "diabetes", ["lion", "sgd"])
     sgd = [a for a in fig.axes[4:] if a.axison]  # the second row: SGD's panels
     assert [a.get_xlabel() for a in sgd] == [
         "learning rate (log scale)", "weight decay", "momentum", "nesterov"
@@ -491,7 +491,7 @@ def test_marginal_means_lie_within_their_seed_range(tmp_path: Path) -> None:
     one-value axis negative and the figures job fail (the field study's SGD momentum)."""
     frame = sgd_regression_sweep()
     frame["val_r2"] = 0.7
-    fig, data = plot_marginals(frame, FINAL, "diabetes", ["lion", "sgd"])
+    fig, data = plot_marginals(frame, None, FINAL, "diabetes", ["lion", "sgd"])
     for d in data.values():
         assert ((d["mean"] >= d["lo"]) & (d["mean"] <= d["hi"])).all()
     save(fig, tmp_path, "marginal_diabetes")

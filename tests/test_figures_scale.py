@@ -106,3 +106,35 @@ def test_the_width_setting_is_checked() -> None:
         LionSweepError, match=r"results\.figure_width_px must be a whole number >= 800"
     ):
         settings({"figure_width_px": 640})
+
+
+def test_the_figures_command_honours_figure_width_px(tmp_path) -> None:
+    """results.figure_width_px reached the all-dataset figures only through the functions'
+    default: the command ignored a user's setting. Through the command (from the summary,
+    as the rule runs it), 800 px wraps six datasets that the default draws in one row."""
+    import json
+
+    import pyarrow.parquet as pq
+    from synthetic_sweep import to_parquet
+
+    from lionsweep.cli import main
+    from lionsweep.sweep.summary import summarize, summary_table
+
+    names = [f"set{i}" for i in range(6)]
+    grids = {"lion": GRID, "adamw": {**GRID, "lr": [1e-3, 1e-2, 1e-1]}}
+    sweep = check_sweep(make_sweep(datasets=tuple(names), seeds=(0, 1), grids=grids))
+    to_parquet(sweep, tmp_path / "sweep.parquet")
+    pq.write_table(summary_table(summarize(sweep)), tmp_path / "summary.parquet")
+    widths = {}
+    for width in (800, WIDTH_PX):
+        out = tmp_path / str(width)
+        argv = ["figures", "--sweep", str(tmp_path / "sweep.parquet"), "--outdir", str(out)]
+        argv += ["--summary", str(tmp_path / "summary.parquet")]
+        assert main([*argv, "--settings", json.dumps({"figure_width_px": width})]) == 0
+        widths[width] = {
+            stem: Image.open(out / f"{stem}.png").size[0]
+            for stem in ("sensitivity", "importance", "effective_decay")
+        }
+    # one importance group (a dataset's optimizers) is wider than 800 px: it cannot wrap
+    assert widths[800]["sensitivity"] <= 800 < widths[WIDTH_PX]["sensitivity"], widths
+    assert widths[800]["effective_decay"] <= 800 < widths[WIDTH_PX]["effective_decay"], widths

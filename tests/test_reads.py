@@ -76,3 +76,21 @@ def test_compact_configs_keep_what_the_tables_read(tmp_path: Path) -> None:
             same = (grid[h].min(), grid[h].max()), (mine[h].min(), mine[h].max())
             np.testing.assert_equal(*same)
         assert kept.is_default.sum() == 1
+
+
+def test_marginals_from_one_grid_s_rows_are_the_whole_sweep_s(tmp_path: Path) -> None:
+    """The marginal figure's numbers from a (dataset, optimizer)'s rows read alone, with
+    only its axes' columns, are those of the whole sweep."""
+    from lionsweep.results.figures import marginal_data
+    from lionsweep.results.heatmap import grid_axes
+
+    frame = _field()
+    sweep, _ = write(frame, tmp_path)
+    whole = check_sweep(frame)
+    configs = config_table(whole, Metrics("final"))
+    for (d, o), g in configs.groupby(["dataset", "optimizer"]):
+        axes = grid_axes(g[~g.is_default])
+        rows = reads.group_rows(sweep, d, o, axes)
+        assert set(rows.dataset) == {d} and set(rows.optimizer) == {o}
+        got = marginal_data(rows, Metrics("final"), d, o, axes)
+        pd.testing.assert_frame_equal(got, marginal_data(whole, Metrics("final"), d, o))

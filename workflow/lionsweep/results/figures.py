@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -21,7 +23,6 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from lionsweep.atomic import write_atomic
-from lionsweep.errors import LionSweepError
 from lionsweep.results.field import plot_field_ranks
 from lionsweep.results.files import FIGURE_FORMATS, figure_stems
 from lionsweep.results.heatmap import (
@@ -37,6 +38,7 @@ from lionsweep.results.heatmap import (
     set_scale,
 )
 from lionsweep.results.overview import DPI, plot_decay, plot_importance, plot_sensitivity
+from lionsweep.results.reads import group_rows, table_rows
 from lionsweep.results.scoring import Metrics, failed, metric_of, score, with_primary
 from lionsweep.results.selection import (
     add_sweep_arguments,
@@ -47,23 +49,27 @@ from lionsweep.results.selection import (
 )
 from lionsweep.results.stats import metric_info
 from lionsweep.results.writers import datasets_table
-from lionsweep.sweep.summary import configs as summary_configs
-from lionsweep.sweep.summary import load_columns, load_summary, with_curves
+from lionsweep.sweep.summary import group_configs, load_columns, summary_groups, with_curves
 from lionsweep.train.tasks import PRIMARY_METRIC
 
 LOSS_LABELS = {"acc": "validation log-loss (nats)", "r2": "validation MSE (standardized target)"}
 
 
 def marginal_data(
-    frame: pd.DataFrame, metrics: Metrics, dataset: str, optimizer: str
+    frame: pd.DataFrame,
+    metrics: Metrics,
+    dataset: str,
+    optimizer: str,
+    axes: list[str] | None = None,
 ) -> pd.DataFrame:
     """Per axis value: best (the lowest for a loss) and median val primary metric (accuracy
     in %) over the other axes, per seed, then mean / min / max over seeds. Failed runs are
-    left out of that seed."""
+    left out of that seed. ``axes``: the grid's (``grid_axes``), when ``frame`` holds
+    only their columns (``results.reads.group_rows``)."""
     g = frame[
         (frame["dataset"] == dataset) & (frame["optimizer"] == optimizer) & ~frame["is_default"]
     ]
-    axes = grid_axes(g)
+    axes = grid_axes(g) if axes is None else axes
     g = g[~failed(g, metrics)]
     info = metric_of(g, dataset)
     g = g.assign(_acc=info.scale * score(g, metrics, "val"))
@@ -81,14 +87,18 @@ def marginal_data(
 
 def plot_marginals(
     frame: pd.DataFrame,
+    data: dict[str, pd.DataFrame] | None,
     metrics: Metrics,
     dataset: str,
     optimizers: list[str],
     ticks: int = MAX_TICK_LABELS,
 ) -> tuple[Figure, dict[str, pd.DataFrame]]:
     """One row per optimizer, one panel per axis, in the grid's own scale (ticks at grid
-    values); a panel without a working grid point says so instead of an empty frame."""
-    data = {o: marginal_data(frame, metrics, dataset, o) for o in optimizers}
+    values); a panel without a working grid point says so instead of an empty frame.
+    ``data``: each optimizer's ``marginal_data`` (None: from ``frame``'s rows), when
+    ``frame`` is the configurations (their axes and values are the rows')."""
+    if data is None:
+        data = {o: marginal_data(frame, metrics, dataset, o) for o in optimizers}
     here = frame[frame["dataset"] == dataset]
     info = metric_of(here, dataset)
     panels = {o: grid_axes(here[(here["optimizer"] == o) & ~here["is_default"]]) for o in data}
@@ -238,33 +248,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--confirm", type=Path, help="confirm.parquet (the field's rank figure)")
 
 
+# (dataset, optimizers) -> what plot_marginals draws from, each optimizer's data or None
+Marginals = Callable[[str, list[str]], tuple[pd.DataFrame, dict[str, pd.DataFrame] | None]]
+
+
+def read(
+    args: argparse.Namespace, cfg: dict[str, Any], metrics: Metrics
+) -> tuple[pd.DataFrame, pd.DataFrame, Marginals]:
+    """The rows drawn (the defaults and the chosen configurations; curves come later),
+    the configurations and the marginal figure's inputs per dataset (issue 19): from the
+    summary, a grid at a time, and a (dataset, optimizer)'s rows at a time; with a
+    configured primary metric (the summary holds each task's own), from the rows whole."""
+    chosen_metrics = cfg["primary_metrics"]
+    if args.summary is None or chosen_metrics:
+        frame = load_columns(args.sweep, extra=chosen_metrics.values())
+        frame = with_primary(restrict(frame, args.datasets, args.optimizers), chosen_metrics)
+        configs = config_table(frame, metrics)
+        return frame, configs, lambda d, opts: (frame, None)
+    groups = summary_groups(args.summary, args.datasets, args.optimizers)
+    parts = [group_configs(args.summary, metrics, d, o) for d, o in groups]
+    configs = pd.concat(parts, ignore_index=True)
+    frame = table_rows(args.sweep, select_honest(configs), paper=False)
+
+    def marginals(dataset: str, optimizers: list[str]) -> tuple[pd.DataFrame, dict]:
+        data = {}
+        for o in optimizers:
+            here = configs[(configs["dataset"] == dataset) & (configs["optimizer"] == o)]
+            axes = grid_axes(here[~here["is_default"]])
+            rows = group_rows(args.sweep, dataset, o, axes)
+            data[o] = marginal_data(rows, metrics, dataset, o, axes)
+        return configs, data
+
+    return frame, configs, marginals
+
+
 def run(args: argparse.Namespace) -> None:
     cfg = parse_settings(args.settings)
     metrics = Metrics(cfg["honest_metrics"])
-    chosen_metrics = cfg["primary_metrics"]
-    # the columns the figures read; curves only for the rows drawn (lionsweep.sweep.summary)
-    frame = restrict(
-        load_columns(args.sweep, extra=chosen_metrics.values()), args.datasets, args.optimizers
-    )
-    frame = with_primary(frame, chosen_metrics)
-    datasets = args.datasets or sorted(frame["dataset"].unique())
-    optimizers = args.optimizers or sorted(frame["optimizer"].unique())
-    if args.summary is None or chosen_metrics:  # the summary holds each task's own metric
-        configs = config_table(frame, metrics)
-    else:
-        summary = restrict(load_summary(args.summary), datasets, optimizers, str(args.summary))
-        configs = summary_configs(summary, metrics)
+    frame, configs, marginals = read(args, cfg, metrics)
+    datasets = args.datasets or sorted(configs["dataset"].unique())
+    optimizers = args.optimizers or sorted(configs["optimizer"].unique())
     chosen = select_honest(configs)
     frame = with_curves(frame, args.sweep, chosen)
     points, ticks = float(cfg["sensitivity_points"]), int(cfg["tick_labels"])
     width = int(cfg["figure_width_px"])
     draw = {
         "heatmap": lambda d: plot_heatmaps(configs, chosen, d, optimizers, ticks),
-        "marginal": lambda d: plot_marginals(frame, metrics, d, optimizers, ticks),
+        "marginal": lambda d: plot_marginals(
+            *marginals(d, optimizers), metrics, d, optimizers, ticks
+        ),
         "curves": lambda d: plot_curves(frame, chosen, d, optimizers),
-        "sensitivity": lambda _: plot_sensitivity(configs, points, datasets, optimizers),
-        "importance": lambda _: plot_importance(configs, datasets, optimizers),
-        "effective_decay": lambda _: plot_decay(configs, datasets, optimizers),
+        "sensitivity": lambda _: plot_sensitivity(configs, points, datasets, optimizers, width),
+        "importance": lambda _: plot_importance(configs, datasets, optimizers, width),
+        "effective_decay": lambda _: plot_decay(configs, datasets, optimizers, width),
         "ranks": lambda _: plot_field_ranks(args.confirm, metrics, datasets, optimizers),
     }
     notes = rows_notes(datasets_table(args.meta, datasets))

@@ -24,14 +24,17 @@ import pyarrow.parquet as pq
 from lionsweep.errors import LionSweepError
 from lionsweep.results.scoring import Metrics
 from lionsweep.results.selection import (
+    FALLBACK_METRIC,
     GRID_COUNTS,
     GROUP,
     HPARAMS,
+    PRIMARY,
+    REQUIRED,
     check_sweep,
     rank_grid,
     select_paper,
 )
-from lionsweep.sweep.summary import group_configs, needed_columns, sweep_metrics
+from lionsweep.sweep.summary import group_configs, metric_columns, needed_columns, sweep_metrics
 
 BATCH_ROWS = 1 << 17  # sweep rows read at a time
 KEYS = [*GROUP, "config_id"]
@@ -69,10 +72,10 @@ def compact_configs(
 
 
 def table_rows(
-    path: str | Path, configs: pd.DataFrame, extra: Iterable[str] = ()
+    path: str | Path, configs: pd.DataFrame, extra: Iterable[str] = (), paper: bool = True
 ) -> pd.DataFrame:
     """The sweep's rows the tables pair by seed (module docstring), read in batches of
-    the columns selection reads."""
+    the columns selection reads; without ``paper``, the defaults and ``configs`` only."""
     schema, metrics = sweep_metrics(path, extra)
     columns = needed_columns(schema, metrics)
     wanted = configs[KEYS].drop_duplicates().assign(_keep=True)
@@ -83,8 +86,9 @@ def table_rows(
             frame = check_sweep(batch.to_pandas(), whole=False)
             mine = frame.merge(wanted, on=KEYS, how="left")["_keep"].notna().to_numpy()
             kept.append(frame[frame["is_default"].to_numpy() | mine])
-            best = select_paper(frame)[[*KEYS, "seed"]]
-            candidates.append(frame.merge(best, on=[*KEYS, "seed"]))
+            if paper:
+                best = select_paper(frame)[[*KEYS, "seed"]]
+                candidates.append(frame.merge(best, on=[*KEYS, "seed"]))
     except (OSError, pa.ArrowInvalid) as err:
         raise LionSweepError(f"{path}: not a readable sweep table ({err})") from None
     except LionSweepError as err:
@@ -92,3 +96,25 @@ def table_rows(
     rows = pd.concat([*kept, *candidates], ignore_index=True)
     rows = rows.drop_duplicates([*KEYS, "seed"])
     return rows.sort_values([*GROUP, "seed", "config_id"], ignore_index=True)
+
+
+def group_rows(path: str | Path, dataset: str, optimizer: str, axes: list[str]) -> pd.DataFrame:
+    """One (dataset, optimizer)'s rows with the columns the marginal figures read (keys,
+    the grid's ``axes``, divergence, its primary metric's), read alone: the sweep is
+    sorted by dataset and optimizer, so the filter skips the others' row groups."""
+    schema, _ = sweep_metrics(path)
+    where = [("dataset", "=", dataset), ("optimizer", "=", optimizer)]
+    try:
+        metric = FALLBACK_METRIC
+        if PRIMARY in schema.names:
+            found = pq.read_table(path, columns=[PRIMARY], filters=where).column(PRIMARY)
+            metric = (found.unique().to_pylist() or [FALLBACK_METRIC])[0] or FALLBACK_METRIC
+        wanted = {*REQUIRED, PRIMARY, *axes, *metric_columns(metric)}
+        columns = [c for c in schema.names if c in wanted]
+        frame = pq.read_table(path, columns=columns, filters=where).to_pandas()
+    except (OSError, pa.ArrowInvalid) as err:
+        raise LionSweepError(f"{path}: not a readable sweep table ({err})") from None
+    if PRIMARY not in frame.columns:
+        frame[PRIMARY] = metric
+    frame["diverged"] = frame["diverged"].astype(bool)
+    return frame
