@@ -13,8 +13,9 @@ import pytest
 from synthetic_sweep import DEGENERATE, diverge, make_sweep, to_parquet
 
 import lionsweep.results.reads as reads
+from lionsweep.results.overview import decay_data, importance_data
 from lionsweep.results.scoring import Metrics
-from lionsweep.results.selection import check_sweep, config_table, grid_counts
+from lionsweep.results.selection import check_sweep, config_table, grid_counts, sensitivity
 from lionsweep.results.tables import run_tables
 from lionsweep.sweep.summary import summarize, summary_groups, summary_table
 
@@ -94,3 +95,45 @@ def test_marginals_from_one_grid_s_rows_are_the_whole_sweep_s(tmp_path: Path) ->
         assert set(rows.dataset) == {d} and set(rows.optimizer) == {o}
         got = marginal_data(rows, Metrics("final"), d, o, axes)
         pd.testing.assert_frame_equal(got, marginal_data(whole, Metrics("final"), d, o))
+
+
+def test_figure_inputs_from_the_summary_are_the_rows(tmp_path: Path) -> None:
+    """What each figure draws, read a grid at a time from the summary, equals what the
+    whole sweep's rows give: the picks, the per-grid overview data, each dataset's heatmap
+    and marginal numbers, the drawn rows."""
+    import argparse
+
+    import lionsweep.results.figures as figures
+    from lionsweep.results.heatmap import heatmap_data
+    from lionsweep.results.selection import settings
+
+    frame = _field()
+    sweep, summary = write(frame, tmp_path)
+    args = argparse.Namespace(sweep=sweep, summary=summary, datasets=None, optimizers=None)
+    cfg, metrics = settings({}), Metrics("final")
+    rows, mine = figures.from_rows(args, cfg, metrics), figures.from_summary(args, cfg, metrics)
+    # named copies of each metric come per grid: the same columns, in another order
+    pd.testing.assert_frame_equal(mine.chosen, rows.chosen, check_exact=True, check_like=True)
+    keys = ["dataset", "optimizer", "seed", "config_id"]
+    drawn = rows.frame.merge(rows.chosen[keys[:2] + keys[3:]])
+    drawn = pd.concat([drawn, rows.frame[rows.frame.is_default]]).drop_duplicates(keys)
+    assert sorted(map(tuple, mine.frame[keys].to_numpy().tolist())) == sorted(
+        map(tuple, drawn[keys].to_numpy().tolist())
+    )
+    full = rows.configs
+    over = mine.overview
+    pd.testing.assert_frame_equal(over["sensitivity"], sensitivity(full, 1.0), check_like=True)
+    pd.testing.assert_frame_equal(over["importance"], importance_data(full))
+    picks = rows.chosen.set_index(["dataset", "optimizer"])
+    for (d, o), data in over["decay"].items():
+        np.testing.assert_equal(data, decay_data(full, d, o))
+        pick = picks.loc[(d, o)] if (d, o) in picks.index else None
+        np.testing.assert_equal(
+            heatmap_data(mine.of_dataset(d), d, o, pick), heatmap_data(full, d, o, pick)
+        )
+    for d in TASKS:
+        opts = ["lion", "adamw", "sgd"]
+        got = mine.marginals(d, opts)
+        for o in opts:
+            want = figures.marginal_data(rows.frame, metrics, d, o)
+            pd.testing.assert_frame_equal(got[o], want)

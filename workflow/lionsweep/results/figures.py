@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +38,25 @@ from lionsweep.results.heatmap import (
     plot_heatmaps,
     set_scale,
 )
-from lionsweep.results.overview import DPI, plot_decay, plot_importance, plot_sensitivity
-from lionsweep.results.reads import group_rows, table_rows
+from lionsweep.results.overview import (
+    DPI,
+    decay_data,
+    importance_data,
+    plot_decay,
+    plot_importance,
+    plot_sensitivity,
+)
+from lionsweep.results.reads import group_rows, sufficient, table_rows
 from lionsweep.results.scoring import Metrics, failed, metric_of, score, with_primary
 from lionsweep.results.selection import (
+    GROUP,
+    HPARAMS,
     add_sweep_arguments,
     config_table,
     parse_settings,
     restrict,
     select_honest,
+    sensitivity,
 )
 from lionsweep.results.stats import metric_info
 from lionsweep.results.writers import datasets_table
@@ -70,9 +81,9 @@ def marginal_data(
         (frame["dataset"] == dataset) & (frame["optimizer"] == optimizer) & ~frame["is_default"]
     ]
     axes = grid_axes(g) if axes is None else axes
-    g = g[~failed(g, metrics)]
     info = metric_of(g, dataset)
-    g = g.assign(_acc=info.scale * score(g, metrics, "val"))
+    ok = ~failed(g, metrics).to_numpy()  # a copy of the axes only: 10^6 rows at 100x
+    g = g.loc[ok, [*axes, "seed"]].assign(_acc=info.scale * score(g, metrics, "val")[ok])
     rows = []
     for axis in axes:
         per = g.groupby([axis, "seed"])["_acc"].agg(best=info.best, median="median")
@@ -248,59 +259,100 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--confirm", type=Path, help="confirm.parquet (the field's rank figure)")
 
 
-# (dataset, optimizers) -> what plot_marginals draws from, each optimizer's data or None
-Marginals = Callable[[str, list[str]], tuple[pd.DataFrame, dict[str, pd.DataFrame] | None]]
+@dataclass
+class Inputs:
+    """What the figures draw from. From the rows (a configured primary metric: the
+    summary holds each task's own) everything is the sweep's; from the summary (issue
+    19), ``configs`` is each grid's compact rows (``results.reads.sufficient``) beside
+    the all-dataset figures' data computed a grid at a time (``overview``), a dataset's
+    configurations are read when its figures are drawn, and the marginals from one
+    (dataset, optimizer)'s rows at a time."""
+
+    frame: pd.DataFrame  # the rows drawn: defaults and chosen configurations
+    chosen: pd.DataFrame
+    configs: pd.DataFrame
+    of_dataset: Callable[[str], pd.DataFrame]  # a dataset's configurations, whole
+    marginals: Callable[[str, list[str]], dict[str, pd.DataFrame] | None]
+    marginal_source: Callable[[str], pd.DataFrame]  # plot_marginals' frame
+    overview: dict[str, Any] = field(default_factory=dict)
 
 
-def read(
-    args: argparse.Namespace, cfg: dict[str, Any], metrics: Metrics
-) -> tuple[pd.DataFrame, pd.DataFrame, Marginals]:
-    """The rows drawn (the defaults and the chosen configurations; curves come later),
-    the configurations and the marginal figure's inputs per dataset (issue 19): from the
-    summary, a grid at a time, and a (dataset, optimizer)'s rows at a time; with a
-    configured primary metric (the summary holds each task's own), from the rows whole."""
+def from_rows(args: argparse.Namespace, cfg: dict[str, Any], metrics: Metrics) -> Inputs:
     chosen_metrics = cfg["primary_metrics"]
-    if args.summary is None or chosen_metrics:
-        frame = load_columns(args.sweep, extra=chosen_metrics.values())
-        frame = with_primary(restrict(frame, args.datasets, args.optimizers), chosen_metrics)
-        configs = config_table(frame, metrics)
-        return frame, configs, lambda d, opts: (frame, None)
-    groups = summary_groups(args.summary, args.datasets, args.optimizers)
-    parts = [group_configs(args.summary, metrics, d, o) for d, o in groups]
-    configs = pd.concat(parts, ignore_index=True)
-    frame = table_rows(args.sweep, select_honest(configs), paper=False)
+    frame = load_columns(args.sweep, extra=chosen_metrics.values())
+    frame = with_primary(restrict(frame, args.datasets, args.optimizers), chosen_metrics)
+    configs = config_table(frame, metrics)
+    chosen = select_honest(configs)
+    return Inputs(frame, chosen, configs, lambda _: configs, lambda *_: None, lambda _: frame)
 
-    def marginals(dataset: str, optimizers: list[str]) -> tuple[pd.DataFrame, dict]:
-        data = {}
+
+def from_summary(args: argparse.Namespace, cfg: dict[str, Any], metrics: Metrics) -> Inputs:
+    groups = summary_groups(args.summary, args.datasets, args.optimizers)
+    chosen, compact, overview = [], [], {"sensitivity": [], "importance": [], "decay": {}}
+    for d, o in groups:
+        configs = group_configs(args.summary, metrics, d, o)
+        chosen.append(select_honest(configs))
+        compact.append(sufficient(configs, 1))
+        overview["sensitivity"].append(sensitivity(configs, float(cfg["sensitivity_points"])))
+        overview["importance"].append(importance_data(configs))
+        overview["decay"][(d, o)] = decay_data(configs, d, o)
+    overview["sensitivity"] = pd.concat(overview["sensitivity"], ignore_index=True)
+    overview["importance"] = pd.concat(overview["importance"], ignore_index=True)
+    picks = pd.concat(chosen, ignore_index=True)
+
+    def of_dataset(dataset: str) -> pd.DataFrame:  # the columns the heatmaps read
+        slim = [*GROUP, "config_id", "is_default", "metric", "failed", "val_mean", *HPARAMS]
+        parts = [
+            group_configs(args.summary, metrics, d, o)[slim] for d, o in groups if d == dataset
+        ]
+        return pd.concat(parts, ignore_index=True)
+
+    def marginals(dataset: str, optimizers: list[str]) -> dict[str, pd.DataFrame]:
+        configs, data = axis_values(dataset), {}
         for o in optimizers:
-            here = configs[(configs["dataset"] == dataset) & (configs["optimizer"] == o)]
-            axes = grid_axes(here[~here["is_default"]])
+            here = configs[(configs["optimizer"] == o) & ~configs["is_default"]]
+            axes = grid_axes(here)
             rows = group_rows(args.sweep, dataset, o, axes)
             data[o] = marginal_data(rows, metrics, dataset, o, axes)
-        return configs, data
+        return data
 
-    return frame, configs, marginals
+    rows = table_rows(args.sweep, picks, paper=False)
+    compact = pd.concat(compact, ignore_index=True)
+
+    def axis_values(dataset: str) -> pd.DataFrame:  # what plot_marginals reads of them
+        configs = of_dataset(dataset)
+        keys = [["optimizer", "is_default", h] for h in HPARAMS]
+        return pd.concat([configs.drop_duplicates(k) for k in keys], ignore_index=True)
+
+    return Inputs(rows, picks, compact, of_dataset, marginals, axis_values, overview)
 
 
 def run(args: argparse.Namespace) -> None:
     cfg = parse_settings(args.settings)
     metrics = Metrics(cfg["honest_metrics"])
-    frame, configs, marginals = read(args, cfg, metrics)
+    summary = args.summary is not None and not cfg["primary_metrics"]
+    inp = (from_summary if summary else from_rows)(args, cfg, metrics)
+    configs, chosen, over = inp.configs, inp.chosen, inp.overview
     datasets = args.datasets or sorted(configs["dataset"].unique())
     optimizers = args.optimizers or sorted(configs["optimizer"].unique())
-    chosen = select_honest(configs)
-    frame = with_curves(frame, args.sweep, chosen)
+    frame = with_curves(inp.frame, args.sweep, chosen)
     points, ticks = float(cfg["sensitivity_points"]), int(cfg["tick_labels"])
     width = int(cfg["figure_width_px"])
     draw = {
-        "heatmap": lambda d: plot_heatmaps(configs, chosen, d, optimizers, ticks),
+        "heatmap": lambda d: plot_heatmaps(inp.of_dataset(d), chosen, d, optimizers, ticks),
         "marginal": lambda d: plot_marginals(
-            *marginals(d, optimizers), metrics, d, optimizers, ticks
+            inp.marginal_source(d), inp.marginals(d, optimizers), metrics, d, optimizers, ticks
         ),
         "curves": lambda d: plot_curves(frame, chosen, d, optimizers),
-        "sensitivity": lambda _: plot_sensitivity(configs, points, datasets, optimizers, width),
-        "importance": lambda _: plot_importance(configs, datasets, optimizers, width),
-        "effective_decay": lambda _: plot_decay(configs, datasets, optimizers, width),
+        "sensitivity": lambda _: plot_sensitivity(
+            configs, points, datasets, optimizers, width, over.get("sensitivity")
+        ),
+        "importance": lambda _: plot_importance(
+            configs, datasets, optimizers, width, over.get("importance")
+        ),
+        "effective_decay": lambda _: plot_decay(
+            configs, datasets, optimizers, width, over.get("decay")
+        ),
         "ranks": lambda _: plot_field_ranks(args.confirm, metrics, datasets, optimizers),
     }
     notes = rows_notes(datasets_table(args.meta, datasets))

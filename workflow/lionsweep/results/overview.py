@@ -54,10 +54,13 @@ def plot_sensitivity(
     datasets: list[str],
     optimizers: list[str],
     width_px: int = WIDTH_PX,
+    data: pd.DataFrame | None = None,
 ) -> tuple[Figure, pd.DataFrame]:
     """Share of each grid within ``points`` of its best; one row of bar groups per as many
-    datasets as fit ``width_px`` (every row on the same x scale, so bars keep their width)."""
-    data = sensitivity(configs, points)
+    datasets as fit ``width_px`` (every row on the same x scale, so bars keep their width).
+    ``data``: ``sensitivity``'s rows, computed a grid at a time where ``configs`` holds
+    only some of each grid's points (``results.reads``)."""
+    data = sensitivity(configs, points) if data is None else data
     per_row = max(1, int((width_px / DPI - SENSITIVITY_MARGIN) // SENSITIVITY_GROUP))
     rows = chunks(list(datasets), per_row)
     width = SENSITIVITY_MARGIN + SENSITIVITY_GROUP * len(rows[0])  # the first row is the longest
@@ -116,13 +119,18 @@ def importance_data(configs: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_importance(
-    configs: pd.DataFrame, datasets: list[str], optimizers: list[str], width_px: int = WIDTH_PX
+    configs: pd.DataFrame,
+    datasets: list[str],
+    optimizers: list[str],
+    width_px: int = WIDTH_PX,
+    data: pd.DataFrame | None = None,
 ) -> tuple[Figure, pd.DataFrame]:
     """Stacked main-effect shares; a pair without a grid, with every point failed or
     with no variance over its grid (all points equal) is labelled n/a, with the reason.
     Past ``IMPORTANCE_BARS`` pairs the bars continue in further panels (a dataset's
-    optimizers stay together), side by side as far as ``width_px`` allows, then below."""
-    data = importance_data(configs)
+    optimizers stay together), side by side as far as ``width_px`` allows, then below.
+    ``data``: ``importance_data``'s rows, as in ``plot_sensitivity``."""
+    data = importance_data(configs) if data is None else data
     per_panel = max(1, IMPORTANCE_BARS // max(1, len(optimizers))) * max(1, len(optimizers))
     panels = chunks([(d, o) for d in datasets for o in optimizers], per_panel)
     parts = list(dict.fromkeys(data["part"])) if not data.empty else []
@@ -189,9 +197,15 @@ def decay_data(configs: pd.DataFrame, dataset: str, optimizer: str) -> dict[str,
 
 
 def plot_decay(
-    configs: pd.DataFrame, datasets: list[str], optimizers: list[str], width_px: int = WIDTH_PX
+    configs: pd.DataFrame,
+    datasets: list[str],
+    optimizers: list[str],
+    width_px: int = WIDTH_PX,
+    given: dict[tuple[str, str], dict[str, Any]] | None = None,
 ) -> tuple[Figure, dict]:
-    """One panel per dataset, as many per row as fit ``width_px``."""
+    """One panel per dataset, as many per row as fit ``width_px``. ``given``: each pair's
+    ``decay_data``, as in ``plot_sensitivity``."""
+    given = given or {}
     n_rows, n_cols = grid(len(datasets), columns(DECAY_PANEL[0], width_px, len(datasets)))
     fig, axes = plt.subplots(
         n_rows, n_cols, figsize=(DECAY_PANEL[0] * n_cols, DECAY_PANEL[1] * n_rows), squeeze=False
@@ -201,7 +215,8 @@ def plot_decay(
     data, legends = {}, []
     for ax, dataset in zip(axes.flat, datasets, strict=False):
         for opt in optimizers:
-            d = data[(dataset, opt)] = decay_data(configs, dataset, opt)
+            d = given.get((dataset, opt)) or decay_data(configs, dataset, opt)
+            data[(dataset, opt)] = d
             c = color(opt, optimizers)
             ax.scatter(d["x"], d["y"], s=8, alpha=0.5, color=c, label=opt)
             if math.isfinite(d["best_wd0"]):
