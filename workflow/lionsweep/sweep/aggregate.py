@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-from collections.abc import Iterator
+from collections.abc import Iterator, Set
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ SORT_KEYS = [
     ("config_id", "ascending"),
 ]
 ROW_GROUP_BYTES = 64 << 20  # a row group is written once this much is buffered (bounds RSS)
-BATCH_PARTS, BATCH_BYTES = 256, 1 << 20  # small consecutive slices joined (RowGroups)
+BATCH_PARTS, BATCH_BYTES = 64, 1 << 20  # small consecutive slices joined (RowGroups)
 
 
 def rerun_command() -> str:
@@ -181,7 +181,7 @@ def nan_for_other_tasks(table: pa.Table) -> pa.Table:
 
 
 def slices(
-    runs: list[Run], schema: pa.Schema, unsorted: set[Path]
+    runs: list[Run], schema: pa.Schema, unsorted: Set[Path]
 ) -> Iterator[tuple[tuple[str, str], pa.Table]]:
     """Pass 2: each run's (dataset, optimizer) and rows, in the sweep's order; a shard is
     read once per visit (and sorted only if pass 1 found it out of order)."""
@@ -203,14 +203,14 @@ def write_sweep(
     output: Path,
     sink=None,
     group_bytes: int = ROW_GROUP_BYTES,
-    unsorted: frozenset[Path] | set[Path] = frozenset(),
+    unsorted: Set[Path] = frozenset(),
 ) -> int:
     """Write the runs' rows to ``output`` atomically, a row group per ``group_bytes``;
     the rows also go to ``sink`` (the summary's accumulator) in order. Returns the row
     count."""
     with atomic_path(output) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as w:
         groups = RowGroups(w, sink, group_bytes)
-        for key, part in slices(runs, schema, set(unsorted)):
+        for key, part in slices(runs, schema, unsorted):
             groups.add(key, part)
         groups.close(schema)
         if sink is not None:
