@@ -4,6 +4,7 @@ from a file, and memory does not grow with the number of shards."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -195,3 +196,31 @@ def test_peak_memory_does_not_grow_with_tiny_shards(tmp_path: Path) -> None:
         runs[seeds] = peak_rss_mib(listing, folder / "sweep.parquet", *summary)
     assert pq.read_metadata(tmp_path / "seeds60" / "sweep.parquet").num_rows == 19 * 60
     assert runs[60] < runs[6] + 15, json.dumps({"114 shards MiB": runs[6], "1140 MiB": runs[60]})
+
+
+def test_shards_out_of_key_order_spanning_grids(tmp_path: Path) -> None:
+    """Shards of 1 to 13 rows cut from a shuffled sweep: rows out of key order (pass 2
+    sorts only these), several datasets, optimizers and seeds per shard (a shard read
+    once per run), one-row slices joined across shards: the whole-table merge row for
+    row, and the summary's numbers are config_table's."""
+    frame = make_sweep(datasets=tuple(TASKS), optimizers=("lion", "adamw"), task=TASKS)
+    whole = tmp_path / "whole.parquet"
+    to_parquet(frame.sample(frac=1.0, random_state=5, ignore_index=True), whole)
+    table = pq.read_table(whole)
+    whole.unlink()
+    shards, start = [], 0
+    for i, size in enumerate(itertools.cycle((1, 7, 1, 2, 13, 1))):
+        if start >= table.num_rows:
+            break
+        shards.append(tmp_path / "shards" / f"shard{i:04d}.parquet")
+        shards[-1].parent.mkdir(exist_ok=True)
+        pq.write_table(table.slice(start, size), shards[-1])
+        start += size
+    out, summary = tmp_path / "sweep.parquet", tmp_path / "summary.parquet"
+    assert aggregate(shards, out, SummaryWriter(summary), group_bytes=4096) == len(frame)
+    assert_same_table(pq.read_table(out), whole_table_merge(shards))
+    sweep = check_sweep(pq.read_table(out).to_pandas())
+    for kind in KINDS:
+        expected = config_table(sweep, Metrics(kind))
+        got = configs(load_summary(summary), Metrics(kind))
+        pd.testing.assert_frame_equal(got, expected, check_exact=True)
