@@ -4,6 +4,7 @@ from a file, and memory does not grow with the number of shards."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -152,13 +153,17 @@ def wide_shards(folder: Path, count: int, rows: int = 2000, columns: int = 40) -
     return listing
 
 
-def peak_rss_mib(listing: Path, out: Path) -> float:
-    """The aggregate command's peak RSS, from its own process."""
+def peak_rss_mib(listing: Path, out: Path, *extra: str) -> float:
+    """The aggregate command's peak RSS, from its own process (``extra``: more options)."""
+    # VmHWM, the peak of the process's own memory since its exec: ru_maxrss would also
+    # hold the peak of the (v)forking parent, pytest, and hide the command's own
     code = (
-        "import resource, sys; from lionsweep.cli import main; rc = main(sys.argv[1:]); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)"
+        "import re, sys; from lionsweep.cli import main; rc = main(sys.argv[1:]); "
+        "status = open('/proc/self/status').read(); "
+        "print(re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1)); sys.exit(rc)"
     )
     argv = ["aggregate", "--shard-list", str(listing), "--output", str(out), "--row-group-mib", "2"]
+    argv += extra
     env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
     proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
                           env=env, check=True)  # fmt: skip
@@ -219,3 +224,56 @@ def test_a_failing_summary_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(LionSweepError, match="a range failed"), writer as sink:
         aggregate(shards, tmp_path / "sweep.parquet", sink)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shards"]
+
+
+def tiny_shards(folder: Path, seeds: int) -> Path:
+    """One-row shards of one grid (19 configurations x ``seeds``); returns their list."""
+    frame = make_sweep(datasets=("toy",), optimizers=("lion",), seeds=tuple(range(seeds)))
+    listing = folder / "list.txt"
+    shards = write_shards(frame, folder / "shards", size=1)
+    listing.write_text("".join(f"{p}\n" for p in shards))
+    return listing
+
+
+def test_peak_memory_does_not_grow_with_tiny_shards(tmp_path: Path) -> None:
+    """10x the one-row shards (114 -> 1,140, a few hundred KB of rows): the peak, summary
+    included, grows by under 15 MiB. Holding every shard's schema (for unify_schemas)
+    and buffering each one-row slice as its own table (~65 KB of buffers and objects
+    for ~1 KB of data, up to a whole row group) made it grow by ~100 KB per shard:
+    GBs at 10^5 shards."""
+    runs = {}
+    for seeds in (6, 60):
+        folder = tmp_path / f"seeds{seeds}"
+        listing = tiny_shards(folder, seeds)
+        summary = ("--summary", str(folder / "summary.parquet"))
+        runs[seeds] = peak_rss_mib(listing, folder / "sweep.parquet", *summary)
+    assert pq.read_metadata(tmp_path / "seeds60" / "sweep.parquet").num_rows == 19 * 60
+    assert runs[60] < runs[6] + 15, json.dumps({"114 shards MiB": runs[6], "1140 MiB": runs[60]})
+
+
+def test_shards_out_of_key_order_spanning_grids(tmp_path: Path) -> None:
+    """Shards of 1 to 13 rows cut from a shuffled sweep: rows out of key order (pass 2
+    sorts only these), several datasets, optimizers and seeds per shard (a shard read
+    once per run), one-row slices joined across shards: the whole-table merge row for
+    row, and the summary's numbers are config_table's."""
+    frame = make_sweep(datasets=tuple(TASKS), optimizers=("lion", "adamw"), task=TASKS)
+    whole = tmp_path / "whole.parquet"
+    to_parquet(frame.sample(frac=1.0, random_state=5, ignore_index=True), whole)
+    table = pq.read_table(whole)
+    whole.unlink()
+    shards, start = [], 0
+    for i, size in enumerate(itertools.cycle((1, 7, 1, 2, 13, 1))):
+        if start >= table.num_rows:
+            break
+        shards.append(tmp_path / "shards" / f"shard{i:04d}.parquet")
+        shards[-1].parent.mkdir(exist_ok=True)
+        pq.write_table(table.slice(start, size), shards[-1])
+        start += size
+    out, summary = tmp_path / "sweep.parquet", tmp_path / "summary.parquet"
+    assert aggregate(shards, out, SummaryWriter(summary), group_bytes=4096) == len(frame)
+    assert_same_table(pq.read_table(out), whole_table_merge(shards))
+    sweep = check_sweep(pq.read_table(out).to_pandas())
+    for kind in KINDS:
+        expected = config_table(sweep, Metrics(kind))
+        got = configs(load_summary(summary), Metrics(kind))
+        pd.testing.assert_frame_equal(got, expected, check_exact=True)

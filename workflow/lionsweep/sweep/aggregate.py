@@ -15,9 +15,10 @@ import argparse
 import contextlib
 import os
 import shlex
-from collections.abc import Iterator
+from collections.abc import Iterator, Set
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -35,6 +36,7 @@ SORT_KEYS = [
     ("config_id", "ascending"),
 ]
 ROW_GROUP_BYTES = 64 << 20  # a row group is written once this much is buffered (bounds RSS)
+BATCH_PARTS, BATCH_BYTES = 64, 1 << 20  # small consecutive slices joined (RowGroups)
 
 
 def rerun_command() -> str:
@@ -61,33 +63,54 @@ def why(err: Exception) -> str:
     return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
-def scan(shards: list[Path]) -> tuple[pa.Schema, list[Run]]:
-    """Pass 1: the sweep's schema (the shards' unified) and every shard's runs."""
-    schemas, runs, damaged, engines = [], [], [], set()
+def scan(shards: list[Path]) -> tuple[pa.Schema, list[Run], set[Path]]:
+    """Pass 1: the sweep's schema (the shards' unified), every shard's runs and the
+    shards whose rows are not in key order (pass 2 sorts only those).
+
+    Per shard only what is cheap is kept: a shard's schema is held once per distinct
+    schema (10^5 copies of the same schema took GBs), and a shard already in key order,
+    as the workflow writes them, is not sorted."""
+    schemas: dict[bytes, pa.Schema] = {}  # distinct, in first-seen order (unify's order)
+    runs, damaged, engines, unsorted = [], [], set(), set()
     for path in shards:
         try:
             file = pq.ParquetFile(path)
             schema = file.schema_arrow
-            present = [c for c in (*KEYS, "task", ENGINE) if c in schema.names]
+            names = set(schema.names)
+            present = [c for c in (*KEYS, "task", ENGINE) if c in names]
             keys = file.read(columns=present, use_threads=False)
             schema = task_schema(schema)
         except (OSError, pa.ArrowInvalid) as err:
             damaged.append((path, why(err)))
             continue
-        missing = [c for c in KEYS if c not in schema.names]
+        missing = [c for c in KEYS if c not in names]
         if missing:
             raise LionSweepError(f"{path}: missing columns {missing} (see docs/schema.md)")
-        schemas.append(schema)
+        schemas.setdefault(schema.serialize().to_pybytes(), schema)
         engines |= set(keys.column(ENGINE).to_pylist()) if ENGINE in present else {1}
-        runs += shard_runs(keys.sort_by(SORT_KEYS), path)
+        order = key_order(keys)
+        if order is not None:
+            unsorted.add(path)
+            keys = keys.take(order)
+        runs += shard_runs(keys, path)
     if damaged:
         raise LionSweepError(damaged_message(damaged))
     check_one_engine(engines)
     try:
-        schema = pa.unify_schemas(schemas, promote_options="default")
+        schema = pa.unify_schemas(list(schemas.values()), promote_options="default")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
         raise LionSweepError(f"shards have incompatible schemas: {err}") from None
-    return schema, runs
+    return schema, runs, unsorted
+
+
+def key_order(table: pa.Table) -> pa.Array | None:
+    """The (stable) order that sorts ``table`` by key, or None when it is sorted already."""
+    if table.num_rows < 2:
+        return None
+    order = pc.sort_indices(table, sort_keys=SORT_KEYS)
+    if np.array_equal(order.to_numpy(), np.arange(table.num_rows)):
+        return None
+    return order
 
 
 def check_one_engine(versions: set[int]) -> None:
@@ -114,10 +137,11 @@ def with_task(table: pa.Table) -> pa.Table:
     """A shard written before tasks existed (no `task` column) is binary: the engine had
     no other head. Its task columns are added, so it needs no retraining. A shard
     without `engine_version` is version 1 (written before the column existed)."""
-    if "engine_version" not in table.column_names and "dataset" in table.column_names:
+    names = set(table.column_names)
+    if "engine_version" not in names and "dataset" in names:
         ones = pa.array([1] * table.num_rows, pa.int64())
         table = table.append_column("engine_version", ones)
-    if "task" in table.column_names or "dataset" not in table.column_names:
+    if "task" in names or "dataset" not in names:
         return table
     n = table.num_rows
     at = table.column_names.index("dataset") + 1
@@ -127,14 +151,19 @@ def with_task(table: pa.Table) -> pa.Table:
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """A shard in the sweep's schema: its columns in the sweep's order and types, the
-    columns it lacks null (NaN for floats, as ``nan_for_other_tasks`` says)."""
-    table = with_task(table)
-    if table.schema.equals(schema, check_metadata=False):  # the common case: nothing to do
+    columns it lacks null (NaN for floats, as ``nan_for_other_tasks`` says).
+
+    A shard already in the sweep's schema (the common case) needs neither ``with_task``
+    (it would add nothing that stays) nor a rebuild: per-shard work counts at 10^5 shards."""
+    if not table.schema.equals(schema, check_metadata=False):
+        table = with_task(table)
+    if table.schema.equals(schema, check_metadata=False):
         return nan_for_other_tasks(table.replace_schema_metadata(schema.metadata))
+    index = {name: i for i, name in enumerate(table.column_names)}  # not a scan per field
     columns = []
     for field in schema:
-        if field.name in table.column_names:
-            column = table.column(field.name)
+        if field.name in index:
+            column = table.column(index[field.name])
             columns.append(column if column.type == field.type else column.cast(field.type))
         else:
             columns.append(pa.nulls(table.num_rows, field.type))
@@ -152,41 +181,100 @@ def nan_for_other_tasks(table: pa.Table) -> pa.Table:
     return table
 
 
-def slices(runs: list[Run], schema: pa.Schema) -> Iterator[pa.Table]:
-    """Pass 2: each run's rows in the sweep's order; a shard is read once per visit."""
+def slices(
+    runs: list[Run], schema: pa.Schema, unsorted: Set[Path]
+) -> Iterator[tuple[tuple[str, str], pa.Table]]:
+    """Pass 2: each run's (dataset, optimizer) and rows, in the sweep's order; a shard is
+    read once per visit (and sorted only if pass 1 found it out of order)."""
     path, table = None, None
     for run in runs:
         if run.path != path:
             path = run.path
             try:
                 table = pq.ParquetFile(path).read(use_threads=False)
-                table = conform(table.sort_by(SORT_KEYS), schema)
+                table = conform(table.sort_by(SORT_KEYS) if path in unsorted else table, schema)
             except (OSError, pa.ArrowInvalid) as err:  # changed since pass 1
                 raise LionSweepError(damaged_message([(path, why(err))])) from None
-        yield table.slice(run.start, run.stop - run.start)
+        yield (run.dataset, run.optimizer), table.slice(run.start, run.stop - run.start)
 
 
 def write_sweep(
-    runs: list[Run], schema: pa.Schema, output: Path, sink=None, group_bytes: int = ROW_GROUP_BYTES
+    runs: list[Run],
+    schema: pa.Schema,
+    output: Path,
+    sink=None,
+    group_bytes: int = ROW_GROUP_BYTES,
+    unsorted: Set[Path] = frozenset(),
 ) -> int:
     """Write the runs' rows to ``output`` atomically, a row group per ``group_bytes``;
-    each slice also goes to ``sink`` (the summary's accumulator). Returns the row count."""
-    rows, buffered, size = 0, [], 0
+    the rows also go to ``sink`` (the summary's accumulator) in order. Returns the row
+    count."""
     with atomic_path(output) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as w:
-        for part in slices(runs, schema):
-            if sink is not None:
-                sink.add(part)
-            buffered.append(part)
-            size += part.nbytes
-            rows += part.num_rows
-            if size >= group_bytes:
-                w.write_table(pa.concat_tables(buffered))
-                buffered, size = [], 0
-        if buffered or not rows:
-            w.write_table(pa.concat_tables(buffered) if buffered else schema.empty_table())
+        groups = RowGroups(w, sink, group_bytes)
+        for key, part in slices(runs, schema, unsorted):
+            groups.add(key, part)
+        groups.close(schema)
         if sink is not None:
             sink.close()
-    return rows
+    return groups.rows
+
+
+class RowGroups:
+    """The rows on their way to the writer and the sink.
+
+    A row group is written once ``group_bytes`` of slices are buffered (the bound on
+    memory). Consecutive small slices of one (dataset, optimizer) are first joined
+    into one contiguous table (up to ``BATCH_PARTS`` slices or ``BATCH_BYTES``): a
+    one-row table held alone costs ~65 KB of buffers and objects for its ~1 KB of
+    data, so 10^5 one-row shards buffered as such held GBs, and each part handed to
+    the sink or the writer costs per-part work there too. A slice of ``BATCH_BYTES``
+    or more goes on alone, uncopied."""
+
+    def __init__(self, writer: pq.ParquetWriter, sink, group_bytes: int) -> None:
+        self.writer, self.sink, self.group_bytes = writer, sink, group_bytes
+        self.key: tuple[str, str] | None = None
+        self.pending: list[pa.Table] = []  # small slices of ``key`` not yet joined
+        self.pending_bytes = 0
+        self.group: list[pa.Table] = []  # the row group being filled (joined parts)
+        self.size = 0  # the row group's bytes, summed per slice
+        self.rows = 0
+
+    def add(self, key: tuple[str, str], part: pa.Table) -> None:
+        nbytes = part.nbytes
+        full = len(self.pending) >= BATCH_PARTS or self.pending_bytes + nbytes > BATCH_BYTES
+        if self.pending and (key != self.key or full):
+            self.join()
+        self.key = key
+        self.pending.append(part)
+        self.pending_bytes += nbytes
+        self.size += nbytes
+        self.rows += part.num_rows
+        if self.size >= self.group_bytes:
+            self.join()
+            self.writer.write_table(pa.concat_tables(self.group))
+            self.group, self.size = [], 0
+
+    def join(self) -> None:
+        """Hand the pending slices on as one part (the sink sees one dataset and optimizer
+        per part, in the sweep's order)."""
+        if not self.pending:
+            return
+        if len(self.pending) == 1:
+            part = self.pending[0]
+        else:
+            part = pa.concat_tables(self.pending).combine_chunks()
+        if self.sink is not None:
+            self.sink.add(part)
+        self.group.append(part)
+        self.pending, self.pending_bytes = [], 0
+
+    def close(self, schema: pa.Schema) -> None:
+        """The last row group (an empty table when there are no rows at all)."""
+        self.join()
+        if self.group or not self.rows:
+            table = pa.concat_tables(self.group) if self.group else schema.empty_table()
+            self.writer.write_table(table)
+        self.group, self.size = [], 0
 
 
 def aggregate(
@@ -195,10 +283,10 @@ def aggregate(
     """Merge ``shards`` into ``output`` (checked first: nothing is written on error)."""
     if not shards:
         raise LionSweepError("no shard files to aggregate")
-    schema, runs = scan(shards)
+    schema, runs, unsorted = scan(shards)
     folders = {Path(path).parent.parent for path in shards}  # .../shards/{dataset}/{optimizer}
     runs = order_runs(runs, folders, rerun_command())
-    return write_sweep(runs, schema, output, sink, group_bytes)
+    return write_sweep(runs, schema, output, sink, group_bytes, unsorted)
 
 
 def read_list(path: Path) -> list[Path]:
