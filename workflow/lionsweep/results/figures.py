@@ -63,6 +63,7 @@ from lionsweep.results.writers import datasets_table
 from lionsweep.sweep.summary import group_configs, load_columns, summary_groups, with_curves
 from lionsweep.train.tasks import PRIMARY_METRIC
 
+MARKED_VALUES = 60  # a marginal curve over more axis values is drawn without markers
 LOSS_LABELS = {"acc": "validation log-loss (nats)", "r2": "validation MSE (standardized target)"}
 
 
@@ -136,7 +137,8 @@ def plot_marginals(
             scale = grid_scale(grid[axis].unique())
             for stat, style in (("best", "-"), ("median", "--")):
                 s = d[(d["axis"] == axis) & (d["stat"] == stat)]
-                ax.plot(s["value"], s["mean"], style, marker="o", ms=3, color=c,
+                dots = "o" if len(s) <= MARKED_VALUES else None  # a fine grid: a line
+                ax.plot(s["value"], s["mean"], style, marker=dots, ms=3, color=c,
                         label=f"{stat} over the other axes")  # fmt: skip
                 if len(s) == 1:  # one grid value: a band has no width, so a capped bar
                     yerr = [s["mean"] - s["lo"], s["hi"] - s["mean"]]

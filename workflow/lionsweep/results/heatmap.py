@@ -36,6 +36,7 @@ from lionsweep.results.selection import AXES, DEFAULTS, HPARAMS
 
 # Tick labels per axis (results.tick_labels): a 20-value axis shows every 4th value.
 MAX_TICK_LABELS = int(DEFAULTS["tick_labels"])
+SLANT_CHARS = 30  # x tick labels longer than this in all are drawn slanted
 NO_GRID = "no working grid point"
 NAMES = {"lr": "learning rate", "beta1": "beta1", "weight_decay": "weight decay"}
 SHORT = {"weight_decay": "wd"}  # title abbreviations
@@ -130,12 +131,16 @@ def thinned(values: np.ndarray, most: int = MAX_TICK_LABELS) -> np.ndarray:
 
 
 def grid_ticks(ax: Axes, which: str, values: np.ndarray, most: int = MAX_TICK_LABELS) -> None:
-    """Ticks at (thinned) grid values, labelled with 3 significant digits; no minor ticks."""
+    """Ticks at (thinned) grid values, labelled with 3 significant digits; no minor ticks.
+    Long x labels (a fine lr grid's 3.17e-05, 0.000101, ...) are slanted so that
+    neighbours cannot run into each other."""
     ticks = thinned(values, most)
     labels = [f"{t:.3g}" for t in ticks]
     axis = ax.xaxis if which == "x" else ax.yaxis
     axis.set_ticks(ticks, labels)
     axis.set_minor_locator(NullLocator())
+    if which == "x" and sum(map(len, labels)) > SLANT_CHARS:
+        plt.setp(axis.get_ticklabels(), rotation=30, ha="right", rotation_mode="anchor")
 
 
 def side_axis(grid: pd.DataFrame) -> str | None:
