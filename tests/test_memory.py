@@ -149,8 +149,8 @@ def planned_mem_mb(dry_run: str) -> list[tuple[str, str, int]]:
 
 def test_rules_ask_for_memory_from_the_data_and_the_sweep(tmp_path, mirror):
     """A dry run: train_shard's mem_mb from its dataset's meta.json (the one prepared
-    here is 10^6 x 100), confirm's from the largest plus the sweep, the results rules'
-    from the sweep's rows."""
+    here is 10^6 x 100), confirm's from the largest plus its selection, the results rules'
+    from the largest grid's rows (they hold a grid at a time)."""
     workdir = copy_workflow(tmp_path / "wf")
     cfg = merged_test_config(workdir)
     validate(cfg, workdir / "workflow" / "schemas" / "config.schema.yaml")  # + defaults
@@ -169,7 +169,7 @@ def test_rules_ask_for_memory_from_the_data_and_the_sweep(tmp_path, mirror):
     expected = max(memory.train_request_mb(meta, settings, o) for o in cfg["study"]["optimizers"])
     assert mem[f"train_shard:{big}"] == {expected}  # one request for a dataset's shards
     assert expected > max(mem["train_shard"])  # the other datasets: not prepared yet
-    rows = len(cfg["sweep"]["seeds"]) * sum(
+    rows = len(cfg["sweep"]["seeds"]) * max(  # the largest grid's rows
         grid_size(grid_spec(cfg, d, o))
         for d in cfg["study"]["datasets"]
         for o in cfg["study"]["optimizers"]

@@ -213,24 +213,23 @@ def dataset_mem_mb(dataset):
     return max(memory.train_request_mb(meta, study_settings(), o) for o in OPTIMIZERS)
 
 
-def sweep_rows():
-    """Rows of the sweep table, known from the config: every grid's rows x seeds."""
-    grids = sum(
-        grid_size(grid_spec(config, d, o)) for d in DATASETS for o in OPTIMIZERS
-    )
-    return grids * len(SEEDS)
+def largest_grid_rows():
+    """Rows of the study's largest grid, known from the config: configurations x seeds
+    (what the results stages hold grows with it: lionsweep.train.memory)."""
+    largest = max(grid_size(grid_spec(config, d, o)) for d in DATASETS for o in OPTIMIZERS)
+    return largest * len(SEEDS)
 
 
 def confirm_mem_mb(wildcards):
     """The confirmation's request (MB): its largest training (dataset, optimizer) plus
-    the sweep it selects from, held meanwhile (lionsweep.train.memory.selection_mb)."""
+    the selection it holds meanwhile (lionsweep.train.memory.selection_mb)."""
     training = max(dataset_mem_mb(d) for d in DATASETS)
-    return training + memory.selection_mb(sweep_rows())
+    return training + memory.selection_mb(largest_grid_rows())
 
 
 def results_mem_mb(stage):
-    """A results rule's request (MB), from the sweep's rows (lionsweep.train.memory)."""
-    return memory.results_request_mb(stage, sweep_rows())
+    """A results rule's request (MB), from the largest grid (lionsweep.train.memory)."""
+    return memory.results_request_mb(stage, largest_grid_rows())
 
 
 def shard_list(wildcards, input):

@@ -286,10 +286,13 @@ def from_summary(args: argparse.Namespace, metrics: Metrics) -> Picked:
     groups = summary_groups(args.summary, args.datasets, args.optimizers)
     try:
         seeds = pq.read_table(args.sweep, columns=["seed"]).column("seed").unique().to_pylist()
-        rows = pq.read_metadata(args.sweep).num_rows  # as the rule's request counts them
+        sizes = pq.read_table(args.summary, columns=GROUP, read_dictionary=GROUP)
+        largest = max(sizes.unify_dictionaries().group_by(GROUP).aggregate([([], "count_all")])
+                      .column("count_all").to_pylist())  # fmt: skip
     except (OSError, pa.ArrowInvalid, KeyError) as err:
         raise LionSweepError(f"{args.sweep}: not a readable sweep table ({err})") from None
     primary = {d: m for (d, _), m in groups.items()}
+    rows = largest * len(seeds)  # the largest grid's, as the rule's request counts them
     return plan_summary(args.summary, metrics, list(groups)), primary, seeds, rows
 
 
@@ -300,4 +303,5 @@ def from_rows(args: argparse.Namespace, results: dict[str, Any], metrics: Metric
         restrict(frame, args.datasets, args.optimizers), results["primary_metrics"]
     )
     primary = frame.groupby("dataset")[PRIMARY].first().to_dict()
-    return plan(frame, metrics), primary, frame["seed"].unique().tolist(), len(frame)
+    rows = int(frame.groupby(GROUP).size().max())  # the largest grid's (the rule's count)
+    return plan(frame, metrics), primary, frame["seed"].unique().tolist(), rows

@@ -39,16 +39,21 @@ BASE_MB = 1024
 # Dropout masks are drawn per block of batches of at most this many elements (the
 # engine's KEEP_BLOCK_ELEMENTS), the block and its scaled copy both resident.
 KEEP_BLOCK_ELEMENTS = 2**21
-# The results rules: (base MB, bytes per sweep row); `report` runs Snakemake's report
-# on the finished outputs. `confirm` holds this many bytes per sweep row (its selection)
-# while it trains, on top of a training job's need.
-CONFIRM_BYTES_PER_ROW = 2048
+# The results rules: (base MB, bytes per row of the study's largest grid, i.e. its
+# configurations x seeds). They read the summary a (dataset, optimizer) at a time and
+# the sweep a batch or a grid's rows at a time (lionsweep.results.reads), so what they
+# hold grows with the largest grid, not with the study; `aggregate` holds a row group,
+# a spill buffer and a configuration range. `report` runs Snakemake's report on the
+# finished outputs. Fitted above docs/performance.md's scale bench at 1x-100x.
 RESULTS_MEMORY: dict[str, tuple[int, int]] = {
-    "aggregate": (512, 512),
-    "tables": (512, 1024),
-    "figures": (768, 1024),
+    "aggregate": (768, 384),
+    "tables": (512, 768),
+    "figures": (512, 1024),
     "report": (1024, 0),
 }
+# `confirm` holds its selection (one grid's configurations) while it trains, on top of a
+# training job's need: bytes per row of the largest grid.
+CONFIRM_BYTES_PER_ROW = 768
 # Where a user raises a training job's memory, named in the refusal.
 MEMORY_KEY = "training.memory_budget_mb"
 
@@ -160,12 +165,14 @@ def read_meta(data_dir: str | Path) -> dict[str, Any]:
         ) from None
 
 
-def selection_mb(sweep_rows: int) -> int:
-    """MB the confirmation's selection holds while it trains (the sweep's columns)."""
-    return mb(CONFIRM_BYTES_PER_ROW * sweep_rows)
+def selection_mb(grid_rows: int) -> int:
+    """MB the confirmation's selection holds while it trains, for a study whose largest
+    grid has ``grid_rows`` rows (configurations x seeds)."""
+    return mb(CONFIRM_BYTES_PER_ROW * grid_rows)
 
 
-def results_request_mb(stage: str, sweep_rows: int) -> int:
-    """The scheduler request (MB) of a results rule reading a ``sweep_rows``-row sweep."""
+def results_request_mb(stage: str, grid_rows: int) -> int:
+    """The scheduler request (MB) of a results rule, for a study whose largest grid has
+    ``grid_rows`` rows (configurations x seeds)."""
     base, per_row = RESULTS_MEMORY[stage]
-    return base + mb(per_row * sweep_rows)
+    return base + mb(per_row * grid_rows)
