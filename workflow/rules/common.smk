@@ -216,7 +216,9 @@ def dataset_mem_mb(dataset):
 def largest_grid_rows():
     """Rows of the study's largest grid, known from the config: configurations x seeds
     (what the results stages hold grows with it: lionsweep.train.memory)."""
-    largest = max(grid_size(grid_spec(config, d, o)) for d in DATASETS for o in OPTIMIZERS)
+    largest = max(
+        grid_size(grid_spec(config, d, o)) for d in DATASETS for o in OPTIMIZERS
+    )
     return largest * len(SEEDS)
 
 
