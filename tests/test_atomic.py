@@ -123,6 +123,40 @@ def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path: Path)
         (figures / target).unlink()
 
 
+FOLDER = (
+    "import sys, time\n"
+    "from lionsweep import atomic\n"
+    "with atomic.temporary_folder(sys.argv[1]) as tmp:\n"
+    "    (tmp / 'rows.parquet').write_bytes(b'x' * 1000)\n"
+    "    print(tmp, flush=True)\n"
+    "    time.sleep(600)\n"
+)
+
+
+def test_a_killed_aggregate_s_scratch_folder_is_removed_by_the_next_write(tmp_path: Path) -> None:
+    """The summary's scratch folder (up to a grid's rows) of a killed aggregate stayed
+    for good: it is named like the temporaries, so the next write into that folder
+    removes it, and a live job's is kept."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow")}
+    target = tmp_path / "summary.parquet"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", FOLDER, str(target)], stdout=subprocess.PIPE, text=True, env=env
+        )
+        for _ in range(2)
+    ]
+    scratch = [Path(p.stdout.readline().strip()) for p in procs]
+    try:
+        assert all(s.is_dir() and s.name.endswith(".part") for s in scratch), scratch
+        procs[0].kill()
+        procs[0].wait()
+        atomic.write_json({"a": 1}, target)
+        assert not scratch[0].exists() and (scratch[1] / "rows.parquet").exists()
+    finally:
+        procs[1].kill()
+        procs[1].wait()
+
+
 def test_a_running_writers_temporary_is_kept(tmp_path: Path) -> None:
     """A concurrent job's temporary file is not stale: it must survive our writes."""
     proc, tmp = _writer(tmp_path / "shard0.parquet")

@@ -4,6 +4,7 @@ is the one the whole sweep gives, to the last bit."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +138,38 @@ def test_figure_inputs_from_the_summary_are_the_rows(tmp_path: Path) -> None:
         for o in opts:
             want = figures.marginal_data(rows.frame, metrics, d, o)
             pd.testing.assert_frame_equal(got[o], want)
+
+
+BAD = {  # what a careless user passes as --summary / --sweep: one line naming the file
+    "not Parquet": ("garbage", "summary", "not a readable summary table"),
+    "truncated": ("truncated", "summary", "not a readable summary table"),
+    "missing": ("missing", "summary", "not a readable summary table"),
+    "the sweep as the summary": ("sweep", "summary", "missing columns .*not a summary table"),
+    "the summary as the sweep": ("summary", "sweep", "missing columns"),
+    "a sweep that is not Parquet": ("garbage", "sweep", "not a readable sweep table"),
+}
+
+
+@pytest.mark.parametrize("stage", ["tables", "figures", "confirm"])
+@pytest.mark.parametrize("case", BAD)
+def test_bad_summary_or_sweep_is_one_line(tmp_path: Path, capsys, stage: str, case: str) -> None:
+    from lionsweep.cli import main
+
+    sweep, summary = write(make_sweep(datasets=("toy",)), tmp_path)
+    garbage, cut = tmp_path / "garbage.parquet", tmp_path / "cut.parquet"
+    garbage.write_text("not parquet")
+    cut.write_bytes(summary.read_bytes()[:300])
+    files = {"sweep": sweep, "summary": summary, "missing": tmp_path / "none.parquet"}
+    files |= {"garbage": garbage, "truncated": cut}
+    given, role, message = BAD[case]
+    paths = {"sweep": str(sweep), "summary": str(summary), role: str(files[given])}
+    argv = [stage, "--sweep", paths["sweep"], "--summary", paths["summary"]]
+    if stage == "confirm":
+        argv += ["--data", str(tmp_path), "--seeds", "9", "--settings", "{}"]
+        argv += ["--output", str(tmp_path / "c.parquet")]
+    else:
+        argv += ["--outdir", str(tmp_path / "out")]
+    assert main(argv) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and re.search(message, err), err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "c.parquet").exists()

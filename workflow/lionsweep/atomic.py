@@ -14,6 +14,7 @@ import errno
 import json
 import os
 import re
+import shutil
 import socket
 import tempfile
 from collections.abc import Callable, Iterator
@@ -58,6 +59,8 @@ def remove_stale_temporaries(folder: Path) -> None:
     for name in names:
         match = _TEMP.fullmatch(name)
         if match and match["host"] == host and not _alive(int(match["pid"])):
+            if (folder / name).is_dir():  # a scratch folder (temporary_folder)
+                shutil.rmtree(folder / name, ignore_errors=True)
             with contextlib.suppress(OSError):
                 (folder / name).unlink()
 
@@ -106,6 +109,24 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             raise write_error(final, err) from None
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+@contextmanager
+def temporary_folder(beside: str | os.PathLike[str]) -> Iterator[Path]:
+    """A scratch folder beside the output ``beside`` (same file system), removed on exit;
+    named as ``atomic_path``'s temporaries, so that one a killed job left is removed by
+    the next write into that folder."""
+    final = Path(beside)
+    prefix = f".{final.name}.{os.getpid()}@{socket.gethostname()}."
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=prefix, suffix=".part", dir=final.parent))
+    except OSError as err:
+        raise write_error(final, err) from None
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def write_atomic(path: str | os.PathLike[str], writer: Callable[[Path], Any]) -> None:

@@ -44,7 +44,7 @@ from lionsweep.results.selection import (
 )
 from lionsweep.sweep.aggregate import nan_for_other_tasks
 from lionsweep.sweep.shards import check_device, train_configs
-from lionsweep.sweep.summary import group_configs, load_columns, summary_groups
+from lionsweep.sweep.summary import group_configs, load_columns, summary_groups, sweep_metrics
 from lionsweep.train.memory import selection_mb
 
 ROLES = ("default", "tuned")  # the role column's values, in this order
@@ -284,6 +284,7 @@ Picked = tuple[pd.DataFrame, dict[str, str], list[int], int]
 def from_summary(args: argparse.Namespace, metrics: Metrics) -> Picked:
     """The picks from summary.parquet, a grid at a time; the sweep gives its seeds only."""
     groups = summary_groups(args.summary, args.datasets, args.optimizers)
+    sweep_metrics(args.sweep)  # its required columns, or one line naming it
     try:
         seeds = pq.read_table(args.sweep, columns=["seed"]).column("seed").unique().to_pylist()
         sizes = pq.read_table(args.summary, columns=GROUP, read_dictionary=GROUP)

@@ -14,7 +14,6 @@ dataset and optimizer, so one (dataset, optimizer)'s rows are buffered at a time
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lionsweep.atomic import atomic_path
+from lionsweep.atomic import atomic_path, temporary_folder
 from lionsweep.errors import LionSweepError
 from lionsweep.results.selection import (
     FALLBACK_METRIC,
@@ -41,6 +40,7 @@ from lionsweep.results.selection import (
 from lionsweep.train.tasks import PRIMARY_METRIC
 
 KINDS = ("final", "best_epoch")
+SUMMARY_KEYS = (*GROUP, "config_id", "is_default", "metric", "n_seeds", "val_mean", "best_val_mean")
 STATS = ("val_mean", "val_sd", "val_loss_mean", "val_loss_sd", "test_mean", "test_sd")
 COUNTS = ("n_failed_seeds",)
 PREFIX = {"final": "", "best_epoch": "best_"}  # summary columns of each metric kind
@@ -134,8 +134,7 @@ class SummaryWriter:
         rows = pa.concat_tables(self.parts)
         self.parts, self.size = [], 0
         if self.scratch is None:
-            self.scratch = Path(self.stack.enter_context(tempfile.TemporaryDirectory(
-                prefix=".summary-", dir=self.path.parent)))  # fmt: skip
+            self.scratch = self.stack.enter_context(temporary_folder(self.path))
         if self.spilled is None:
             self.spilled = pq.ParquetWriter(self.scratch / "rows.parquet", rows.schema)
         for bucket, piece in by_range(rows, self.bucket):  # one row group per write
@@ -211,6 +210,7 @@ def summary_groups(
     """Each (dataset, optimizer) of the summary, in its order, with its primary metric
     (three dictionary-encoded columns, whatever the number of configurations); only
     ``datasets`` and ``optimizers`` when given, each of which must be there."""
+    check_summary(path)
     columns = [*GROUP, "metric"]
     try:
         table = pq.read_table(path, columns=columns, read_dictionary=columns)
@@ -220,6 +220,21 @@ def summary_groups(
     keys = table.group_by(columns, use_threads=False).aggregate([]).to_pandas()
     keys = restrict(keys.astype(str), datasets, optimizers, str(path)).sort_values(GROUP)
     return {(d, o): m for d, o, m in keys[columns].itertuples(index=False, name=None)}
+
+
+def check_summary(path: str | Path) -> None:
+    """A readable summary with its key columns, or one line naming the file (a sweep
+    given as the summary, a damaged or missing file)."""
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowInvalid) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise LionSweepError(f"{path}: not a readable summary table ({reason})") from None
+    missing = [c for c in SUMMARY_KEYS if c not in schema.names]
+    if missing:
+        raise LionSweepError(
+            f"{path}: missing columns {missing}: not a summary table (see docs/schema.md)"
+        )
 
 
 def group_configs(path: str | Path, metrics: Metrics, dataset: str, optimizer: str) -> pd.DataFrame:
