@@ -111,7 +111,7 @@ def test_the_width_setting_is_checked() -> None:
 def test_the_figures_command_honours_figure_width_px(tmp_path) -> None:
     """results.figure_width_px reached the all-dataset figures only through the functions'
     default: the command ignored a user's setting. Through the command (from the summary,
-    as the rule runs it), 800 px wraps six datasets that the default draws in one row."""
+    as the rule runs it), 800 px wraps four datasets that the default draws in one row."""
     import json
 
     import pyarrow.parquet as pq
@@ -120,7 +120,7 @@ def test_the_figures_command_honours_figure_width_px(tmp_path) -> None:
     from lionsweep.cli import main
     from lionsweep.sweep.summary import summarize, summary_table
 
-    names = [f"set{i}" for i in range(6)]
+    names = [f"set{i}" for i in range(4)]
     grids = {"lion": GRID, "adamw": {**GRID, "lr": [1e-3, 1e-2, 1e-1]}}
     sweep = check_sweep(make_sweep(datasets=tuple(names), seeds=(0, 1), grids=grids))
     to_parquet(sweep, tmp_path / "sweep.parquet")
