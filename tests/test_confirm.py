@@ -140,7 +140,8 @@ def test_plan_from_the_summary_is_the_plan_from_rows(
     pairs = frame.groupby(["dataset", "optimizer"]).size().index.tolist()
     assert list(groups) == pairs
     assert set(groups.values()) == {"acc"}
-    picks = plan_summary(summary, FINAL, list(groups))
+    picks, largest = plan_summary(summary, FINAL, list(groups))
+    assert largest == frame.groupby(["dataset", "optimizer"])["config_id"].nunique().max()
     pd.testing.assert_frame_equal(picks, plan(frame, FINAL), check_exact=True)
     assert [len(r) for r in read] == [1] * len(groups)
 

@@ -92,7 +92,7 @@ def test_marginals_from_one_grid_s_rows_are_the_whole_sweep_s(tmp_path: Path) ->
     configs = config_table(whole, Metrics("final"))
     for (d, o), g in configs.groupby(["dataset", "optimizer"]):
         axes = grid_axes(g[~g.is_default])
-        rows = reads.group_rows(sweep, d, o, axes)
+        rows = reads.group_rows(sweep, d, o, axes, g["metric"].iloc[0])
         assert set(rows.dataset) == {d} and set(rows.optimizer) == {o}
         got = marginal_data(rows, Metrics("final"), d, o, axes)
         pd.testing.assert_frame_equal(got, marginal_data(whole, Metrics("final"), d, o))

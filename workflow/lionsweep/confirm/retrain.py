@@ -57,11 +57,18 @@ def plan(frame: pd.DataFrame, metrics: Metrics) -> pd.DataFrame:
     return plan_configs(config_table(check_sweep(frame), metrics))
 
 
-def plan_summary(path: Path, metrics: Metrics, pairs: list[tuple[str, str]]) -> pd.DataFrame:
+def plan_summary(
+    path: Path, metrics: Metrics, pairs: list[tuple[str, str]]
+) -> tuple[pd.DataFrame, int]:
     """``plan`` from summary.parquet, one (dataset, optimizer) read at a time: memory
-    holds one grid's configurations, not the sweep's rows (issue 19)."""
-    plans = [plan_configs(group_configs(path, metrics, d, o)) for d, o in pairs]
-    return pd.concat(plans, ignore_index=True)
+    holds one grid's configurations, not the sweep's rows (issue 19). Also returns the
+    largest grid's number of configurations (the memory request's measure)."""
+    plans, largest = [], 0
+    for dataset, optimizer in pairs:
+        configs = group_configs(path, metrics, dataset, optimizer)
+        largest = max(largest, len(configs))
+        plans.append(plan_configs(configs))
+    return pd.concat(plans, ignore_index=True), largest
 
 
 def plan_configs(configs: pd.DataFrame) -> pd.DataFrame:
@@ -287,14 +294,12 @@ def from_summary(args: argparse.Namespace, metrics: Metrics) -> Picked:
     sweep_metrics(args.sweep)  # its required columns, or one line naming it
     try:
         seeds = pq.read_table(args.sweep, columns=["seed"]).column("seed").unique().to_pylist()
-        sizes = pq.read_table(args.summary, columns=GROUP, read_dictionary=GROUP)
-        largest = max(sizes.unify_dictionaries().group_by(GROUP).aggregate([([], "count_all")])
-                      .column("count_all").to_pylist())  # fmt: skip
     except (OSError, pa.ArrowInvalid, KeyError) as err:
         raise LionSweepError(f"{args.sweep}: not a readable sweep table ({err})") from None
     primary = {d: m for (d, _), m in groups.items()}
+    picks, largest = plan_summary(args.summary, metrics, list(groups))
     rows = largest * len(seeds)  # the largest grid's, as the rule's request counts them
-    return plan_summary(args.summary, metrics, list(groups)), primary, seeds, rows
+    return picks, primary, seeds, rows
 
 
 def from_rows(args: argparse.Namespace, results: dict[str, Any], metrics: Metrics) -> Picked:

@@ -49,6 +49,7 @@ from lionsweep.results.overview import (
 from lionsweep.results.reads import group_rows, sufficient, table_rows
 from lionsweep.results.scoring import Metrics, failed, metric_of, score, with_primary
 from lionsweep.results.selection import (
+    FALLBACK_METRIC,
     GROUP,
     HPARAMS,
     add_sweep_arguments,
@@ -314,7 +315,8 @@ def from_summary(args: argparse.Namespace, cfg: dict[str, Any], metrics: Metrics
         for o in optimizers:
             here = configs[(configs["optimizer"] == o) & ~configs["is_default"]]
             axes = grid_axes(here)
-            rows = group_rows(args.sweep, dataset, o, axes)
+            metric = groups.get((dataset, o), FALLBACK_METRIC)  # no such grid: no rows
+            rows = group_rows(args.sweep, dataset, o, axes, metric)
             data[o] = marginal_data(rows, metrics, dataset, o, axes)
         return data
 

@@ -24,17 +24,23 @@ import pyarrow.parquet as pq
 from lionsweep.errors import LionSweepError
 from lionsweep.results.scoring import Metrics
 from lionsweep.results.selection import (
-    FALLBACK_METRIC,
     GRID_COUNTS,
     GROUP,
     HPARAMS,
     PRIMARY,
     REQUIRED,
     check_sweep,
+    grid_counts,
     rank_grid,
     select_paper,
 )
-from lionsweep.sweep.summary import group_configs, metric_columns, needed_columns, sweep_metrics
+from lionsweep.sweep.summary import (
+    group_configs,
+    metric_columns,
+    needed_columns,
+    sweep_metrics,
+    sweep_schema,
+)
 
 BATCH_ROWS = 1 << 17  # sweep rows read at a time
 KEYS = [*GROUP, "config_id"]
@@ -63,8 +69,7 @@ def compact_configs(
     parts, counts = [], {}
     for dataset, optimizer in pairs:
         configs = group_configs(path, metrics, dataset, optimizer)
-        grid = configs[~configs["is_default"]]
-        counts[(dataset, optimizer)] = (len(grid), int(grid["failed"].sum()))
+        counts |= grid_counts(configs)
         parts.append(sufficient(configs, top_k))
     out = pd.concat(parts, ignore_index=True)
     out.attrs[GRID_COUNTS] = counts
@@ -98,19 +103,17 @@ def table_rows(
     return rows.sort_values([*GROUP, "seed", "config_id"], ignore_index=True)
 
 
-def group_rows(path: str | Path, dataset: str, optimizer: str, axes: list[str]) -> pd.DataFrame:
+def group_rows(
+    path: str | Path, dataset: str, optimizer: str, axes: list[str], metric: str
+) -> pd.DataFrame:
     """One (dataset, optimizer)'s rows with the columns the marginal figures read (keys,
-    the grid's ``axes``, divergence, its primary metric's), read alone: the sweep is
+    the grid's ``axes``, divergence, its primary ``metric``'s), read alone: the sweep is
     sorted by dataset and optimizer, so the filter skips the others' row groups."""
-    schema, _ = sweep_metrics(path)
+    schema = sweep_schema(path)
     where = [("dataset", "=", dataset), ("optimizer", "=", optimizer)]
+    wanted = {*REQUIRED, PRIMARY, *axes, *metric_columns(metric)}
+    columns = [c for c in schema.names if c in wanted]
     try:
-        metric = FALLBACK_METRIC
-        if PRIMARY in schema.names:
-            found = pq.read_table(path, columns=[PRIMARY], filters=where).column(PRIMARY)
-            metric = (found.unique().to_pylist() or [FALLBACK_METRIC])[0] or FALLBACK_METRIC
-        wanted = {*REQUIRED, PRIMARY, *axes, *metric_columns(metric)}
-        columns = [c for c in schema.names if c in wanted]
         frame = pq.read_table(path, columns=columns, filters=where).to_pandas()
     except (OSError, pa.ArrowInvalid) as err:
         raise LionSweepError(f"{path}: not a readable sweep table ({err})") from None

@@ -259,23 +259,31 @@ def configs(summary: pd.DataFrame, metrics: Metrics) -> pd.DataFrame:
     return with_named_copies(out)
 
 
-def sweep_metrics(path: str | Path, extra: Iterable[str] = ()) -> tuple[pa.Schema, list[str]]:
-    """The sweep's schema (its required columns checked) and the primary metrics its
-    rows name, with ``extra`` (configured ones), read from one dictionary column."""
+def sweep_schema(path: str | Path) -> pa.Schema:
+    """The sweep's schema, its required columns checked (one line naming the file)."""
     try:
         schema = pq.read_schema(path)
-        metrics = [FALLBACK_METRIC]
-        if PRIMARY in schema.names:
-            found = pq.read_table(path, columns=[PRIMARY], read_dictionary=[PRIMARY])
-            found = found.column(PRIMARY).unique()
-            metrics = [m for m in found.to_pylist() if m] or metrics
-        metrics = list(dict.fromkeys([*metrics, *extra]))
     except (OSError, ValueError) as err:
         raise LionSweepError(f"{path}: not a readable sweep table ({err})") from None
     missing = [c for c in REQUIRED if c not in schema.names]
     if missing:
         raise LionSweepError(f"{path}: missing columns {missing} (see docs/schema.md)")
-    return schema, metrics
+    return schema
+
+
+def sweep_metrics(path: str | Path, extra: Iterable[str] = ()) -> tuple[pa.Schema, list[str]]:
+    """The sweep's schema (``sweep_schema``) and the primary metrics its rows name, with
+    ``extra`` (configured ones), read from one dictionary column."""
+    schema = sweep_schema(path)
+    metrics = [FALLBACK_METRIC]
+    try:
+        if PRIMARY in schema.names:
+            found = pq.read_table(path, columns=[PRIMARY], read_dictionary=[PRIMARY])
+            found = found.column(PRIMARY).unique()
+            metrics = [m for m in found.to_pylist() if m] or metrics
+    except (OSError, ValueError) as err:
+        raise LionSweepError(f"{path}: not a readable sweep table ({err})") from None
+    return schema, list(dict.fromkeys([*metrics, *extra]))
 
 
 def load_columns(path: str | Path, curves: bool = False, extra: Iterable[str] = ()) -> pd.DataFrame:
